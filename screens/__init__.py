@@ -1,0 +1,1 @@
+"""The Textual screens and the app. Imports here stay light: panes load on first visit."""

@@ -1,0 +1,230 @@
+"""The workbench app: five panes as Textual MODES, the shared run config, and the base model."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.command import Hit, Hits, Provider
+from textual.message import Message
+from textual.reactive import reactive
+from textual.worker import Worker, WorkerState
+
+from widgets.pane_tabs import PANES
+from workbench.config import ConfigStore
+
+if TYPE_CHECKING:
+    from workbench.models import ResolvedModel
+
+PANE_SCREENS = {
+    "data": ("screens.data", "DataScreen"),
+    "memory": ("screens.memory", "MemoryScreen"),
+    "hyperparameters": ("screens.hyperparameters", "HyperparametersScreen"),
+    "train": ("screens.train", "TrainScreen"),
+    "chat": ("screens.chat", "ChatScreen"),
+}
+STARTUP_REPORT_ENV = "WORKBENCH_STARTUP_REPORT"
+
+
+def _pane_factory(pane: str) -> Callable[[], Any]:
+    """Panes import on first visit, so start-up pays only for the first one."""
+    module_name, class_name = PANE_SCREENS[pane]
+
+    def build():
+        return getattr(importlib.import_module(module_name), class_name)()
+
+    return build
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Where the base model is: loading (with progress), ready, or failed."""
+
+    state: str  # "loading" | "ready" | "error" | "idle"
+    name: str
+    detail: str = ""
+    fraction: float | None = None
+
+    def header_text(self) -> str:
+        if self.state == "ready":
+            return f"[b]{self.name}[/b] [green]● ready[/green]"
+        if self.state == "error":
+            return f"[b]{self.name}[/b] [red]✗ {self.detail}[/red]"
+        if self.state == "idle":
+            return f"[b]{self.name}[/b] [dim]{self.detail}[/dim]"
+        percent = f" {self.fraction * 100:.0f}%" if self.fraction is not None else ""
+        return f"[b]{self.name}[/b] [yellow]◌ {self.detail or 'loading'}{percent}[/yellow]"
+
+
+class PaneCommands(Provider):
+    """Command palette entries: go to a pane, open its help."""
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for pane, label in PANES:
+            title = label.split(" ", 1)[1]
+            for text, action in (
+                (f"Go to {title}", lambda pane=pane: self.app.switch_mode(pane)),
+                (f"Help: {title}", lambda pane=pane: self.app.show_help(pane)),
+            ):
+                score = matcher.match(text)
+                if score > 0:
+                    yield Hit(score, matcher.highlight(text), action)
+
+
+class WorkbenchApp(App):
+    """The SFT Workbench TUI."""
+
+    TITLE = "SFT Workbench"
+    CSS_PATH = "styles/app.tcss"
+    COMMANDS = App.COMMANDS | {PaneCommands}
+    MODES = {pane: _pane_factory(pane) for pane in PANE_SCREENS}
+    BINDINGS = [
+        Binding("1", "switch_mode('data')", "Data", show=False),
+        Binding("2", "switch_mode('memory')", "Memory", show=False),
+        Binding("3", "switch_mode('hyperparameters')", "Hyperparams", show=False),
+        Binding("4", "switch_mode('train')", "Train", show=False),
+        Binding("5", "switch_mode('chat')", "Chat", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    model_status: reactive[ModelStatus] = reactive(ModelStatus("loading", "model", "starting"))
+    device_summary: reactive[str] = reactive("detecting devices…")
+
+    class ModelProgress(Message):
+        def __init__(self, status: ModelStatus) -> None:
+            super().__init__()
+            self.status = status
+
+    def __init__(
+        self,
+        model: str | None = None,
+        config_store: ConfigStore | None = None,
+        initial_pane: str = "data",
+        load_model: bool = True,
+        device_report=None,
+    ) -> None:
+        super().__init__()
+        self.config_store = config_store or ConfigStore()
+        if model is not None:
+            self.config_store.update("model.name_or_path", model)
+        self.initial_pane = initial_pane if initial_pane in PANE_SCREENS else "data"
+        self.should_load_model = load_model
+        self.resolved_model: ResolvedModel | None = None
+        self.tokenizer = None
+        self.base_model = None
+        self.devices = device_report
+        requested = self.config_store.config.model.name_or_path
+        self.model_status = ModelStatus(
+            "loading" if load_model else "idle", _display_name(requested), "starting" if load_model else "not loaded"
+        )
+        if device_report is not None:
+            self.device_summary = device_report.summary()
+
+    def on_mount(self) -> None:
+        self.switch_mode(self.initial_pane)
+        self.call_after_refresh(self._after_first_paint)
+
+    def _after_first_paint(self) -> None:
+        report_path = os.environ.get(STARTUP_REPORT_ENV)
+        if report_path:
+            import sys
+
+            from workbench.startup import seconds_since_process_start
+
+            heavy = sorted(m for m in ("torch", "transformers", "peft", "datasets") if m in sys.modules)
+            Path(report_path).write_text(
+                json.dumps({"first_paint_s": seconds_since_process_start(), "heavy_modules_at_paint": heavy})
+            )
+            self.exit()
+            return
+        if self.devices is None:
+            self.detect_devices()
+        if self.should_load_model:
+            self.load_base_model()
+
+    def show_help(self, pane: str) -> None:
+        from screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(pane))
+
+    @work(thread=True, exclusive=True, group="devices", exit_on_error=False)
+    def detect_devices(self):
+        from workbench.devices import detect_devices
+
+        report = detect_devices()
+        self.call_from_thread(self._set_devices, report)
+
+    def _set_devices(self, report) -> None:
+        self.devices = report
+        self.device_summary = report.summary()
+
+    @work(thread=True, exclusive=True, group="model", exit_on_error=False)
+    def load_base_model(self):
+        """Resolve (converting the default GGUF once), then load tokenizer and weights."""
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        from workbench.models import load_model, load_tokenizer, resolve_model
+
+        requested = self.config_store.config.model.name_or_path
+        name = _display_name(requested)
+
+        def progress(stage: str, fraction: float | None) -> None:
+            self.post_message(self.ModelProgress(ModelStatus("loading", name, stage, fraction)))
+
+        # tqdm bars from transformers would scribble over the TUI.
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        progress("resolving", None)
+        resolved = resolve_model(requested, progress=progress)
+        progress("loading tokenizer", None)
+        tokenizer = load_tokenizer(resolved, trust_remote_code=self.config_store.config.model.trust_remote_code)
+        progress("loading weights", None)
+        model = load_model(resolved, trust_remote_code=self.config_store.config.model.trust_remote_code)
+        self.resolved_model, self.tokenizer, self.base_model = resolved, tokenizer, model
+        self.post_message(self.ModelProgress(ModelStatus("ready", resolved.display_name)))
+        return resolved
+
+    def on_workbench_app_model_progress(self, message: ModelProgress) -> None:
+        self.model_status = message.status
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "model" and event.state == WorkerState.ERROR:
+            error = event.worker.error
+            detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+            self.model_status = ModelStatus("error", self.model_status.name, detail)
+            self.notify(detail, title="Model failed to load", severity="error", timeout=10)
+
+
+def _display_name(requested: str) -> str:
+    if requested in ("default", "", None):
+        from workbench.models import DEFAULT_MODEL_NAME
+
+        return DEFAULT_MODEL_NAME
+    return Path(requested).name or requested
+
+
+def make_app(
+    model: str | None = None,
+    config_path: str | None = None,
+    initial_pane: str = "data",
+    load_model: bool = True,
+    device_report=None,
+) -> WorkbenchApp:
+    """The one factory for the CLI and the tests."""
+    store = ConfigStore()
+    if config_path:
+        from workbench.config.io import load_config
+
+        store = ConfigStore(load_config(config_path), Path(config_path))
+    return WorkbenchApp(
+        model=model, config_store=store, initial_pane=initial_pane, load_model=load_model, device_report=device_report
+    )

@@ -1,0 +1,67 @@
+"""Shared fixtures: a tiny random Llama model that loads through the same resolver as real ones."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Tests never reach a hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+@pytest.fixture(scope="session")
+def default_model_dir() -> Path:
+    """The real default model (converted once into the user's cache)."""
+    from workbench.models import resolve_model
+
+    return resolve_model(None).path
+
+
+@pytest.fixture(scope="session")
+def default_tokenizer(default_model_dir):
+    from workbench.models import load_tokenizer
+
+    return load_tokenizer(default_model_dir)
+
+
+def build_tiny_llama(directory: Path, tokenizer, *, seed: int = 0) -> Path:
+    """A 2-layer random Llama with the default model's tokenizer and chat template, saved as safetensors."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(directory, safe_serialization=True)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, default_tokenizer) -> Path:
+    """A tiny random Llama (hidden 32, 2 layers) saved to a temp dir; loads via workbench.models in well under a second."""
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), default_tokenizer)
+
+
+@pytest.fixture
+def fixed_devices():
+    """A fixed CPU-only device report, so snapshots don't depend on the machine."""
+    from workbench.devices import CpuInfo, DeviceReport
+
+    return DeviceReport(cpu=CpuInfo("Test CPU", 2, 24 * 2**30, 20 * 2**30, frozenset()))

@@ -1,0 +1,127 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from workbench import models
+from workbench.errors import WorkbenchError
+from workbench.paths import cache_dir
+
+
+def test_cache_dir_respects_xdg_and_override(monkeypatch, tmp_path):
+    monkeypatch.delenv("WORKBENCH_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir() == tmp_path / "xdg" / "sft-workbench"
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "env"))
+    assert cache_dir() == tmp_path / "env"
+    assert cache_dir(tmp_path / "flag") == tmp_path / "flag"
+    assert models.default_model_cache(tmp_path / "flag") == tmp_path / "flag" / "models" / "SmolLM2-135M-Instruct"
+
+
+def test_tiny_local_model_resolves_and_loads(tiny_model_dir):
+    resolved = models.resolve_model(str(tiny_model_dir))
+    assert resolved.source == "local" and resolved.path == tiny_model_dir.resolve()
+    model = models.load_model(resolved)
+    tokenizer = models.load_tokenizer(resolved)
+    assert model.config.num_hidden_layers == 2
+    assert tokenizer.chat_template
+
+
+def test_default_model_resolves_to_a_complete_safetensors_cache(default_model_dir):
+    assert (default_model_dir / "model.safetensors").is_file()
+    marker = json.loads((default_model_dir / models.CACHE_MARKER).read_text())
+    assert marker["format_version"] == models.CACHE_FORMAT_VERSION
+    start = time.perf_counter()
+    again = models.resolve_model("default")
+    assert again.path == default_model_dir
+    assert time.perf_counter() - start < 1.0  # cached: no second conversion
+
+
+def test_a_cache_without_its_marker_is_not_trusted(tmp_path):
+    gguf = models.default_gguf_path()
+    half = tmp_path / "models" / "SmolLM2-135M-Instruct"
+    half.mkdir(parents=True)
+    (half / "config.json").write_text("{}")
+    (half / "model.safetensors").write_bytes(b"partial")
+    assert not models._cache_is_complete(half, gguf)
+
+
+def test_killed_conversion_leaves_nothing_trusted(tmp_path):
+    """kill -9 in the middle of a conversion: no complete cache appears, so the next run converts again."""
+    env = {**os.environ, "WORKBENCH_CACHE_DIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "models", "default"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    models_dir = tmp_path / "models"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (models_dir.exists() and any(models_dir.glob(".*partial*"))):
+        time.sleep(0.1)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not models.is_default_model_cached(tmp_path)
+    assert not (models_dir / "SmolLM2-135M-Instruct" / models.CACHE_MARKER).exists()
+
+
+def test_uncached_hub_id_offline_fails_fast_with_one_line(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(WorkbenchError) as error:
+        models.resolve_model("nobody-here/no-such-model-xyz", allow_download=True)
+    assert time.perf_counter() - start < 5
+    assert "nobody-here/no-such-model-xyz" in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("name", ["./does/not/exist", "not a model"])
+def test_unknown_names_get_a_clear_error(name):
+    with pytest.raises(WorkbenchError, match="no such directory"):
+        models.resolve_model(name)
+
+
+def test_directory_without_config_and_pickle_only_weights_are_refused(tmp_path, tiny_model_dir):
+    with pytest.raises(WorkbenchError, match="no config.json"):
+        models.resolve_model(str(tmp_path))
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    for item in tiny_model_dir.iterdir():
+        if item.suffix != ".safetensors":
+            (pickled / item.name).write_bytes(item.read_bytes())
+    (pickled / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(WorkbenchError, match="no .safetensors"):
+        models.load_model(str(pickled))
+
+
+def test_cli_models_prints_the_resolved_directory(tiny_model_dir):
+    result = subprocess.run(
+        [sys.executable, "-m", "workbench", "models", str(tiny_model_dir)], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert str(tiny_model_dir.resolve()) in result.stdout
+
+
+def test_cli_bad_model_is_one_line_and_exit_2():
+    result = subprocess.run(
+        [sys.executable, "-m", "workbench", "models", "/no/such/model"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_default_model_answers_paris(default_model_dir):
+    """The real default model, from the converted cache, knows the capital of France."""
+    model = models.load_model(default_model_dir)
+    tokenizer = models.load_tokenizer(default_model_dir)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is the capital of France?"}],
+        add_generation_prompt=True, return_tensors="pt", return_dict=True,
+    )
+    output = model.generate(**prompt, max_new_tokens=24, do_sample=False)
+    answer = tokenizer.decode(output[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
+    assert "Paris" in answer

@@ -1,0 +1,9 @@
+"""SVG snapshot of the Memory pane at 80x24."""
+
+from screens.app import make_app
+
+
+def test_memory_pane_snapshot(snap_compare, fixed_devices):
+    """The Memory pane at 80x24: header (model, CPU), pane tabs with Memory active, the pane's body, footer."""
+    app = make_app(load_model=False, device_report=fixed_devices, initial_pane="memory")
+    assert snap_compare(app, terminal_size=(80, 24))

@@ -1,0 +1,9 @@
+"""SVG snapshot of the Train pane at 80x24."""
+
+from screens.app import make_app
+
+
+def test_train_pane_snapshot(snap_compare, fixed_devices):
+    """The Train pane at 80x24: header (model, CPU), pane tabs with Train active, the pane's body, footer."""
+    app = make_app(load_model=False, device_report=fixed_devices, initial_pane="train")
+    assert snap_compare(app, terminal_size=(80, 24))

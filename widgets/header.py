@@ -1,0 +1,35 @@
+"""The workbench header: app name, the current pane, the model's state and the devices."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+
+class WorkbenchHeader(Horizontal):
+    """One line: the title on the left, the model's state and the devices on the right (the pane tabs below show the pane).
+
+    Reads `model_status` and `device_summary` from the app (attributes down) and follows their changes.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(id="workbench-header")
+
+    def compose(self) -> ComposeResult:
+        yield Static("[b]SFT Workbench[/b]", id="header-title")
+        yield Static("", id="header-model")
+        yield Static("", id="header-devices")
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "model_status", self._show_model_status)
+        self.watch(self.app, "device_summary", self._show_devices)
+
+    def _show_model_status(self, status) -> None:
+        label = self.query_one("#header-model", Static)
+        label.update(status.header_text())
+        label.set_class(status.state == "ready", "-ready")
+        label.set_class(status.state == "error", "-error")
+
+    def _show_devices(self, summary: str) -> None:
+        self.query_one("#header-devices", Static).update(summary)

@@ -1,0 +1,68 @@
+"""The `workbench` command. Subcommands live in workbench/commands/<name>.py and are imported only
+when chosen, so `workbench --help` stays fast and never imports torch."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from workbench import __version__
+from workbench.errors import WorkbenchError
+
+# name -> (module under workbench.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "tui": ("tui", "open the workbench (the default when no command is given)"),
+    "models": ("models", "resolve a model and show where it lives (converts the default model once)"),
+    "data": ("data", "inspect and clean SFT data files"),
+    "estimate": ("estimate", "estimate training memory for a model and method"),
+    "config": ("config", "create and check run configs"),
+    "train": ("train", "train from a run config, headless"),
+    "runs": ("runs", "list training runs"),
+    "export": ("export", "export a run's adapter or merged model"),
+    "compare": ("compare", "compare base and fine-tuned answers on a prompt file"),
+    "demo": ("demo", "the guided SFT demo"),
+}
+
+
+def _available_commands() -> dict[str, tuple[str, str]]:
+    """Commands whose module exists; later issues add theirs."""
+    found = {}
+    for name, (module, help_text) in COMMANDS.items():
+        if importlib.util.find_spec(f"workbench.commands.{module}") is not None:
+            found[name] = (module, help_text)
+    return found
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+    parser = argparse.ArgumentParser(
+        prog="workbench",
+        description="SFT Workbench: supervised fine-tuning of language models, in the terminal.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = {}
+    for name, (module_name, help_text) in _available_commands().items():
+        module = importlib.import_module(f"workbench.commands.{module_name}")
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub)
+        modules[name] = module
+    return parser, modules
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser, modules = build_parser()
+    if not argv or argv[0].startswith("--") and argv[0] not in {"--help", "--version"}:
+        argv = ["tui", *argv]
+    elif argv[0] == "-h":
+        argv = ["--help"]
+    args = parser.parse_args(argv)
+    try:
+        return int(modules[args.command].run(args) or 0)
+    except WorkbenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,130 @@
+"""The run config schema.
+
+Field names follow Hugging Face `TrainingArguments`, PEFT `LoraConfig` and TRL `SFTConfig` where
+an equivalent exists, so users recognise them. Every section forbids unknown keys; `workbench.config.io`
+turns pydantic's errors into one line per problem with a "did you mean".
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+AttentionImplementation = Literal["sdpa", "eager", "flash_attention_2"]
+PrecisionChoice = Literal["auto", "fp32", "mixed-bf16", "mixed-fp16", "bf16", "fp16"]
+DataFormat = Literal["auto", "alpaca", "sharegpt", "messages", "prompt-completion"]
+MethodType = Literal["lora", "qlora", "full"]
+SchedulerType = Literal["linear", "cosine", "constant", "constant_with_warmup"]
+OptimizerName = Literal["adamw_torch", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "sgd"]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelSection(Section):
+    name_or_path: str = Field("default", description="'default' (SmolLM2-135M-Instruct), a local model directory or a Hub id")
+    trust_remote_code: bool = Field(False, description="run Python code shipped with the model (only for models you trust)")
+    attn_implementation: AttentionImplementation = Field("sdpa", description="attention kernel")
+    precision: PrecisionChoice = Field(
+        "auto",
+        description="auto picks per hardware; mixed-* keep fp32 master weights; bf16/fp16 train in pure half precision",
+    )
+
+
+class DataSection(Section):
+    train_file: Optional[str] = Field(None, description="training data (.json, .jsonl, .csv, .parquet)")
+    validation_file: Optional[str] = Field(None, description="separate validation data; else validation_split is used")
+    validation_split: float = Field(0.1, ge=0.0, lt=1.0, description="fraction of train_file held out for eval loss")
+    format: DataFormat = Field("auto", description="data format; auto-detected by default")
+    max_seq_length: int = Field(1024, gt=0, description="longest training sequence in tokens; longer samples are truncated")
+    packing: bool = Field(True, description="pack several samples into one sequence (faster; samples never attend to each other)")
+    assistant_only_loss: bool = Field(True, description="learn only from the assistant's replies (loss masking)")
+    system_prompt: Optional[str] = Field(
+        None, description="system message for samples without one; empty keeps the chat template's default"
+    )
+
+
+class MethodSection(Section):
+    type: MethodType = Field("lora", description="lora, qlora (4-bit base, CUDA only) or full fine-tuning")
+    r: int = Field(16, gt=0, description="LoRA rank")
+    lora_alpha: float = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r)")
+    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="dropout on the LoRA path")
+    target_modules: Union[Literal["all-linear"], list[str]] = Field(
+        "all-linear", description="which linear layers get adapters"
+    )
+    use_rslora: bool = Field(False, description="rank-stabilized LoRA scaling (alpha / sqrt(r))")
+    use_dora: bool = Field(False, description="weight-decomposed LoRA")
+    bnb_4bit_quant_type: Literal["nf4", "fp4"] = Field("nf4", description="QLoRA 4-bit data type")
+    bnb_4bit_use_double_quant: bool = Field(True, description="quantize the quantization constants too (QLoRA)")
+
+    @field_validator("target_modules")
+    @classmethod
+    def _non_empty_targets(cls, value):
+        if isinstance(value, list) and not value:
+            raise ValueError("needs at least one module name, or 'all-linear'")
+        return value
+
+
+class OptimizationSection(Section):
+    learning_rate: float = Field(2e-4, gt=0, description="peak learning rate")
+    num_train_epochs: float = Field(3, gt=0, description="passes over the training data")
+    max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: use epochs)")
+    per_device_train_batch_size: int = Field(4, gt=0, description="samples per step on each device")
+    gradient_accumulation_steps: int = Field(1, gt=0, description="steps summed before each update")
+    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0, description="fraction of steps spent warming up")
+    warmup_steps: int = Field(0, ge=0, description="warm-up steps (overrides warmup_ratio when > 0)")
+    lr_scheduler_type: SchedulerType = Field("cosine", description="learning-rate schedule after warm-up")
+    weight_decay: float = Field(0.0, ge=0.0, description="L2-style decay on weights")
+    max_grad_norm: float = Field(1.0, ge=0.0, description="gradient clipping threshold (0 = off)")
+    optim: OptimizerName = Field("adamw_torch", description="optimizer")
+    neftune_noise_alpha: Optional[float] = Field(None, gt=0, description="NEFTune embedding noise (off when empty)")
+    gradient_checkpointing: bool = Field(False, description="recompute activations to save memory (~30% slower)")
+    seed: int = Field(42, description="random seed for shuffling, splits and initialization")
+
+    @field_validator("max_steps")
+    @classmethod
+    def _max_steps_positive_or_off(cls, value: int) -> int:
+        if value == 0 or value < -1:
+            raise ValueError("must be a positive number of steps, or -1 to use num_train_epochs")
+        return value
+
+
+class EvaluationSection(Section):
+    eval_steps: int = Field(20, gt=0, description="evaluate every N optimizer steps")
+    save_steps: int = Field(20, gt=0, description="save a checkpoint every N optimizer steps")
+    logging_steps: int = Field(1, gt=0, description="log train loss every N steps")
+    per_device_eval_batch_size: int = Field(8, gt=0, description="samples per eval step on each device")
+    early_stopping_patience: Optional[int] = Field(
+        None, gt=0, description="stop after eval loss fails to improve this many evaluations (off when empty)"
+    )
+    load_best_model_at_end: bool = Field(True, description="keep the checkpoint with the lowest eval loss as 'best'")
+    save_total_limit: int = Field(2, gt=0, description="keep the last K checkpoints (plus the best)")
+    sample_max_new_tokens: int = Field(48, gt=0, description="length of prompt-deck generations at each evaluation")
+
+
+class DevicesSection(Section):
+    gpus: Union[Literal["all"], list[int]] = Field("all", description="which GPUs (indices) training, chat and export use")
+    num_processes: int = Field(1, gt=0, description="training processes (one per GPU; >1 uses accelerate/DDP)")
+    use_cpu: bool = Field(False, description="train on the CPU even when a GPU is present")
+    deepspeed: Optional[str] = Field(None, description="DeepSpeed config file passed through to the Trainer")
+    fsdp: Optional[str] = Field(None, description="FSDP options passed through to the Trainer (e.g. 'full_shard auto_wrap')")
+
+
+class RunConfig(Section):
+    """One training run: what the Hyperparameters form edits, the Memory pane estimates and `workbench train` runs."""
+
+    name: str = Field("run", min_length=1, description="run name, used in the run directory")
+    model: ModelSection = Field(default_factory=ModelSection)
+    data: DataSection = Field(default_factory=DataSection)
+    method: MethodSection = Field(default_factory=MethodSection)
+    optimization: OptimizationSection = Field(default_factory=OptimizationSection)
+    evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
+    devices: DevicesSection = Field(default_factory=DevicesSection)
+    prompts: list[str] = Field(default_factory=list, description="prompt deck generated at each evaluation")
+
+    @property
+    def effective_batch_size(self) -> int:
+        o = self.optimization
+        return o.per_device_train_batch_size * o.gradient_accumulation_steps * self.devices.num_processes

