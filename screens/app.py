@@ -97,6 +97,8 @@ class WorkbenchApp(App):
 
     model_status: reactive[ModelStatus] = reactive(ModelStatus("loading", "model", "starting"))
     device_summary: reactive[str] = reactive("detecting devices…")
+    selected_run: reactive[Path | None] = reactive(None)
+    """The run the Train and Chat panes show; set when a run starts or is picked."""
 
     class ModelProgress(Message):
         def __init__(self, status: ModelStatus) -> None:
@@ -149,6 +151,11 @@ class WorkbenchApp(App):
             self.detect_devices()
         if self.should_load_model:
             self.load_base_model()
+
+    def open_run(self, run_dir: Path, pane: str = "train") -> None:
+        """Show a run in a pane (Train after starting it, Chat to talk to its adapter)."""
+        self.selected_run = Path(run_dir)
+        self.switch_mode(pane)
 
     def show_help(self, pane: str) -> None:
         from screens.help import HelpScreen

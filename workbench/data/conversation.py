@@ -1,0 +1,119 @@
+"""The one structure every data format is normalized into.
+
+A `Conversation` is a list of `Message`s with roles system/user/assistant/tool, plus where it came
+from (its 0-based row index in the source file, the line when the file has lines, and the format).
+Conversations are immutable: cleaning builds new ones, so the original rows stay available for undo.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+ROLES = ("system", "user", "assistant", "tool")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One turn. `role` is one of ROLES; `content` is plain text."""
+
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One training example.
+
+    Attributes:
+        messages: the turns in order; optional system messages first, then user/assistant exchanges,
+            where an assistant turn may be followed by tool results and another assistant turn.
+        source_index: 0-based row index in the source file (file order), kept through cleaning.
+        source_format: "alpaca", "sharegpt", "messages" or "prompt-completion".
+        source_line: 1-based line in the source file, when the file has one line per row (JSONL).
+        tools: the tool schemas a ShareGPT/messages row carried (JSON text), kept for export.
+    """
+
+    messages: tuple[Message, ...]
+    source_index: int
+    source_format: str
+    source_line: int | None = None
+    tools: str | None = None
+
+    def with_messages(self, messages: tuple[Message, ...] | list[Message]) -> "Conversation":
+        """A copy with other messages, keeping where the row came from."""
+        return dataclasses.replace(self, messages=tuple(messages))
+
+    @property
+    def system(self) -> str | None:
+        """The leading system message's text, or None when there is none."""
+        if self.messages and self.messages[0].role == "system":
+            return self.messages[0].content
+        return None
+
+    @property
+    def final_response(self) -> str | None:
+        """The last assistant message's text (None when the conversation has no assistant turn)."""
+        for message in reversed(self.messages):
+            if message.role == "assistant":
+                return message.content
+        return None
+
+    @property
+    def prompt_messages(self) -> tuple[Message, ...]:
+        """Everything before the last assistant turn: the context its answer is conditioned on."""
+        for position in range(len(self.messages) - 1, -1, -1):
+            if self.messages[position].role == "assistant":
+                return self.messages[:position]
+        return self.messages
+
+    @property
+    def first_prompt(self) -> str:
+        """The first user message's text ('' when there is none)."""
+        for message in self.messages:
+            if message.role == "user":
+                return message.content
+        return ""
+
+    @property
+    def assistant_turns(self) -> int:
+        """How many assistant turns (answers) the conversation trains on."""
+        return sum(1 for message in self.messages if message.role == "assistant")
+
+    def to_chat(self) -> list[dict[str, str]]:
+        """The messages as the dicts chat templates expect."""
+        return [{"role": message.role, "content": message.content} for message in self.messages]
+
+    def location(self, path: str) -> str:
+        """Where this row lives, for messages: 'data.jsonl:15 (row 14)' or 'data.json: row 14'."""
+        if self.source_line is not None:
+            return f"{path}:{self.source_line} (row {self.source_index})"
+        return f"{path}: row {self.source_index}"
+
+
+def check_role_order(messages: list[Message] | tuple[Message, ...]) -> str | None:
+    """Why the roles are out of order (naming the message index), or None when they are fine.
+
+    Accepted shape: system messages only at the start, then a user turn, then strictly alternating
+    user/assistant turns, where tool results may follow an assistant turn (a function call) and are
+    followed by another assistant turn or more tool results.
+    """
+    previous = None
+    for position, message in enumerate(messages):
+        role = message.role
+        if role == "system":
+            if previous not in (None, "system"):
+                return f"messages[{position}].role: 'system' is only allowed at the start, found after '{previous}'"
+        elif role == "user":
+            if previous not in (None, "system", "assistant"):
+                return f"messages[{position}].role: 'user' after '{previous}'; expected an assistant turn first"
+        elif role == "assistant":
+            if previous not in ("user", "tool"):
+                after = f"after '{previous}'" if previous else "as the first turn"
+                return f"messages[{position}].role: 'assistant' {after}; expected a user turn first"
+        elif role == "tool":
+            if previous not in ("assistant", "tool"):
+                after = f"after '{previous}'" if previous else "as the first turn"
+                return f"messages[{position}].role: 'tool' {after}; tool results must follow an assistant (function call) turn"
+        previous = role
+    return None

@@ -1,0 +1,1 @@
+"""Training: a child process that writes a run directory; everything else only reads it."""
