@@ -1,20 +1,582 @@
-"""The Chat pane."""
+"""The Chat pane: the base model and a fine-tuned one answer the same message side by side.
+
+Both answers come from one batched generate (see workbench.inference.engine) and stream into two
+columns at once, with their timings underneath. Blind A/B mode hides which side is which, shuffles
+the seats every round, and logs each vote to the run's ab_votes.jsonl.
+"""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+from typing import Optional
+
+from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Button, Checkbox, Input, Select, Static
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.base import PaneScreen
-from screens.pending import pending_body
+from widgets.chat_column import ChatColumn
+from widgets.chat_settings import ChatSettings, SettingsDialog
+from workbench.errors import WorkbenchError
+from workbench.inference.sources import BASE_SOURCE, ModelSource, all_run_choices, run_source, votes_dir
+from workbench.paths import runs_dir
+
+REPAINT_INTERVAL_S = 0.05
+"""Token updates are coalesced to at most one repaint per 50 ms, whatever the token rate."""
+NARROW_WIDTH = 72
+"""Below this many columns the two answers stack instead of sitting side by side."""
+SIDES = ("base", "tuned")
+"""Side 0 is the reference (the base model unless another is picked), side 1 the fine-tuned one."""
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 class ChatScreen(PaneScreen):
     PANE_ID = "chat"
     PANE_TITLE = "Chat"
+    CSS_PATH = "styles/chat.tcss"
+    BINDINGS = [
+        Binding("escape", "stop", "Stop"),
+        Binding("ctrl+o", "settings", "Settings"),
+        Binding("ctrl+b", "toggle_blind", "Blind A/B"),
+        Binding("ctrl+t", "deck", "Deck"),
+        Binding("ctrl+r", "show_prompt", "Prompt"),
+        Binding("ctrl+n", "new_chat", "New chat"),
+        Binding("ctrl+s", "export_votes", "Export votes"),
+        Binding("ctrl+l", "open_directory", "Open dir", show=False),
+    ]
+
+    class StreamUpdate(Message):
+        """Both sides' answers so far (a snapshot, so a newer one may replace an unprocessed older one)."""
+
+        def __init__(self, generation: int, texts: tuple[str, str]) -> None:
+            super().__init__()
+            self.generation = generation
+            self.texts = texts
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, ChatScreen.StreamUpdate) and message.generation == self.generation
+
+    class GenerationDone(Message):
+        """The generation ended: answers per side (None where none came), or the error in one line."""
+
+        def __init__(self, generation: int, answers: list, error: Optional[str] = None) -> None:
+            super().__init__()
+            self.generation = generation
+            self.answers = answers
+            self.error = error
+
+    class Progress(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.settings = ChatSettings()
+        self.system_prompt_customized = False
+        self.sources: list[ModelSource] = [BASE_SOURCE, BASE_SOURCE]
+        self.choices: list[ModelSource] = [BASE_SOURCE]
+        self.extra_choices: list[ModelSource] = []
+        self.histories: list[list[dict[str, str]]] = [[], []]
+        self.last_prompts: list[Optional[list[dict[str, str]]]] = [None, None]
+        self.last_answers: list = [None, None]
+        self.pending_user_text = ""
+        self.generation = 0
+        self.generating = False
+        self.blind = False
+        self.blind_round = None
+        self.round_voted = False
+
+    # -- layout ----------------------------------------------------------------------------------
 
     def compose_body(self) -> ComposeResult:
-        yield pending_body(
-            "## Chat\n\n"
-            "Not built yet. This pane will put the base model and the fine-tuned model side by side on the same question, with timings and a blind A/B vote. "
-            "Press **?** to read what this step of fine-tuning is about."
+        with Vertical(id="chat-body"):
+            with Horizontal(id="chat-toolbar"):
+                yield Select([(BASE_SOURCE.label, 0)], id="left-source", allow_blank=False, compact=True, value=0)
+                yield Static("vs", classes="toolbar-label")
+                yield Select([(BASE_SOURCE.label, 0)], id="right-source", allow_blank=False, compact=True, value=0)
+                yield Checkbox("blind A/B", False, id="blind-switch", compact=True)
+            yield Static("", id="chat-warnings")
+            with Horizontal(id="chat-columns"):
+                yield ChatColumn(id="column-left")
+                yield ChatColumn(id="column-right")
+            with Horizontal(id="vote-bar"):
+                yield Button("A better", id="vote-a", compact=True, disabled=True)
+                yield Button("B better", id="vote-b", compact=True, disabled=True)
+                yield Button("Tie", id="vote-tie", compact=True, disabled=True)
+                yield Button("Both bad", id="vote-both_bad", compact=True, disabled=True)
+                yield Static("", id="vote-tally")
+            yield Input(id="chat-input", placeholder="Ask both models… (Enter to send)", compact=True)
+            yield Static("", id="chat-status")
+
+    def on_mount(self) -> None:
+        self.refresh_choices()
+        self._pick_default_sources(self.app.selected_run)
+        self.watch(self.app, "selected_run", self._follow_selected_run, init=False)
+        self.watch(self.app, "model_status", self._follow_model_status)
+        self._apply_width(self.size.width)
+        for column in self.query(ChatColumn):
+            column.clear(self._empty_note())
+        self._refresh_titles()
+        self._refresh_status()
+
+    def on_resize(self, event) -> None:
+        self._apply_width(event.size.width)
+
+    def _apply_width(self, width: int) -> None:
+        self.set_class(0 < width < NARROW_WIDTH, "-narrow")
+
+    def on_screen_resume(self) -> None:
+        """Runs may have finished or gained checkpoints while another pane showed."""
+        self.refresh_choices()
+
+    # -- model and sources -----------------------------------------------------------------------
+
+    @property
+    def model_ready(self) -> bool:
+        return self.app.model_status.state == "ready" and self.app.base_model is not None
+
+    def _follow_model_status(self, status) -> None:
+        chat_input = self.query_one("#chat-input", Input)
+        chat_input.disabled = not self.model_ready
+        if self.model_ready:
+            chat_input.placeholder = "Ask both models… (Enter to send)"
+        elif status.state == "error":
+            chat_input.placeholder = f"The base model failed to load: {status.detail}"
+        elif status.state == "idle":
+            chat_input.placeholder = "The base model is not loaded"
+        else:
+            chat_input.placeholder = "Waiting for the base model to load…"
+        self._refresh_warnings()
+
+    def engine(self):
+        """The engine of the app's base model (one per loaded model; adapters attach to it)."""
+        from workbench.inference.engine import engine_for
+
+        resolved = self.app.resolved_model
+        return engine_for(
+            self.app.base_model,
+            self.app.tokenizer,
+            model_path=resolved.path if resolved else None,
+            model_name=resolved.display_name if resolved else "base model",
+        )
+
+    def refresh_choices(self) -> None:
+        """Rebuild the pickers from the runs on disk, keeping the current picks."""
+        try:
+            found = all_run_choices(runs_dir())
+        except OSError:
+            found = []
+        self.choices = [BASE_SOURCE, *found, *(c for c in self.extra_choices if c not in found)]
+        for source in self.sources:
+            if source not in self.choices:
+                self.choices.append(source)
+        self._sync_selects()
+
+    def _sync_selects(self) -> None:
+        options = [(choice.label, index) for index, choice in enumerate(self.choices)]
+        for select_id, source in (("#left-source", self.sources[0]), ("#right-source", self.sources[1])):
+            select = self.query_one(select_id, Select)
+            select.set_options(options)
+            select.value = self.choices.index(source)
+
+    def _pick_default_sources(self, run_dir: Optional[Path]) -> None:
+        right = None
+        if run_dir is not None:
+            try:
+                right = run_source(Path(run_dir))
+            except WorkbenchError as error:
+                self.notify(str(error), severity="warning")
+        if right is None:
+            right = next((choice for choice in self.choices if not choice.is_base), BASE_SOURCE)
+        self.set_sources(BASE_SOURCE, right)
+
+    def _follow_selected_run(self, run_dir: Optional[Path]) -> None:
+        self.refresh_choices()
+        if run_dir is not None and (self.sources[1].run_dir is None or self.sources[1].run_dir != Path(run_dir).resolve()):
+            self._pick_default_sources(run_dir)
+
+    def set_sources(self, left: ModelSource, right: ModelSource) -> None:
+        """Pick both sides; a new pair starts a new conversation."""
+        changed = [left, right] != self.sources
+        self.sources = [left, right]
+        for source in (left, right):
+            if source not in self.choices:
+                self.choices.append(source)
+        if not self.system_prompt_customized:
+            from workbench.inference.prompting import trained_system_prompt
+
+            known, trained = trained_system_prompt(right)
+            self.settings = ChatSettings(self.settings.left, self.settings.right, self.settings.same_on_both, trained if known else None)
+        self._sync_selects()
+        if changed:
+            self.action_new_chat()
+        if self.blind and right.is_base:
+            self._set_blind(False)
+        self._refresh_titles()
+        self._refresh_warnings()
+        self._refresh_status()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.value != event.select.value or not isinstance(event.value, int):
+            return  # a stale change from rebuilding the options
+        chosen = self.choices[event.value]
+        if event.select.id == "left-source" and chosen != self.sources[0]:
+            self.set_sources(chosen, self.sources[1])
+        elif event.select.id == "right-source" and chosen != self.sources[1]:
+            self.set_sources(self.sources[0], chosen)
+
+    def action_open_directory(self) -> None:
+        from widgets.chat_dialogs import DirectoryDialog
+
+        def opened(path: Optional[str]) -> None:
+            if not path:
+                return
+            from workbench.inference.sources import source_from_directory
+
+            try:
+                source = source_from_directory(path)
+            except WorkbenchError as error:
+                self.notify(str(error), title="Cannot open", severity="error")
+                return
+            self.extra_choices.append(source)
+            self.set_sources(self.sources[0], source)
+
+        self.app.push_screen(DirectoryDialog(), opened)
+
+    # -- sending and streaming -------------------------------------------------------------------
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        text = event.value.strip()
+        if not text:
+            return
+        if not self.model_ready:
+            self.notify("The base model is not ready yet.", severity="warning")
+            return
+        if self.generating:
+            self.notify("Still answering: press Esc to stop first.", severity="warning")
+            return
+        if self.blind and (self.blind_round is None or self.round_voted):
+            self._new_blind_round()
+        event.input.value = ""
+        self.send(text)
+
+    def send(self, text: str) -> None:
+        """Ask both sides `text`, each with its own history; answers stream into the columns."""
+        from workbench.inference.engine import GenerationJob
+        from workbench.inference.prompting import build_messages
+
+        system_prompt = self.settings.system_prompt
+        jobs = []
+        for side in (0, 1):
+            messages = build_messages(system_prompt, self.histories[side], text)
+            self.last_prompts[side] = messages
+            jobs.append(GenerationJob(self.sources[side], messages, self.settings.for_side(side)))
+        self.pending_user_text = text
+        self.last_answers = [None, None]
+        for side in (0, 1):
+            self.column_for(side).begin_turn(text)
+        self._set_votes_enabled(False)
+        self.generation += 1
+        self.generating = True
+        self._refresh_status("answering… (Esc to stop)")
+        self.generate(self.generation, jobs)
+
+    @work(thread=True, exclusive=True, group="chat-generate", exit_on_error=False)
+    def generate(self, generation: int, jobs: list) -> None:
+        """Runs in a thread: attaches what is needed, streams, posts coalesced snapshots."""
+        from workbench.inference.streaming import TextDelta
+
+        worker = get_current_worker()
+        texts = ["", ""]
+        try:
+            if any(not job.source.is_base for job in jobs):
+                self.post_message(self.Progress("attaching the adapter…"))
+            stream = self.engine().start(jobs)
+            self.post_message(self.Progress("answering… (Esc to stop)"))
+            while not stream.finished:
+                if worker.is_cancelled:
+                    stream.cancel()
+                changed = False
+                for event in stream.drain(timeout=0.1):
+                    if isinstance(event, TextDelta):
+                        texts[event.side] += event.text
+                        changed = True
+                if changed:
+                    self.post_message(self.StreamUpdate(generation, (texts[0], texts[1])))
+                    time.sleep(REPAINT_INTERVAL_S)
+            self.post_message(self.GenerationDone(generation, list(stream.answers)))
+        except Exception as error:  # every failure is shown in the pane, never a hang
+            self.post_message(self.GenerationDone(generation, [None, None], _one_line(error)))
+
+    def on_chat_screen_progress(self, message: Progress) -> None:
+        if self.generating:
+            self._refresh_status(message.text)
+
+    def on_chat_screen_stream_update(self, message: StreamUpdate) -> None:
+        if message.generation != self.generation:
+            return
+        for side in (0, 1):
+            self.column_for(side).show_answer(message.texts[side])
+
+    def on_chat_screen_generation_done(self, message: GenerationDone) -> None:
+        if message.generation != self.generation:
+            return
+        self.generating = False
+        if message.error is not None:
+            for side in (0, 1):
+                column = self.column_for(side)
+                column.show_answer(f"⚠ generation failed: {message.error}", state="error")
+                column.set_timing("")
+            self.notify(message.error, title="Generation failed", severity="error", timeout=10)
+            self._refresh_status()
+            return
+        self.last_answers = list(message.answers)
+        for side, answer in enumerate(message.answers):
+            column = self.column_for(side)
+            if answer is None:
+                column.show_answer("(no answer)", state="error")
+                continue
+            stopped = answer.finish_reason == "cancelled"
+            column.show_answer(answer.text, state="stopped" if stopped else "done")
+            column.set_timing(f"{answer.summary()}\n[dim]{answer.latency_words()}[/dim]")
+            self.histories[side].extend(
+                [{"role": "user", "content": self.pending_user_text}, {"role": "assistant", "content": answer.text}]
+            )
+        if self.blind and not self.round_voted and all(answer is not None for answer in message.answers):
+            self._set_votes_enabled(True)
+            self._refresh_status("vote: which answer is better?")
+        else:
+            self._refresh_status()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "chat-generate" and event.state == WorkerState.ERROR and self.generating:
+            self.post_message(self.GenerationDone(self.generation, [None, None], _one_line(event.worker.error)))
+
+    def action_stop(self) -> None:
+        if self.generating:
+            self.workers.cancel_group(self, "chat-generate")
+            self._refresh_status("stopping…")
+
+    def action_new_chat(self) -> None:
+        if self.generating:
+            self.action_stop()
+        self.histories = [[], []]
+        self.last_answers = [None, None]
+        self.blind_round = None
+        self.round_voted = False
+        self._set_votes_enabled(False)
+        for column in self.query(ChatColumn):
+            column.clear(self._empty_note())
+        self._refresh_titles()
+
+    def _empty_note(self) -> str:
+        if self.sources[1].is_base and self.sources[0].is_base:
+            return "No fine-tuned model picked: train a run (pane 4), or ctrl+l to open an adapter directory."
+        return "Type a message below; both models answer it at once."
+
+    # -- columns, titles, status -----------------------------------------------------------------
+
+    def column_for(self, side: int) -> ChatColumn:
+        """The column showing a side: base left, fine-tuned right; in blind mode wherever the round seated it."""
+        left = side == 0
+        if self.blind and self.blind_round is not None and self.blind_round.tuned_on_left:
+            left = side == 1
+        return self.query_one("#column-left" if left else "#column-right", ChatColumn)
+
+    def _refresh_titles(self) -> None:
+        left, right = self.query_one("#column-left", ChatColumn), self.query_one("#column-right", ChatColumn)
+        if not self.blind:
+            left.border_title = f"◀ {self._describe(0)}"
+            right.border_title = f"▶ {self._describe(1)}"
+            return
+        if self.blind_round is not None and self.round_voted:
+            self.column_for(0).border_title = f"{'A' if self.column_for(0) is left else 'B'} was {self._describe(0)}"
+            self.column_for(1).border_title = f"{'A' if self.column_for(1) is left else 'B'} was {self._describe(1)}"
+        else:
+            left.border_title, right.border_title = "A (hidden)", "B (hidden)"
+
+    def _describe(self, side: int) -> str:
+        source = self.sources[side]
+        if source.is_base:
+            resolved = self.app.resolved_model
+            return f"base · {resolved.display_name if resolved else self.app.model_status.name}"
+        return source.label
+
+    def _refresh_warnings(self) -> None:
+        from workbench.inference.prompting import training_mismatches
+
+        tokenizer = self.app.tokenizer
+        model_path = self.app.resolved_model.path if self.app.resolved_model else None
+        lines = []
+        for source in dict.fromkeys(self.sources):
+            lines.extend(training_mismatches(source, tokenizer, self.settings.system_prompt, model_path))
+        warnings = self.query_one("#chat-warnings", Static)
+        warnings.update("\n".join(f"⚠ {line}" for line in lines))
+        warnings.set_class(bool(lines), "-shown")
+
+    def _refresh_status(self, activity: str = "") -> None:
+        system = self.settings.system_prompt
+        system_text = "template default" if system is None else repr(system if len(system) <= 24 else system[:23] + "…")
+        parts = [activity] if activity else []
+        parts.append(self.settings.summary())
+        parts.append(f"system: {system_text}")
+        self.query_one("#chat-status", Static).update(" · ".join(parts))
+
+    # -- blind A/B -------------------------------------------------------------------------------
+
+    def action_toggle_blind(self) -> None:
+        self._set_blind(not self.blind)
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        if event.value != self.blind:
+            self._set_blind(event.value)
+
+    def _set_blind(self, on: bool) -> None:
+        if on and self.sources[1].is_base:
+            self.notify("Pick a fine-tuned model on the right first.", severity="warning")
+            on = False
+        self.blind = on
+        switch = self.query_one("#blind-switch", Checkbox)
+        if switch.value != on:
+            switch.value = on
+        self.set_class(on, "-blind")
+        self.action_new_chat()
+        self._refresh_tally()
+
+    def _new_blind_round(self) -> None:
+        from workbench.inference.votes import BlindRound
+
+        self.action_new_chat()
+        self.blind_round = BlindRound.draw()
+        self._refresh_titles()
+
+    def _set_votes_enabled(self, enabled: bool) -> None:
+        for button in self.query("#vote-bar Button"):
+            button.disabled = not enabled
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id and event.button.id.startswith("vote-"):
+            self.vote(event.button.id.removeprefix("vote-"))
+
+    def vote(self, choice: str) -> None:
+        """Log the vote to the run's ab_votes.jsonl, then reveal who was who."""
+        from workbench.inference.votes import append_vote, vote_record
+
+        if not self.blind or self.blind_round is None or self.round_voted or None in self.last_answers:
+            return
+        sides = {}
+        for side, name in enumerate(SIDES):
+            answer = self.last_answers[side]
+            sides[name] = {
+                "source": self.sources[side].to_dict(),
+                "conversation": [*self.last_prompts[side], {"role": "assistant", "content": answer.text}],
+                "answer": answer.text,
+                "settings": self.settings.for_side(side).to_dict(),
+                "timing": answer.timing_dict(),
+            }
+        record = vote_record(self.blind_round, choice, self.pending_user_text, self.settings.system_prompt, sides)
+        directory = votes_dir(self.sources[1])
+        try:
+            append_vote(directory, record)
+        except OSError as error:
+            self.notify(f"{directory}: cannot write the vote: {error}", severity="error")
+            return
+        self.round_voted = True
+        self._set_votes_enabled(False)
+        self._refresh_titles()
+        self._refresh_tally()
+        winner = {"tuned": "the fine-tuned model", "base": "the base model"}.get(record["winner"], record["winner"].replace("_", " "))
+        self._refresh_status(f"vote saved ({winner}) · send a message for the next round")
+
+    def _refresh_tally(self) -> None:
+        from workbench.inference.votes import VoteTally, read_votes, votes_between
+
+        tally_text = ""
+        directory = votes_dir(self.sources[1])
+        if self.blind and directory is not None:
+            base_path = str(self.sources[0].path) if self.sources[0].path else None
+            votes = votes_between(read_votes(directory), base_path, str(self.sources[1].path))
+            tally_text = VoteTally.of(votes).summary()
+        self.query_one("#vote-tally", Static).update(tally_text)
+
+    def action_export_votes(self) -> None:
+        from workbench.inference.votes import PAIRS_FILE, export_preference_pairs, read_votes
+
+        directory = votes_dir(self.sources[1])
+        if directory is None:
+            self.notify("Pick a fine-tuned model on the right: its votes are exported.", severity="warning")
+            return
+        votes = read_votes(directory)
+        destination = directory / PAIRS_FILE
+        try:
+            count = export_preference_pairs(votes, destination)
+        except (OSError, WorkbenchError) as error:
+            self.notify(str(error), title="Export failed", severity="error")
+            return
+        self.notify(f"{count} preference pairs (of {len(votes)} votes) → {destination}", title="Votes exported")
+
+    # -- dialogs ---------------------------------------------------------------------------------
+
+    def action_settings(self) -> None:
+        def applied(settings: Optional[ChatSettings]) -> None:
+            if settings is None:
+                return
+            if settings.system_prompt != self.settings.system_prompt:
+                self.system_prompt_customized = True
+            self.settings = settings
+            self._refresh_warnings()
+            self._refresh_status()
+
+        self.app.push_screen(SettingsDialog(self.settings), applied)
+
+    def action_show_prompt(self) -> None:
+        from workbench.inference.prompting import build_messages, render_prompt
+        from widgets.chat_dialogs import PromptDialog
+
+        if self.app.tokenizer is None:
+            self.notify("The tokenizer is not loaded yet.", severity="warning")
+            return
+        prompts = []
+        for side in (0, 1):
+            messages = self.last_prompts[side] or build_messages(
+                self.settings.system_prompt, self.histories[side], "(your next message)"
+            )
+            try:
+                text = render_prompt(self.app.tokenizer, messages)
+            except WorkbenchError as error:
+                text = str(error)
+            tokens = len(self.app.tokenizer(text, add_special_tokens=False)["input_ids"])
+            title = ("A" if self.column_for(side).id == "column-left" else "B") if self.blind and not self.round_voted else self._describe(side)
+            prompts.append((title, text, tokens))
+        self.app.push_screen(PromptDialog(prompts))
+
+    def action_deck(self) -> None:
+        from widgets.chat_deck import DeckDialog
+        from workbench.inference.deck import load_saved_deck
+        from workbench.inference.prompting import read_run_config
+
+        if not self.model_ready:
+            self.notify("The base model is not ready yet.", severity="warning")
+            return
+        run_prompts = []
+        if self.sources[1].run_dir is not None:
+            config = read_run_config(self.sources[1].run_dir)
+            run_prompts = config.prompts if config is not None else []
+        selected = list(dict.fromkeys(self.sources))
+        self.app.push_screen(
+            DeckDialog(self.engine, self.choices, selected, load_saved_deck(run_prompts), self.settings.left, self.settings.system_prompt)
         )

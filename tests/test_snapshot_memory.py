@@ -4,6 +4,11 @@ from screens.app import make_app
 
 
 def test_memory_pane_snapshot(snap_compare, fixed_devices):
-    """The Memory pane at 80x24: header (model, CPU), pane tabs with Memory active, the pane's body, footer."""
+    """The Memory pane at 80x24 with the default config on the fixed CPU-only device report: header (model,
+    CPU), pane tabs with Memory active; on the left the inputs (model "(run config)", method lora,
+    precision auto, optimizer adamw_torch, batch size 4, seq length 1024, LoRA rank 16, grad ckpt, GPUs 1,
+    GPU GiB "this machine"); on the right "SmolLM2-135M · 0.13B params · 4,884,480 trainable · fp32 on
+    CPU · peak …", the stacked bar (blue weights, green activations, yellow logits, grey free space, the
+    budget ┃ at the right end), its scale and legend, and the green "Fits: …" verdict; footer."""
     app = make_app(load_model=False, device_report=fixed_devices, initial_pane="memory")
     assert snap_compare(app, terminal_size=(80, 24))

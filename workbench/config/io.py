@@ -48,6 +48,18 @@ def format_validation_errors(error, source: str = "config") -> list[str]:
     return problems
 
 
+def resolve_config_path(value: str | os.PathLike, base_dir: str | os.PathLike | None = None) -> Path:
+    """A path named in a config (data.train_file, devices.deepspeed, ...) as a usable Path.
+
+    Relative paths start from `base_dir` when given, else from the directory workbench runs in,
+    like paths given to `TrainingArguments`; `~` expands to the home directory.
+    """
+    path = Path(value).expanduser()
+    if path.is_absolute():
+        return path
+    return (Path(base_dir) if base_dir is not None else Path.cwd()) / path
+
+
 def config_from_dict(data: Any, source: str = "config") -> RunConfig:
     from pydantic import ValidationError
 
@@ -95,5 +107,7 @@ def save_config(config: RunConfig, path: str | os.PathLike) -> Path:
     handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False)
     with handle:
         handle.write(config_to_yaml(config))
+    # The temp file is private (0600); a config is an ordinary file, so keep the old mode or use 0644.
+    os.chmod(handle.name, path.stat().st_mode & 0o777 if path.exists() else 0o644)
     os.replace(handle.name, path)
     return path

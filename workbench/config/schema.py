@@ -26,7 +26,7 @@ class Section(BaseModel):
 class ModelSection(Section):
     name_or_path: str = Field("default", description="'default' (SmolLM2-135M-Instruct), a local model directory or a Hub id")
     trust_remote_code: bool = Field(False, description="run Python code shipped with the model (only for models you trust)")
-    attn_implementation: AttentionImplementation = Field("sdpa", description="attention kernel")
+    attn_implementation: AttentionImplementation = Field("sdpa", description="attention kernel: sdpa (PyTorch, works everywhere), eager, or flash_attention_2 (CUDA)")
     precision: PrecisionChoice = Field(
         "auto",
         description="auto picks per hardware; mixed-* keep fp32 master weights; bf16/fp16 train in pure half precision",
@@ -48,14 +48,14 @@ class DataSection(Section):
 
 class MethodSection(Section):
     type: MethodType = Field("lora", description="lora, qlora (4-bit base, CUDA only) or full fine-tuning")
-    r: int = Field(16, gt=0, description="LoRA rank")
+    r: int = Field(16, gt=0, description="LoRA rank: the size of the small matrices trained beside each adapted layer")
     lora_alpha: float = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r)")
     lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="dropout on the LoRA path")
     target_modules: Union[Literal["all-linear"], list[str]] = Field(
         "all-linear", description="which linear layers get adapters"
     )
     use_rslora: bool = Field(False, description="rank-stabilized LoRA scaling (alpha / sqrt(r))")
-    use_dora: bool = Field(False, description="weight-decomposed LoRA")
+    use_dora: bool = Field(False, description="DoRA: weight-decomposed LoRA, sometimes better at low rank, slower")
     bnb_4bit_quant_type: Literal["nf4", "fp4"] = Field("nf4", description="QLoRA 4-bit data type")
     bnb_4bit_use_double_quant: bool = Field(True, description="quantize the quantization constants too (QLoRA)")
 
@@ -68,7 +68,7 @@ class MethodSection(Section):
 
 
 class OptimizationSection(Section):
-    learning_rate: float = Field(2e-4, gt=0, description="peak learning rate")
+    learning_rate: float = Field(2e-4, gt=0, description="peak learning rate: how big each update to the weights is")
     num_train_epochs: float = Field(3, gt=0, description="passes over the training data")
     max_steps: int = Field(-1, description="stop after this many optimizer steps (-1: use epochs)")
     per_device_train_batch_size: int = Field(4, gt=0, description="samples per step on each device")
@@ -78,7 +78,7 @@ class OptimizationSection(Section):
     lr_scheduler_type: SchedulerType = Field("cosine", description="learning-rate schedule after warm-up")
     weight_decay: float = Field(0.0, ge=0.0, description="L2-style decay on weights")
     max_grad_norm: float = Field(1.0, ge=0.0, description="gradient clipping threshold (0 = off)")
-    optim: OptimizerName = Field("adamw_torch", description="optimizer")
+    optim: OptimizerName = Field("adamw_torch", description="optimizer; the 8-bit and paged ones (bitsandbytes, CUDA) save optimizer memory")
     neftune_noise_alpha: Optional[float] = Field(None, gt=0, description="NEFTune embedding noise (off when empty)")
     gradient_checkpointing: bool = Field(False, description="recompute activations to save memory (~30% slower)")
     seed: int = Field(42, description="random seed for shuffling, splits and initialization")

@@ -91,29 +91,23 @@ class Conversation:
         return f"{path}: row {self.source_index}"
 
 
-def check_role_order(messages: list[Message] | tuple[Message, ...]) -> str | None:
-    """Why the roles are out of order (naming the message index), or None when they are fine.
+def check_role_order(roles: list[str] | tuple[str, ...]) -> tuple[int, str] | None:
+    """The first position whose role is out of order and why, or None when the order is fine.
 
-    Accepted shape: system messages only at the start, then a user turn, then strictly alternating
+    Accepted shape: system messages only at the start, then a user turn, then alternating
     user/assistant turns, where tool results may follow an assistant turn (a function call) and are
     followed by another assistant turn or more tool results.
     """
     previous = None
-    for position, message in enumerate(messages):
-        role = message.role
-        if role == "system":
-            if previous not in (None, "system"):
-                return f"messages[{position}].role: 'system' is only allowed at the start, found after '{previous}'"
-        elif role == "user":
-            if previous not in (None, "system", "assistant"):
-                return f"messages[{position}].role: 'user' after '{previous}'; expected an assistant turn first"
-        elif role == "assistant":
-            if previous not in ("user", "tool"):
-                after = f"after '{previous}'" if previous else "as the first turn"
-                return f"messages[{position}].role: 'assistant' {after}; expected a user turn first"
-        elif role == "tool":
-            if previous not in ("assistant", "tool"):
-                after = f"after '{previous}'" if previous else "as the first turn"
-                return f"messages[{position}].role: 'tool' {after}; tool results must follow an assistant (function call) turn"
+    for position, role in enumerate(roles):
+        after = f"after '{previous}'" if previous else "as the first turn"
+        if role == "system" and previous not in (None, "system"):
+            return position, f"'system' is only allowed at the start, found {after}"
+        if role == "user" and previous not in (None, "system", "assistant"):
+            return position, f"'user' {after}; expected an assistant turn in between"
+        if role == "assistant" and previous not in ("user", "tool"):
+            return position, f"'assistant' {after}; expected a user turn first"
+        if role == "tool" and previous not in ("assistant", "tool"):
+            return position, f"'tool' {after}; tool results must follow an assistant (function call) turn"
         previous = role
     return None

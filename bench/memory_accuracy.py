@@ -1,0 +1,239 @@
+"""Estimated against measured training memory on CPU, for a grid of real training runs.
+
+Each configuration runs in a fresh Python process: import torch, transformers and peft, record the
+resident set (the idle baseline), reset the kernel's peak-RSS counter (/proc/self/clear_refs), then
+build or load the model, wrap it (LoRA), and run a few real optimizer steps (forward with labels,
+backward, gradient clipping at 1.0, AdamW step, zero_grad(set_to_none=True), as transformers'
+Trainer does). Measured = peak RSS (VmHWM) minus the baseline: everything the estimate claims to
+cover (weights, gradients, optimizer state and temporaries, activations, logits, framework
+overhead), nothing it does not (the interpreter and the imported libraries).
+
+Allocator: by default glibc raises its mmap threshold as large blocks are freed and then keeps
+freed memory mapped, so RSS drifts above live memory by a varying amount (from +2% to +60% in
+runs here). The child processes run with MALLOC_MMAP_THRESHOLD_=65536 so large tensors are
+returned to the kernel when freed and RSS tracks live memory; `--allocator default` measures the
+glibc default instead, to show that drift.
+
+    .venv/bin/python bench/memory_accuracy.py            # the full grid (~15-30 min on 2 cores)
+    .venv/bin/python bench/memory_accuracy.py --quick    # three rows
+    .venv/bin/python bench/memory_accuracy.py --allocator default --only 4,6,8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MMAP_THRESHOLD_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
+VOCAB = 49152  # the default model's tokenizer, so synthetic models have its realistic vocabulary
+
+# Synthetic Llama models (random weights, built from config in the child) between a toy and the
+# 135M default model; "default" is the real SmolLM2-135M-Instruct from resolve_model(None).
+# "toy" has tensors of a few KiB: what it measures is the framework overhead alone.
+SYNTHETIC_CONFIGS = {
+    "toy": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2, vocab_size=256),
+    "tiny": dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, vocab_size=VOCAB),
+    "small": dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=8, num_attention_heads=9,
+                  num_key_value_heads=3, vocab_size=VOCAB),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    model: str  # "tiny", "small" or "default"
+    method: str  # "full" or "lora"
+    batch_size: int
+    seq_len: int
+    gradient_checkpointing: bool = False
+    attention: str = "sdpa"
+    lora_dropout: float = 0.0
+
+    @property
+    def label(self) -> str:
+        extras = [self.attention] if self.attention != "sdpa" else []
+        if self.gradient_checkpointing:
+            extras.append("ckpt")
+        if self.lora_dropout:
+            extras.append(f"dropout {self.lora_dropout:g}")
+        tail = f" ({', '.join(extras)})" if extras else ""
+        return f"{self.model} {self.method} b{self.batch_size} s{self.seq_len}{tail}"
+
+
+GRID = [
+    Case("toy", "full", 1, 16),
+    Case("tiny", "full", 4, 128),
+    Case("tiny", "lora", 4, 128),
+    Case("small", "full", 2, 256),
+    Case("small", "lora", 8, 256),
+    Case("default", "full", 1, 256),
+    Case("default", "full", 4, 128),
+    Case("default", "full", 2, 512, gradient_checkpointing=True),
+    Case("default", "lora", 4, 128),
+    Case("default", "lora", 8, 256),
+    Case("default", "lora", 4, 256, lora_dropout=0.05),
+    Case("default", "lora", 1, 512, attention="eager"),
+    Case("default", "lora", 2, 1024, gradient_checkpointing=True),
+    Case("default", "lora", 4, 512, gradient_checkpointing=True),
+]
+QUICK = [0, 6, 8]
+
+
+# --------------------------------------------------------------------------- child process
+
+
+def _proc_status() -> dict[str, int]:
+    values = {}
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(value.split()[0]) * 1024
+    return values
+
+
+def _child(spec: dict) -> None:
+    import torch
+    import transformers  # noqa: F401  (part of the baseline, as in the trainer process)
+    import peft  # noqa: F401
+
+    from workbench.models import load_model
+
+    torch.manual_seed(0)
+    case = Case(**spec["case"])
+    baseline = _proc_status()["VmRSS"]
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+        handle.write("5")  # reset VmHWM to the current RSS
+    started = time.perf_counter()
+    if case.model == "default":
+        model = load_model(spec["model_dir"], attn_implementation=case.attention)
+    else:
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        config = AutoConfig.from_pretrained(spec["model_dir"])
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation=case.attention)
+    if case.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    if case.method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        if case.gradient_checkpointing:
+            model.enable_input_require_grads()
+        lora = LoraConfig(r=16, lora_alpha=32, lora_dropout=case.lora_dropout, target_modules="all-linear",
+                          task_type="CAUSAL_LM")
+        model = get_peft_model(model, lora)
+    model.train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=1e-5, weight_decay=0.0)
+    vocab = model.get_input_embeddings().weight.shape[0]
+    input_ids = torch.randint(0, vocab, (case.batch_size, case.seq_len))
+    step_seconds = []
+    for _ in range(spec["steps"]):
+        step_start = time.perf_counter()
+        loss = model(input_ids=input_ids, labels=input_ids).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step_seconds.append(time.perf_counter() - step_start)
+    status = _proc_status()
+    print(json.dumps({
+        "baseline_bytes": baseline,
+        "measured_bytes": status["VmHWM"] - baseline,
+        "final_bytes": status["VmRSS"] - baseline,
+        "step_seconds": step_seconds,
+        "total_seconds": time.perf_counter() - started,
+        "loss": float(loss),
+    }))
+
+
+# --------------------------------------------------------------------------- parent
+
+
+def _model_dirs(workdir: Path) -> dict[str, str]:
+    from workbench.models import resolve_model
+
+    dirs = {"default": str(resolve_model(None).path)}
+    for name, fields in SYNTHETIC_CONFIGS.items():
+        from transformers import LlamaConfig
+
+        directory = workdir / name
+        LlamaConfig(tie_word_embeddings=True, max_position_embeddings=2048, **fields).save_pretrained(directory)
+        dirs[name] = str(directory)
+    return dirs
+
+
+def _estimate(case: Case, model_dir: str):
+    from workbench.memory import MemoryInputs, estimate_training_memory, spec_from_model_dir
+
+    inputs = MemoryInputs(
+        method=case.method, precision="fp32", optimizer="adamw", lora_r=16, lora_dropout=case.lora_dropout,
+        batch_size=case.batch_size, seq_len=case.seq_len, gradient_checkpointing=case.gradient_checkpointing,
+        attention=case.attention, attention_mask=False, device="cpu",
+    )
+    return estimate_training_memory(spec_from_model_dir(model_dir), inputs)
+
+
+def _run_case(case: Case, model_dir: str, steps: int, allocator: str) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
+    if allocator == "mmap":
+        env.update(MMAP_THRESHOLD_ENV)
+    spec = json.dumps({"case": asdict(case), "model_dir": model_dir, "steps": steps})
+    done = subprocess.run([sys.executable, __file__, "--child", spec], capture_output=True, text=True, env=env,
+                          cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"{case.label}: child failed\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="three rows only")
+    parser.add_argument("--only", default=None, help="comma-separated row numbers (1-based)")
+    parser.add_argument("--steps", type=int, default=3, help="optimizer steps per configuration (default 3)")
+    parser.add_argument("--allocator", choices=("mmap", "default"), default="mmap")
+    args = parser.parse_args()
+    if args.child:
+        _child(json.loads(args.child))
+        return
+    if args.only:
+        rows = [int(i) - 1 for i in args.only.split(",")]
+    else:
+        rows = QUICK if args.quick else list(range(len(GRID)))
+    mib = 2**20
+    print(f"allocator: {args.allocator}; {args.steps} steps per configuration; fp32, AdamW, LoRA r=16 all-linear")
+    print(f"| # | configuration | params | trainable | estimate (MiB) | measured (MiB) | error | peak phase | s/step |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    errors = []
+    with tempfile.TemporaryDirectory() as folder:
+        dirs = _model_dirs(Path(folder))
+        for index in rows:
+            case = GRID[index]
+            estimate = _estimate(case, dirs[case.model])
+            result = _run_case(case, dirs[case.model], args.steps, args.allocator)
+            measured = result["measured_bytes"]
+            error = (estimate.total_bytes - measured) / measured
+            errors.append(error)
+            seconds = sorted(result["step_seconds"])[len(result["step_seconds"]) // 2]
+            print(f"| {index + 1} | {case.label} | {estimate.spec.total_params / 1e6:.1f}M | "
+                  f"{estimate.trainable_params / 1e6:.2f}M | {estimate.total_bytes / mib:,.0f} | {measured / mib:,.0f} | "
+                  f"{error:+.1%} | {estimate.peak_phase} | {seconds:.1f} |", flush=True)
+    worst = max(errors, key=abs)
+    print(f"\nworst relative error: {worst:+.1%} over {len(errors)} configurations; "
+          f"mean |error| {sum(abs(e) for e in errors) / len(errors):.1%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""The Chat pane driven like a person would: both answers stream, timings show, blind votes log,
+errors show in the pane, and the answers equal `workbench compare`'s."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from chat_test_support import make_run_dir, make_tiny_adapter
+
+from screens.app import ModelStatus, make_app
+from widgets.chat_column import ChatColumn
+from workbench.models import ResolvedModel, load_model, load_tokenizer
+
+
+@pytest.fixture(scope="module")
+def runs_root(tiny_model_dir, tmp_path_factory):
+    adapter = make_tiny_adapter(tiny_model_dir, tmp_path_factory.mktemp("pane-adapter"))
+    root = tmp_path_factory.mktemp("pane-runs")
+    make_run_dir(root, "demo", tiny_model_dir, adapter, steps=(2, 4), best_step=4)
+    return root
+
+
+@pytest.fixture()
+def chat_app(tiny_model_dir, runs_root, fixed_devices, monkeypatch, tmp_path):
+    """The app on the Chat pane with the tiny model already 'loaded', runs under runs_root."""
+    monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(runs_root))
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    app = make_app(load_model=False, device_report=fixed_devices, initial_pane="chat")
+    app.tokenizer = load_tokenizer(tiny_model_dir)
+    app.base_model = load_model(tiny_model_dir)
+    app.resolved_model = ResolvedModel(tiny_model_dir, "tiny-llama", "local")
+    app.model_status = ModelStatus("ready", "tiny-llama")
+    return app
+
+
+async def send(pilot, text: str) -> None:
+    chat_input = pilot.app.screen.query_one("#chat-input")
+    chat_input.value = text
+    chat_input.focus()
+    await pilot.press("enter")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause()
+
+
+def column_text(screen, column_id: str) -> str:
+    return screen.query_one(f"#{column_id}", ChatColumn).turns[-1].answer
+
+
+async def test_both_answers_stream_with_timings_and_match_the_cli(chat_app, runs_root, tmp_path, capsys):
+    async with chat_app.run_test(size=(120, 40)) as pilot:
+        screen = pilot.app.screen
+        assert screen.sources[1].label == "demo · final", "defaults to the newest run's final adapter"
+        await send(pilot, "What is your name?")
+        left, right = column_text(screen, "column-left"), column_text(screen, "column-right")
+        assert left and right and left != right
+        timing = str(screen.query_one("#column-left .column-timing").render())
+        assert "first token" in timing and "tok/s" in timing
+        assert [len(history) for history in screen.histories] == [2, 2]
+        max_new_tokens = screen.settings.left.max_new_tokens
+
+    from workbench.cli import main
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("What is your name?\n")
+    assert main(["compare", "--run", "demo", "--prompts", str(prompts), "--json", "--max-new-tokens", str(max_new_tokens)]) == 0
+    [result] = json.loads(capsys.readouterr().out)
+    assert (result["base"]["text"], result["tuned"]["text"]) == (left, right)
+
+
+async def test_token_updates_are_coalesced_and_none_are_lost(chat_app, monkeypatch):
+    """Repaints are rate-limited (at most one per interval), and the last one holds every token."""
+    import time
+
+    import screens.chat
+    from screens.chat import ChatScreen
+    from widgets.chat_settings import ChatSettings
+    from workbench.inference.settings import SamplingSettings
+
+    interval = 0.2
+    monkeypatch.setattr(screens.chat, "REPAINT_INTERVAL_S", interval)
+    updates = []
+    original = ChatScreen.on_chat_screen_stream_update
+
+    def counting(self, message):
+        updates.append(message.texts)
+        original(self, message)
+
+    monkeypatch.setattr(ChatScreen, "on_chat_screen_stream_update", counting)
+    async with chat_app.run_test(size=(80, 24)) as pilot:
+        screen = pilot.app.screen
+        screen.settings = ChatSettings(SamplingSettings(max_new_tokens=60))
+        started = time.monotonic()
+        await send(pilot, "Count to twenty.")
+        elapsed = time.monotonic() - started
+        assert len(updates) <= elapsed / interval + 2
+        assert len(updates) < max(answer.tokens for answer in screen.last_answers)
+        assert updates[-1] == tuple(answer.text for answer in screen.last_answers)
+
+
+async def test_a_generation_error_shows_in_the_pane(chat_app):
+    def broken_forward(*args, **kwargs):
+        raise RuntimeError("simulated device failure")
+
+    async with chat_app.run_test(size=(80, 24)) as pilot:
+        chat_app.base_model.model.forward = broken_forward
+        screen = pilot.app.screen
+        await send(pilot, "Hello?")
+        assert "generation failed: simulated device failure" in column_text(screen, "column-left")
+        assert screen.query_one("#column-right", ChatColumn).turns[-1].state == "error"
+        assert not screen.generating, "the pane is usable again"
+        assert screen.histories == [[], []]
+
+
+async def test_stop_cancels_mid_answer(chat_app):
+    from widgets.chat_settings import ChatSettings
+    from workbench.inference.settings import SamplingSettings
+
+    async with chat_app.run_test(size=(80, 24)) as pilot:
+        screen = pilot.app.screen
+        screen.settings = ChatSettings(SamplingSettings(max_new_tokens=5000))
+        chat_input = screen.query_one("#chat-input")
+        chat_input.value = "Talk forever."
+        chat_input.focus()
+        await pilot.press("enter")
+        while not any(column.turns and column.turns[-1].answer for column in screen.query(ChatColumn)):
+            await pilot.pause(0.05)
+        await pilot.press("escape")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.pause()
+        assert not screen.generating
+        assert all(answer.finish_reason == "cancelled" and answer.tokens < 5000 for answer in screen.last_answers)
+        assert screen.query_one("#column-left", ChatColumn).turns[-1].state == "stopped"
+
+
+async def test_blind_round_vote_reveal_and_tally(chat_app, runs_root):
+    votes_file = runs_root / "demo" / "ab_votes.jsonl"
+    votes_file.unlink(missing_ok=True)
+    async with chat_app.run_test(size=(80, 24)) as pilot:
+        screen = pilot.app.screen
+        await pilot.press("ctrl+b")
+        assert screen.blind
+        assert screen.query_one("#column-left").border_title == "A (hidden)"
+        assert screen.query_one("#vote-a").disabled, "no vote before the answers"
+        await send(pilot, "Which of you is better?")
+        assert not screen.query_one("#vote-a").disabled, "votes open once both answers are done"
+        tuned_left = screen.blind_round.tuned_on_left
+        await pilot.click("#vote-a")
+        await pilot.pause()
+        [vote] = [json.loads(line) for line in votes_file.read_text().splitlines()]
+        assert vote["winner"] == ("tuned" if tuned_left else "base")
+        assert vote["tuned"]["conversation"][-1]["content"] == vote["tuned"]["answer"]
+        assert vote["tuned"]["timing"]["tokens"] > 0 and vote["base"]["settings"]["temperature"] == 0
+        assert vote["tuned"]["source"]["label"] == "demo · final"
+        assert "was" in screen.query_one("#column-left").border_title, "revealed after the vote"
+        assert screen.query_one("#vote-a").disabled
+        assert ("100%" if tuned_left else "0%") in str(screen.query_one("#vote-tally").render())
+        await send(pilot, "Next question")
+        assert screen.blind_round is not None and not screen.round_voted, "a new round"
+        assert len(screen.histories[0]) == 2, "a new round starts a fresh conversation"
+    votes_file.unlink()

@@ -1,0 +1,106 @@
+"""The Memory pane driven like a person would: edits recompute, share the config, and what-ifs stay local."""
+
+from __future__ import annotations
+
+import json
+
+from textual.widgets import Input, Select, Static
+
+from screens.app import make_app
+
+
+def _memory_app(fixed_devices):
+    return make_app(load_model=False, device_report=fixed_devices, initial_pane="memory")
+
+
+async def _type_into(pilot, selector: str, text: str) -> None:
+    editor = pilot.app.screen.query_one(selector, Input)
+    editor.focus()
+    await pilot.press("end", *["backspace"] * len(editor.value), *text)
+    await pilot.pause()
+
+
+def _report_text(screen) -> str:
+    return "\n".join(str(widget.render()) for widget in screen.query("#memory-report Static"))
+
+
+async def test_typing_a_batch_size_recomputes_and_writes_the_shared_config(fixed_devices):
+    app = _memory_app(fixed_devices)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        before = screen.last_estimate
+        assert before.inputs.batch_size == app.config_store.config.optimization.per_device_train_batch_size == 4
+        await _type_into(pilot, "#mem-optimization-per-device-train-batch-size", "8")
+        assert app.config_store.config.optimization.per_device_train_batch_size == 8
+        after = screen.last_estimate
+        assert after.inputs.batch_size == 8
+        assert after.activations > 1.9 * before.activations
+        assert after.total_bytes > before.total_bytes
+
+
+async def test_a_change_made_elsewhere_in_the_store_shows_up_here(fixed_devices):
+    app = _memory_app(fixed_devices)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        lora_total = app.screen.last_estimate.total_bytes
+        app.config_store.update("method.type", "full")  # as the Hyperparameters pane would
+        await pilot.pause()
+        assert app.screen.last_estimate.inputs.method == "full"
+        assert app.screen.last_estimate.total_bytes > lora_total
+        assert app.screen.query_one("#mem-method-type", Select).value == "full"
+
+
+async def test_invalid_value_is_refused_and_marked(fixed_devices):
+    app = _memory_app(fixed_devices)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        await _type_into(pilot, "#mem-method-r", "0")  # passes through "1" while backspacing "16"
+        assert app.config_store.config.method.r == 1  # the last valid value; the schema refuses 0
+        assert app.screen.query_one("#mem-method-r", Input).has_class("-invalid")
+        await _type_into(pilot, "#mem-method-r", "8")
+        assert app.config_store.config.method.r == 8
+        assert not app.screen.query_one("#mem-method-r", Input).has_class("-invalid")
+
+
+async def test_qlora_7b_on_a_24_gib_card_what_if_leaves_the_config_alone(fixed_devices):
+    app = _memory_app(fixed_devices)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#mem-whatif-model", Select).value = "Qwen2.5-7B"
+        screen.query_one("#mem-method-type", Select).value = "qlora"
+        await pilot.pause()
+        await _type_into(pilot, "#mem-optimization-per-device-train-batch-size", "1")
+        await _type_into(pilot, "#mem-data-max-seq-length", "2048")
+        await _type_into(pilot, "#mem-whatif-gpu-memory", "24")
+        estimate = screen.last_estimate
+        assert estimate.spec.name == "Qwen2.5-7B"
+        assert (estimate.inputs.device, estimate.inputs.method, estimate.inputs.seq_len) == ("cuda", "qlora", 2048)
+        assert app.config_store.config.model.name_or_path == "default"
+        text = _report_text(screen)
+        assert "24 GiB GPU" in text and "what-if" in text
+        assert "gradient checkpointing" in text  # the way to make it fit comfortably
+
+
+async def test_measured_peak_of_the_selected_run_is_shown_beside_the_estimate(fixed_devices, tmp_path):
+    (tmp_path / "status.json").write_text(json.dumps({"state": "done", "measured_peak_bytes": 3 * 2**30}))
+    app = _memory_app(fixed_devices)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        assert str(app.screen.query_one("#mem-measured", Static).render()) == ""
+        app.selected_run = tmp_path
+        await pilot.pause()
+        assert "measured peak" in str(app.screen.query_one("#mem-measured", Static).render())
+        assert "3.0 GiB" in str(app.screen.query_one("#mem-measured", Static).render())
+
+
+async def test_a_local_model_directory_is_counted_in_a_worker(fixed_devices, tiny_model_dir):
+    app = make_app(model=str(tiny_model_dir), load_model=False, device_report=fixed_devices, initial_pane="memory")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        estimate = app.screen.last_estimate
+        assert estimate is not None and estimate.spec.source == str(tiny_model_dir.resolve())
+        assert estimate.spec.num_layers == 2

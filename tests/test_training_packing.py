@@ -1,0 +1,98 @@
+"""Packing: best-fit bins, and packed rows that train exactly like the same samples one by one."""
+
+from __future__ import annotations
+
+import pytest
+
+from workbench.data.conversation import Conversation, Message
+from workbench.training.packing import (
+    REAL_TOKENS_KEY,
+    RowCollator,
+    TokenizedSample,
+    best_fit_decreasing,
+    pack_samples,
+    single_sample_rows,
+)
+
+
+def test_best_fit_decreasing_places_every_item_once_within_capacity():
+    lengths = [6, 2, 5, 3, 4, 4, 1, 8]
+    bins = best_fit_decreasing(lengths, capacity=8)
+    placed = sorted(index for members in bins for index in members)
+    assert placed == list(range(len(lengths)))
+    assert all(sum(lengths[i] for i in members) <= 8 for members in bins)
+    # 33 tokens need at least 5 bins of 8; best fit reaches that bound here
+    assert len(bins) == 5
+
+
+def test_best_fit_prefers_the_tightest_bin():
+    # With bins of 2 and 1 free tokens, the last 1-token item fills the 1-token gap (first fit would
+    # put it in the first bin and leave a 1-token hole).
+    bins = best_fit_decreasing([8, 6, 3, 1], capacity=10)
+    assert sorted(sorted(members) for members in bins) == [[0], [1, 2, 3]]
+
+
+def test_an_item_longer_than_a_bin_is_refused():
+    with pytest.raises(ValueError, match="more than the bin capacity"):
+        best_fit_decreasing([3, 9], capacity=8)
+
+
+def test_collator_masks_sample_starts_padding_and_counts_real_tokens():
+    samples = [TokenizedSample([5, 6, 7], [5, 6, 7]), TokenizedSample([8, 9], [-100, 9])]
+    batch = RowCollator(0, packed=True, pad_to_multiple_of=4)([samples, [samples[1]]])
+    assert batch["input_ids"].tolist() == [[5, 6, 7, 8, 9, 0, 0, 0], [8, 9, 0, 0, 0, 0, 0, 0]]
+    # the first token of every sample is never a target, so no sample predicts across a boundary
+    assert batch["labels"].tolist() == [[-100, 6, 7, -100, 9, -100, -100, -100], [-100, 9] + [-100] * 6]
+    assert batch["position_ids"].tolist()[0][:5] == [0, 1, 2, 0, 1]
+    assert int(batch[REAL_TOKENS_KEY]) == 7
+    mask = batch["attention_mask"][0, 0]
+    assert mask.shape == (8, 8)
+    assert mask[4, 3] == 0 and mask[4, 2] < -1e30  # second sample sees itself, not the first
+    assert mask[1, 2] < -1e30  # causal
+
+
+def _conversations() -> list[Conversation]:
+    texts = [
+        ("Name a colour.", "Blue."),
+        ("Say something long about rivers and the sea, please.", "Rivers run to the sea, carrying silt and stories."),
+        ("Count to three.", "One, two, three."),
+        ("Hi", "Hello! How can I help you today?"),
+        ("What is 2+2?", "Four."),
+    ]
+    return [
+        Conversation((Message("user", question), Message("assistant", answer)), index, "alpaca")
+        for index, (question, answer) in enumerate(texts)
+    ]
+
+
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_packed_loss_equals_token_weighted_unpacked_loss(tiny_model_dir, default_tokenizer, attention):
+    import torch
+
+    from workbench.data.templating import render_training_example
+    from workbench.models import load_model
+
+    model = load_model(tiny_model_dir, attn_implementation=attention)
+    samples = []
+    for conversation in _conversations():
+        example = render_training_example(default_tokenizer, conversation, 256, system_prompt="")
+        samples.append(TokenizedSample(example.input_ids, example.labels))
+    rows = pack_samples(samples, 128)
+    assert len(rows) < len(samples)  # something really was packed
+
+    collator = RowCollator(default_tokenizer.pad_token_id, packed=True, attn_implementation=attention)
+    batch = collator(rows)
+    batch.pop(REAL_TOKENS_KEY), batch.pop("token_sample_lengths")
+    with torch.no_grad():
+        packed_loss = model(**batch).loss.item()
+        loss_sum = tokens = 0.0
+        for row in single_sample_rows(samples):
+            single = RowCollator(default_tokenizer.pad_token_id, packed=False)([row[0:1]])
+            single.pop(REAL_TOKENS_KEY), single.pop("token_sample_lengths")
+            count = int((single["labels"][:, 1:] != -100).sum())
+            loss_sum += model(**single).loss.item() * count
+            tokens += count
+        # restarting positions alone does not isolate samples: proof that the mask does the work
+        leaky = model(input_ids=batch["input_ids"], labels=batch["labels"], position_ids=batch["position_ids"]).loss.item()
+    assert packed_loss == pytest.approx(loss_sum / tokens, abs=1e-4)
+    assert abs(leaky - loss_sum / tokens) > 1e-4

@@ -1,0 +1,99 @@
+"""`workbench config`: create a run config from a preset, check it against this machine, show it
+in Hugging Face's terms."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+PRESET_HELP = "quick-demo-cpu, lora-1gpu, qlora-large-1gpu, full-finetune"
+VIEW_CHOICES = ("yaml", "training-args", "lora", "model", "command")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="config_action", metavar="ACTION", required=True)
+
+    new = actions.add_parser("new", help="write a new run config (from a preset)")
+    new.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the YAML config")
+    new.add_argument("--preset", default=None, metavar="NAME", help=f"start from a preset: {PRESET_HELP}")
+    new.add_argument("--train-file", default=None, metavar="PATH", help="set data.train_file")
+    new.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
+    check = actions.add_parser("check", help="validate a config against the schema, this machine, the model and the data")
+    check.add_argument("file", metavar="FILE")
+
+    show = actions.add_parser("show", help="print a config with every default filled in, or its Hugging Face equivalent")
+    show.add_argument("file", metavar="FILE")
+    show.add_argument(
+        "--as", dest="view", choices=VIEW_CHOICES, default="yaml",
+        help="yaml (default), training-args (TrainingArguments), lora (LoraConfig), model (from_pretrained), command",
+    )
+
+    actions.add_parser("presets", help="list the presets and why each value was chosen")
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"new": _new, "check": _check, "show": _show, "presets": _presets}[args.config_action](args)
+
+
+def _new(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.config.io import save_config
+    from workbench.config.presets import get_preset
+    from workbench.config.schema import RunConfig
+    from workbench.errors import WorkbenchError
+
+    output = Path(args.output)
+    if output.exists() and not args.force:
+        raise WorkbenchError(f"{output}: already exists; choose another name or pass --force to overwrite it")
+    config = get_preset(args.preset).config() if args.preset else RunConfig()
+    if args.train_file:
+        config = config.model_copy(update={"data": config.data.model_copy(update={"train_file": args.train_file})})
+    save_config(config, output)
+    origin = f"preset {args.preset}" if args.preset else "the defaults"
+    print(f"wrote {output} from {origin}; next: workbench config check {output}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from workbench.config.checks import check_config
+    from workbench.config.io import ConfigError, load_config
+
+    try:
+        config = load_config(args.file)
+    except ConfigError as error:
+        for problem in error.problems:
+            print(problem)
+        print(f"{args.file}: {len(error.problems)} error(s); fix them and check again", file=sys.stderr)
+        return 2
+    problems = check_config(config)
+    for problem in problems:
+        print(problem.line(args.file))
+    errors = sum(problem.is_error for problem in problems)
+    warnings = len(problems) - errors
+    if errors:
+        print(f"{args.file}: {errors} error(s), {warnings} warning(s); fix the errors before training", file=sys.stderr)
+        return 2
+    note = f" ({warnings} warning(s))" if warnings else ""
+    print(f"{args.file}: ok{note}; train it with: workbench train {args.file}")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from workbench.config.io import load_config
+    from workbench.config.translate import render
+
+    print(render(load_config(args.file), args.view, config_path=args.file))
+    return 0
+
+
+def _presets(args: argparse.Namespace) -> int:
+    from workbench.config.presets import PRESETS
+
+    for preset in PRESETS.values():
+        print(f"{preset.name} — {preset.title}\n  {preset.summary}")
+        for dotted, reason in preset.reasons.items():
+            print(f"  {dotted} = {preset.settings.get(dotted)!r}: {reason}")
+        print()
+    return 0

@@ -1,0 +1,251 @@
+"""`workbench data`: inspect a data file (format, token lengths, quality checks) and clean it.
+
+    workbench data inspect PATH [--format ...] [--model M] [--max-seq-len N] [--json]
+    workbench data clean PATH -o OUT [--dedupe exact|near] [--drop-empty] [--drop-too-long]
+                         [--resolve-conflicts drop|keep-first] [--split-validation FRACTION] ...
+    workbench data clean NEW.jsonl -o OUT --recipe OLD.recipe.yaml     (replay a recipe)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+FORMAT_CHOICES = ("auto", "alpaca", "sharegpt", "messages", "prompt-completion")
+OUTPUT_FORMATS = ("messages", "sharegpt", "alpaca", "prompt-completion")
+DEFAULT_MAX_SEQ_LEN = 1024  # RunConfig.data.max_seq_length's default (a test keeps them equal)
+DEFAULT_NEAR_THRESHOLD = 0.8
+SHOWN_ROWS = 8
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {value}")
+    return value
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", help="a .json, .jsonl, .csv or .parquet file")
+    parser.add_argument("--format", choices=FORMAT_CHOICES, default=None, help="row format (default: auto-detect)")
+    parser.add_argument("--model", default=None, help="whose tokenizer and chat template count tokens (default: the default model)")
+    parser.add_argument("--max-seq-len", type=_positive_int, default=None, help=f"token limit (default {DEFAULT_MAX_SEQ_LEN})")
+    parser.add_argument(
+        "--near-threshold", type=float, default=None,
+        help=f"Jaccard similarity for near-duplicates, 0..1 (default {DEFAULT_NEAR_THRESHOLD})",
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    inspect = actions.add_parser("inspect", help="format, token lengths and quality checks of a data file")
+    _add_common(inspect)
+    inspect.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
+
+    clean = actions.add_parser("clean", help="clean a data file into a new JSONL file plus a replayable recipe")
+    _add_common(clean)
+    clean.add_argument("-o", "--output", required=True, help="the cleaned JSONL file to write (never the source)")
+    clean.add_argument("--output-format", choices=OUTPUT_FORMATS, default=None, help="row format to write (default messages)")
+    clean.add_argument("--strip-markup", action="store_true", help="remove HTML remnants, broken characters, stray whitespace")
+    clean.add_argument("--drop-empty", action="store_true", help="drop rows with an empty answer")
+    clean.add_argument("--dedupe", choices=("exact", "near"), help="drop duplicate rows, keeping the first")
+    clean.add_argument("--resolve-conflicts", choices=("drop", "keep-first"), help="same prompt, different answers")
+    long_rows = clean.add_mutually_exclusive_group()
+    long_rows.add_argument("--drop-too-long", action="store_true", help="drop rows longer than --max-seq-len tokens")
+    long_rows.add_argument(
+        "--truncate-too-long", action="store_true",
+        help="keep the whole exchanges of an over-long conversation that fit (drop it when none fit)",
+    )
+    clean.add_argument("--keep-matching", metavar="TEXT", help="keep only rows containing TEXT (case-insensitive)")
+    clean.add_argument("--drop-matching", metavar="TEXT", help="drop rows containing TEXT (case-insensitive)")
+    clean.add_argument("--split-validation", type=_fraction, metavar="FRACTION", help="hold out this share as OUT.validation.jsonl")
+    clean.add_argument("--seed", type=int, default=0, help="seed for --split-validation (default 0)")
+    clean.add_argument("--recipe", help="replay the steps and settings of a recipe written by an earlier clean")
+
+
+def _progress_printer(enabled: bool):
+    last = {"stage": None}
+
+    def report(stage: str, fraction: float | None) -> None:
+        if enabled and stage != last["stage"]:
+            print(f"{stage}...", file=sys.stderr, flush=True)
+            last["stage"] = stage
+
+    return report
+
+
+def _load_tokenizer(model: str | None):
+    from workbench.data.token_lengths import load_data_tokenizer
+
+    return load_data_tokenizer(model)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.data_command == "inspect":
+        return run_inspect(args)
+    return run_clean(args)
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    from workbench.data.checks import run_quality_checks
+    from workbench.data.loading import load_conversations
+
+    progress = _progress_printer(sys.stderr.isatty())
+    max_seq_len = args.max_seq_len or DEFAULT_MAX_SEQ_LEN
+    threshold = DEFAULT_NEAR_THRESHOLD if args.near_threshold is None else args.near_threshold
+    _check_threshold(threshold)
+    loaded = load_conversations(args.path, args.format or "auto", progress)
+    model_name, tokenizer = _load_tokenizer(args.model)
+    report = run_quality_checks(
+        loaded.conversations, tokenizer, max_seq_len=max_seq_len, near_threshold=threshold, progress=progress
+    )
+    result = {
+        "path": str(loaded.path),
+        "format": loaded.format,
+        "rows": loaded.rows,
+        "model": model_name,
+        "max_seq_len": max_seq_len,
+        "near_threshold": threshold,
+        "token_lengths": report.token_summary(),
+        **report.to_json(),
+    }
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        _print_summary(result, loaded.detected)
+    return 0
+
+
+def _check_threshold(threshold: float) -> None:
+    from workbench.errors import WorkbenchError
+
+    if not 0 < threshold <= 1:
+        raise WorkbenchError(f"--near-threshold: must be in (0, 1], got {threshold}")
+
+
+def _rows_text(rows: list[int]) -> str:
+    shown = ", ".join(str(row) for row in rows[:SHOWN_ROWS])
+    return shown + (f", ... (+{len(rows) - SHOWN_ROWS})" if len(rows) > SHOWN_ROWS else "")
+
+
+def _print_summary(result: dict, detected: bool) -> None:
+    lengths = result["token_lengths"]
+    print(f"{result['path']}: {result['rows']:,} rows, format {result['format']}{' (detected)' if detected else ''}")
+    print(
+        f"tokens with the {result['model']} chat template: min {lengths['min']:,}, median {lengths['median']:,}, "
+        f"p95 {lengths['p95']:,}, max {lengths['max']:,} (max_seq_len {result['max_seq_len']:,})"
+    )
+    labels = {
+        "exact_duplicates": "exact duplicates",
+        "near_duplicates": "near duplicates",
+        "conflicts": "conflicts",
+        "empty_response": "empty answers",
+        "too_long": "too long",
+        "malformed_turns": "malformed turns",
+        "junk": "junk",
+    }
+    for name, label in labels.items():
+        found = result["checks"][name]
+        if found and isinstance(found[0], list):
+            rows = [row for group in found for row in group]
+            count = f"{len(found):,} groups, {len(rows):,} rows"
+            shown = "; ".join(" ".join(str(row) for row in group) for group in found[:4])
+            shown += f"; ... (+{len(found) - 4} groups)" if len(found) > 4 else ""
+        else:
+            count = f"{len(found):,} rows"
+            shown = _rows_text(found)
+        print(f"  {label:<17} {count:<24} {shown}")
+    balance = result.get("label_balance")
+    if balance:
+        print("label balance: " + ", ".join(f"{label!r} {count:,}" for label, count in balance.items()))
+    print("rows are 0-based, in file order; --json lists every row and the reasons")
+
+
+def run_clean(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from workbench.data.cleaning import CleaningSession, Operation
+    from workbench.data.loading import load_conversations
+    from workbench.data.recipe import export_session, read_recipe
+    from workbench.data.token_lengths import TokenCounter
+    from workbench.errors import WorkbenchError
+
+    flagged_operations = _operations_from_flags(args)
+    recipe = read_recipe(args.recipe) if args.recipe else None
+    if recipe is not None and flagged_operations:
+        raise WorkbenchError("--recipe: replays the recipe's own steps; leave out the step flags (--dedupe, ...)")
+    operations = recipe.operations if recipe is not None else flagged_operations
+
+    def setting(flag_value, recipe_value, default):
+        if flag_value is not None:
+            return flag_value
+        return recipe_value if recipe_value is not None else default
+
+    data_format = setting(args.format, recipe.format if recipe else None, "auto")
+    model = setting(args.model, recipe.model if recipe else None, None)
+    max_seq_len = setting(args.max_seq_len, recipe.max_seq_len if recipe else None, DEFAULT_MAX_SEQ_LEN)
+    threshold = setting(args.near_threshold, recipe.near_threshold if recipe else None, DEFAULT_NEAR_THRESHOLD)
+    output_format = setting(args.output_format, recipe.output_format if recipe else None, "messages")
+    _check_threshold(threshold)
+
+    progress = _progress_printer(sys.stderr.isatty())
+    loaded = load_conversations(args.path, data_format, progress)
+    needs_tokens = any(op.name in ("drop_too_long", "truncate_too_long") for op in operations)
+    model_name, counter = "default", None
+    if needs_tokens or model is not None:
+        model_name, tokenizer = _load_tokenizer(model)
+        counter = TokenCounter(tokenizer)
+    session = CleaningSession(
+        loaded.conversations,
+        source_path=loaded.path,
+        source_format=loaded.format,
+        token_counter=counter,
+        model_name=model_name if model is None else str(model),
+        max_seq_len=max_seq_len,
+        near_threshold=threshold,
+    )
+    print(f"{loaded.path}: {loaded.rows:,} rows, format {loaded.format}")
+    for operation in operations:
+        plan = session.apply(Operation(operation.name, dict(operation.options)))
+        print(f"  {operation.describe()}: {plan.summary()}")
+    result = export_session(session, Path(args.output), output_format)
+    print(f"wrote {result.train_path} ({result.train_rows:,} rows, {output_format})")
+    if result.validation_path is not None:
+        print(f"wrote {result.validation_path} ({result.validation_rows:,} rows)")
+    print(f"wrote {result.recipe_path} (replay: workbench data clean NEW -o OUT --recipe {result.recipe_path})")
+    return 0
+
+
+def _operations_from_flags(args: argparse.Namespace) -> list:
+    """The flagged steps, in a fixed order: text fixes first, so duplicates are found on clean text,
+    and the split last, so it holds out rows that survive every other step."""
+    from workbench.data.cleaning import Operation
+
+    operations = []
+    if args.strip_markup:
+        operations.append(Operation("strip_markup"))
+    if args.drop_empty:
+        operations.append(Operation("drop_empty"))
+    if args.dedupe:
+        operations.append(Operation("dedupe", {"mode": args.dedupe}))
+    if args.resolve_conflicts:
+        operations.append(Operation("resolve_conflicts", {"mode": args.resolve_conflicts}))
+    if args.drop_too_long:
+        operations.append(Operation("drop_too_long"))
+    if args.truncate_too_long:
+        operations.append(Operation("truncate_too_long"))
+    if args.keep_matching:
+        operations.append(Operation("filter", {"query": args.keep_matching, "action": "keep"}))
+    if args.drop_matching:
+        operations.append(Operation("filter", {"query": args.drop_matching, "action": "drop"}))
+    if args.split_validation:
+        operations.append(Operation("split_validation", {"fraction": args.split_validation, "seed": args.seed}))
+    return operations

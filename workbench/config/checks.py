@@ -1,0 +1,461 @@
+"""Checks of a schema-valid run config against this machine, the model and the data.
+
+The schema (workbench.config.schema) rejects values that are wrong anywhere (lr <= 0, batch 0,
+unknown keys). These checks catch what is wrong *here*: a sequence length above the model's limit,
+QLoRA without CUDA, bf16 on hardware without it, files that do not exist, a batch larger than the
+data. Errors block a launch; warnings explain a choice that works but is probably not what you want.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from workbench.config.io import resolve_config_path
+from workbench.config.schema import MethodSection, RunConfig
+from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.devices import DeviceReport, GpuInfo
+
+Severity = Literal["error", "warning"]
+
+# Keys under which model configs state their context length, most common first.
+CONTEXT_LENGTH_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
+LORA_ONLY_FIELDS = ("r", "lora_alpha", "lora_dropout", "target_modules", "use_rslora", "use_dora")
+QLORA_ONLY_FIELDS = ("bnb_4bit_quant_type", "bnb_4bit_use_double_quant")
+BITSANDBYTES_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
+DATA_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".parquet")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config: which field, what is wrong and what to do."""
+
+    field: str
+    message: str
+    severity: Severity = "error"
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == "error"
+
+    def line(self, source: str | None = None) -> str:
+        """One line for a terminal, e.g. 'run.yaml: data.train_file: no such file ...'."""
+        prefix = f"{source}: " if source else ""
+        label = "" if self.is_error else "warning: "
+        return f"{prefix}{self.field}: {label}{self.message}"
+
+
+def _package_installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def _selected_gpus(config: RunConfig, devices: DeviceReport) -> list[GpuInfo]:
+    if config.devices.use_cpu:
+        return []
+    if config.devices.gpus == "all":
+        return list(devices.gpus)
+    return [gpu for gpu in devices.gpus if gpu.index in config.devices.gpus]
+
+
+def _model_dir(name: str, base_dir: Path | None) -> Path | None:
+    """The local directory of the model, or None when finding it would be slow (the default model
+    not converted yet: converting takes ~25 s). Raises WorkbenchError when it cannot be found."""
+    from workbench.models import DEFAULT_MODEL_ALIASES, is_default_model_cached, resolve_model
+
+    if name in DEFAULT_MODEL_ALIASES:
+        return resolve_model(name).path if is_default_model_cached() else None
+    local = resolve_config_path(name, base_dir)
+    return resolve_model(local if local.is_dir() else name).path
+
+
+@functools.lru_cache(maxsize=16)
+def _context_length_from(config_json: Path, mtime_ns: int) -> int | None:
+    try:
+        data = json.loads(config_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for section in (data, data.get("text_config") or {}):
+        for key in CONTEXT_LENGTH_KEYS:
+            value = section.get(key)
+            if isinstance(value, int) and value > 0:
+                return value
+    return None
+
+
+def model_context_length(model_dir: Path) -> int | None:
+    """The longest sequence the model was built for, from its config.json (no torch, no weights)."""
+    config_json = Path(model_dir) / "config.json"
+    try:
+        mtime = config_json.stat().st_mtime_ns
+    except OSError:
+        return None
+    return _context_length_from(config_json, mtime)
+
+
+@functools.lru_cache(maxsize=16)
+def _count_rows_cached(path: Path, mtime_ns: int, size: int) -> int:
+    from workbench.data.loading import read_records
+
+    return len(read_records(path))
+
+
+def count_rows(path: str | os.PathLike) -> int:
+    """Rows in a data file, cached by modification time so re-checking after each edit is free.
+
+    Raises:
+        WorkbenchError: the file cannot be read as data (the message names the file and line).
+    """
+    path = Path(path)
+    stat = path.stat()
+    return _count_rows_cached(path, stat.st_mtime_ns, stat.st_size)
+
+
+def _check_model(config: RunConfig, base_dir: Path | None) -> list[Problem]:
+    try:
+        model_dir = _model_dir(config.model.name_or_path, base_dir)
+    except WorkbenchError as error:
+        name = config.model.name_or_path
+        hint = f"; `workbench models {name} --allow-download` fetches it" if "/" in name and not Path(name).is_absolute() else ""
+        return [Problem("model.name_or_path", f"{error}{hint}")]
+    if model_dir is None:
+        return []
+    limit = model_context_length(model_dir)
+    if limit is not None and config.data.max_seq_length > limit:
+        return [
+            Problem(
+                "data.max_seq_length",
+                f"{config.data.max_seq_length} is above the model's limit of {limit} tokens "
+                f"(max_position_embeddings); set it to {limit} or less",
+            )
+        ]
+    return []
+
+
+def _check_hardware(config: RunConfig, devices: DeviceReport) -> list[Problem]:
+    problems = []
+    gpus = _selected_gpus(config, devices)
+    on_gpu = bool(gpus)
+    precision = config.model.precision
+
+    if config.method.type == "qlora":
+        if not on_gpu:
+            where = "devices.use_cpu is on" if devices.has_cuda else "this machine has no CUDA GPU"
+            problems.append(
+                Problem("method.type", f"QLoRA needs a CUDA GPU for its 4-bit kernels, and {where}; use lora here")
+            )
+        elif not _package_installed("bitsandbytes"):
+            problems.append(
+                Problem(
+                    "method.type",
+                    "QLoRA needs the bitsandbytes package, which is not installed; "
+                    "run `pip install 'sft-workbench[gpu]'` or use lora",
+                )
+            )
+    if config.optimization.optim in BITSANDBYTES_OPTIMIZERS:
+        if not on_gpu:
+            problems.append(
+                Problem(
+                    "optimization.optim",
+                    f"{config.optimization.optim} runs on CUDA GPUs only (bitsandbytes); use adamw_torch here",
+                )
+            )
+        elif not _package_installed("bitsandbytes"):
+            problems.append(
+                Problem(
+                    "optimization.optim",
+                    f"{config.optimization.optim} needs the bitsandbytes package, which is not installed; "
+                    "run `pip install 'sft-workbench[gpu]'` or use adamw_torch",
+                )
+            )
+
+    if precision in ("bf16", "mixed-bf16"):
+        if on_gpu:
+            old = [gpu for gpu in gpus if not gpu.supports_bf16]
+            if old:
+                names = ", ".join(f"GPU {gpu.index} ({gpu.name})" for gpu in old)
+                problems.append(
+                    Problem(
+                        "model.precision",
+                        f"{names} has no bf16 support (it needs compute capability 8.0+, e.g. A100, RTX 30xx); "
+                        "use mixed-fp16 or auto",
+                    )
+                )
+        elif not devices.cpu.supports_native_bf16:
+            problems.append(
+                Problem(
+                    "model.precision",
+                    "this CPU has no native bf16 (no avx512_bf16/amx), so bf16 is emulated and trains hundreds "
+                    "of times slower than fp32; use fp32 or auto",
+                )
+            )
+    if precision in ("fp16", "mixed-fp16") and not on_gpu:
+        problems.append(Problem("model.precision", "fp16 training needs a CUDA GPU; on the CPU use fp32 or auto"))
+    elif precision == "fp16":
+        problems.append(
+            Problem(
+                "model.precision",
+                "pure fp16 keeps no fp32 master weights and often diverges; mixed-fp16 is the safe choice",
+                "warning",
+            )
+        )
+
+    if config.model.attn_implementation == "flash_attention_2":
+        if not on_gpu:
+            problems.append(
+                Problem("model.attn_implementation", "flash_attention_2 runs on CUDA GPUs only; use sdpa here")
+            )
+        elif not _package_installed("flash_attn"):
+            problems.append(
+                Problem(
+                    "model.attn_implementation",
+                    "flash_attention_2 needs the flash-attn package, which is not installed; use sdpa",
+                )
+            )
+    return problems
+
+
+def _check_devices(config: RunConfig, devices: DeviceReport) -> list[Problem]:
+    problems = []
+    chosen = config.devices.gpus
+    if isinstance(chosen, list):
+        if len(set(chosen)) != len(chosen):
+            problems.append(Problem("devices.gpus", f"lists a GPU twice ({chosen}); name each GPU once"))
+        if not devices.gpus:
+            problems.append(
+                Problem("devices.gpus", f"names GPUs {chosen} but this machine has no CUDA GPU; use 'all' (the CPU here)")
+            )
+        else:
+            existing = {gpu.index for gpu in devices.gpus}
+            missing = [index for index in chosen if index not in existing]
+            if missing:
+                available = ", ".join(str(index) for index in sorted(existing))
+                problems.append(
+                    Problem(
+                        "devices.gpus",
+                        f"GPU {', '.join(map(str, missing))} does not exist; this machine has GPU {available}",
+                    )
+                )
+    gpus = _selected_gpus(config, devices)
+    processes = config.devices.num_processes
+    if processes > 1 and not gpus:
+        problems.append(
+            Problem(
+                "devices.num_processes",
+                f"{processes} processes on the CPU (gloo backend) only exercise the multi-GPU code path for "
+                "testing; they are slower than one process, so use 1 for real training",
+                "warning",
+            )
+        )
+    elif processes > len(gpus) > 0:
+        problems.append(
+            Problem(
+                "devices.num_processes",
+                f"{processes} processes but {len(gpus)} GPU(s) selected; run one process per GPU "
+                f"(set it to {len(gpus)})",
+            )
+        )
+    elif processes == 1 and len(gpus) > 1:
+        problems.append(
+            Problem(
+                "devices.num_processes",
+                f"one process trains on one of the {len(gpus)} selected GPUs; set it to {len(gpus)} "
+                "for data-parallel training",
+                "warning",
+            )
+        )
+    if config.devices.deepspeed and config.devices.fsdp:
+        problems.append(Problem("devices.fsdp", "DeepSpeed and FSDP cannot be combined; clear one of them"))
+    if config.devices.deepspeed and not _package_installed("deepspeed"):
+        problems.append(
+            Problem("devices.deepspeed", "the deepspeed package is not installed; install it or clear this field")
+        )
+    return problems
+
+
+def _check_method(config: RunConfig) -> list[Problem]:
+    problems = []
+    defaults = MethodSection()
+    method = config.method
+    if method.type == "full":
+        for name in LORA_ONLY_FIELDS:
+            if getattr(method, name) != getattr(defaults, name):
+                problems.append(
+                    Problem(f"method.{name}", "applies only to LoRA/QLoRA; full fine-tuning ignores it", "warning")
+                )
+    if method.type != "qlora":
+        for name in QLORA_ONLY_FIELDS:
+            if getattr(method, name) != getattr(defaults, name):
+                problems.append(
+                    Problem(f"method.{name}", f"applies only to QLoRA; {method.type} ignores it", "warning")
+                )
+    return problems
+
+
+def _check_training_choices(config: RunConfig) -> list[Problem]:
+    problems = []
+    optimization = config.optimization
+    if config.data.packing and optimization.neftune_noise_alpha is not None:
+        problems.append(
+            Problem(
+                "optimization.neftune_noise_alpha",
+                "NEFTune scales its noise by the sequence length, which is wrong for packed sequences "
+                "in transformers; turn data.packing off or clear neftune_noise_alpha",
+            )
+        )
+    lr = optimization.learning_rate
+    if config.method.type == "full" and lr > 1e-4:
+        problems.append(
+            Problem(
+                "optimization.learning_rate",
+                f"{lr:g} is high for full fine-tuning (usual 1e-5–5e-5) and risks erasing what the model knew",
+                "warning",
+            )
+        )
+    elif config.method.type != "full" and lr > 5e-4:
+        problems.append(
+            Problem(
+                "optimization.learning_rate",
+                f"{lr:g} is high for LoRA (usual 1e-4–2e-4); the loss may spike or diverge",
+                "warning",
+            )
+        )
+    elif config.method.type != "full" and lr < 1e-5:
+        problems.append(
+            Problem(
+                "optimization.learning_rate",
+                f"{lr:g} is very low for LoRA (usual 1e-4–2e-4); the adapter will barely change",
+                "warning",
+            )
+        )
+    if optimization.max_steps == -1 and optimization.num_train_epochs > 5:
+        problems.append(
+            Problem(
+                "optimization.num_train_epochs",
+                f"{optimization.num_train_epochs:g} passes over the same data tends to memorise it (usual 1–3)",
+                "warning",
+            )
+        )
+    evaluation = config.evaluation
+    if evaluation.load_best_model_at_end and evaluation.save_steps % evaluation.eval_steps:
+        problems.append(
+            Problem(
+                "evaluation.save_steps",
+                f"keeping the best checkpoint needs save_steps to be a multiple of eval_steps "
+                f"({evaluation.save_steps} is not a multiple of {evaluation.eval_steps})",
+            )
+        )
+    has_eval_data = bool(config.data.validation_file) or config.data.validation_split > 0
+    if not has_eval_data:
+        if evaluation.early_stopping_patience is not None:
+            problems.append(
+                Problem(
+                    "evaluation.early_stopping_patience",
+                    "early stopping watches the eval loss, but there is no eval data; set data.validation_split "
+                    "above 0 or data.validation_file",
+                )
+            )
+        if evaluation.load_best_model_at_end:
+            problems.append(
+                Problem(
+                    "evaluation.load_best_model_at_end",
+                    "there is no eval data to pick the best checkpoint by; the last one is kept",
+                    "warning",
+                )
+            )
+    return problems
+
+
+def _check_file(field: str, value: str | None, base_dir: Path | None, required: bool) -> tuple[list[Problem], Path | None]:
+    if not value:
+        if required:
+            return [
+                Problem(field, "no training data; set a .json, .jsonl, .csv or .parquet file of conversations")
+            ], None
+        return [], None
+    path = resolve_config_path(value, base_dir)
+    where = "" if Path(value).expanduser().is_absolute() else f" (relative paths start from {base_dir or Path.cwd()})"
+    if not path.exists():
+        return [Problem(field, f"no such file: {value}{where}")], None
+    if path.is_dir():
+        return [Problem(field, f"{value} is a directory; name a file")], None
+    return [], path
+
+
+def _check_data(config: RunConfig, base_dir: Path | None) -> list[Problem]:
+    problems, train_path = _check_file("data.train_file", config.data.train_file, base_dir, required=True)
+    validation_problems, _ = _check_file("data.validation_file", config.data.validation_file, base_dir, required=False)
+    problems += validation_problems
+    if config.devices.deepspeed:
+        problems += _check_file("devices.deepspeed", config.devices.deepspeed, base_dir, required=False)[0]
+    for field, value in (("data.train_file", config.data.train_file), ("data.validation_file", config.data.validation_file)):
+        if value and Path(value).suffix.lower() not in DATA_SUFFIXES:
+            problems.append(
+                Problem(field, f"unsupported file type {Path(value).suffix or '(none)'!r}; use .json, .jsonl, .csv or .parquet")
+            )
+    if train_path is None or train_path.suffix.lower() not in DATA_SUFFIXES:
+        return problems
+    try:
+        rows = count_rows(train_path)
+    except WorkbenchError as error:
+        return problems + [Problem("data.train_file", str(error))]
+    held_out = 0 if config.data.validation_file else math.ceil(rows * config.data.validation_split)
+    train_rows = rows - held_out
+    effective = config.effective_batch_size
+    if effective > train_rows:
+        problems.append(
+            Problem(
+                "optimization.per_device_train_batch_size",
+                f"the effective batch (batch × accumulation × processes = {effective}) is larger than the "
+                f"{train_rows} training rows; lower the batch size or gradient_accumulation_steps",
+            )
+        )
+        return problems
+    # An upper bound: packing puts several rows into one sequence, so real runs take fewer steps.
+    steps_per_epoch = math.ceil(train_rows / effective)
+    optimization = config.optimization
+    total_steps = optimization.max_steps if optimization.max_steps > 0 else math.ceil(steps_per_epoch * optimization.num_train_epochs)
+    has_eval_data = bool(config.data.validation_file) or held_out > 0
+    if has_eval_data and config.evaluation.eval_steps > total_steps:
+        problems.append(
+            Problem(
+                "evaluation.eval_steps",
+                f"the run has at most {total_steps} optimizer steps, so it never evaluates before the end; "
+                f"set eval_steps to {max(1, total_steps // 4)} or so",
+                "warning",
+            )
+        )
+    return problems
+
+
+def check_config(
+    config: RunConfig, *, devices: DeviceReport | None = None, base_dir: str | os.PathLike | None = None
+) -> list[Problem]:
+    """Everything that stops this config from training well here, errors first.
+
+    Args:
+        config: a schema-valid config.
+        devices: the hardware to check against (detected when None).
+        base_dir: where relative paths in the config start (the current directory when None).
+    """
+    if devices is None:
+        from workbench.devices import detect_devices
+
+        devices = detect_devices()
+    base = Path(base_dir) if base_dir is not None else None
+    problems = (
+        _check_model(config, base)
+        + _check_data(config, base)
+        + _check_method(config)
+        + _check_hardware(config, devices)
+        + _check_devices(config, devices)
+        + _check_training_choices(config)
+    )
+    return [problem for problem in problems if problem.is_error] + [p for p in problems if not p.is_error]

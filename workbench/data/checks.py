@@ -1,0 +1,428 @@
+"""Quality checks over a dataset's conversations, each listing the rows it affects.
+
+Row numbers in a report are `source_index` values: 0-based rows of the original file, in file
+order, and stable through cleaning.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from workbench.data.conversation import Conversation
+from workbench.data.near_duplicates import (
+    DEFAULT_THRESHOLD,
+    differ_only_in_small_edits,
+    near_duplicate_groups,
+    normalized_words,
+)
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from workbench.data.token_lengths import TokenLengths
+
+DEFAULT_MAX_SEQ_LEN = 1024
+GROUP_CHECKS = ("exact_duplicates", "near_duplicates", "conflicts")
+ROW_CHECKS = ("empty_response", "too_long", "malformed_turns", "junk")
+CHECK_NAMES = GROUP_CHECKS + ROW_CHECKS
+CHECK_FLAGS = {
+    "exact_duplicates": "dup",
+    "near_duplicates": "near",
+    "conflicts": "conflict",
+    "empty_response": "empty",
+    "too_long": "long",
+    "malformed_turns": "turns",
+    "junk": "junk",
+}
+"""Short flag names for each check, as the table and `--flag` filters show them."""
+
+LABEL_MAX_WORDS = 3
+LABEL_MAX_DISTINCT = 20
+LABEL_MIN_SHARE = 0.9
+TOP_LEADING = 20
+
+HTML_TAG_PATTERN = re.compile(
+    r"</?(?:a|b|i|u|p|br|hr|div|span|img|table|tr|td|th|tbody|thead|ul|ol|li|h[1-6]|font|center|strong|em|"
+    r"sup|sub|blockquote|script|style|iframe|body|html|head|meta|link)"
+    # Attributes only in name=value form: "<a statement>" in prose is not a tag.
+    r"""(?:\s+[\w:-]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s<>"']+))*\s*/?>""",
+    re.IGNORECASE,
+)
+_HTML_ENTITY = re.compile(r"&(?:nbsp|amp|lt|gt|quot|apos|mdash|ndash|hellip|#\d{1,6}|#x[0-9a-fA-F]{1,6});")
+_MOJIBAKE = re.compile("(?:\u00c3[\u0080-\u00bf\u00a0-\u00bf]|\u00e2\u20ac[\u0080-\u00bf\u2122\u0153\u02dc\u201c\u201d\u00a6])")
+CONTROL_CHARACTERS = re.compile("[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]")
+CODE_SPANS = re.compile(r"```.*?(?:```|$)|`[^`\n]*`", re.DOTALL)
+MARKUP_TOPIC = re.compile(r"\b(?:html|xml|markup|tags?|web ?page|css|svg|jsx)\b", re.IGNORECASE)
+_LEADING_WORDS = re.compile(r"[^\w]*(\w+)(?:[^\w\n]+(\w+))?")
+
+
+@dataclass
+class QualityReport:
+    """Everything the checks found.
+
+    Attributes:
+        rows: how many conversations were checked.
+        max_seq_len: the token limit `too_long` compares with.
+        near_threshold: the Jaccard threshold near-duplicates were found with.
+        groups: for exact_duplicates, near_duplicates and conflicts, lists of row groups (each
+            sorted, in file order of their first row).
+        flagged: for empty_response, too_long, malformed_turns and junk, the sorted rows.
+        reasons: per check, per row, a short explanation for the detail view.
+        token_lengths: per-conversation token counts (None when no tokenizer was given),
+            aligned with `source_indices`.
+        source_indices: the row number of each checked conversation, in the order checked.
+        turns: how many conversations have each number of assistant turns.
+        leading_words / leading_phrases: the most common first words / two words of prompts.
+        label_balance: answer -> count when answers are short categorical labels, else None.
+    """
+
+    rows: int
+    max_seq_len: int
+    near_threshold: float
+    groups: dict[str, list[list[int]]]
+    flagged: dict[str, list[int]]
+    reasons: dict[str, dict[int, str]]
+    token_lengths: "TokenLengths | None"
+    source_indices: list[int]
+    turns: dict[int, int]
+    leading_words: list[tuple[str, int]]
+    leading_phrases: list[tuple[str, int]]
+    label_balance: list[tuple[str, int]] | None
+    _flags_by_row: dict[int, tuple[str, ...]] | None = field(default=None, repr=False)
+
+    def rows_in(self, check: str) -> list[int]:
+        """Every row a check lists (for group checks, every member of every group)."""
+        if check in self.groups:
+            return sorted(row for group in self.groups[check] for row in group)
+        return list(self.flagged[check])
+
+    def count(self, check: str) -> int:
+        return len(self.rows_in(check))
+
+    def flags_by_row(self) -> dict[int, tuple[str, ...]]:
+        """Row -> the short flag names (CHECK_FLAGS) of the checks that list it."""
+        if self._flags_by_row is None:
+            collected: dict[int, list[str]] = {}
+            for check in CHECK_NAMES:
+                for row in self.rows_in(check):
+                    collected.setdefault(row, []).append(CHECK_FLAGS[check])
+            self._flags_by_row = {row: tuple(flags) for row, flags in collected.items()}
+        return self._flags_by_row
+
+    def token_summary(self) -> dict[str, int] | None:
+        """min / median / p95 / max of the templated token counts (observed values)."""
+        if self.token_lengths is None or self.rows == 0:
+            return None
+        return summarize(self.token_lengths.total)
+
+    def to_json(self) -> dict:
+        """The report as JSON-ready data (the `checks` object of `workbench data inspect --json`)."""
+        checks: dict[str, object] = {name: self.groups[name] for name in GROUP_CHECKS}
+        checks.update({name: self.flagged[name] for name in ROW_CHECKS})
+        distributions: dict[str, object] = {
+            "turns": {str(turns): count for turns, count in sorted(self.turns.items())},
+            "leading_words": [[word, count] for word, count in self.leading_words],
+            "leading_phrases": [[phrase, count] for phrase, count in self.leading_phrases],
+        }
+        if self.token_lengths is not None and self.rows:
+            distributions["prompt_tokens"] = summarize(self.token_lengths.prompt)
+            distributions["response_tokens"] = summarize(self.token_lengths.response)
+        return {
+            "checks": checks,
+            "reasons": {
+                name: {str(row): reason for row, reason in sorted(found.items())}
+                for name, found in self.reasons.items()
+                if found
+            },
+            "distributions": distributions,
+            "label_balance": dict(self.label_balance) if self.label_balance is not None else None,
+        }
+
+
+def summarize(values) -> dict[str, int]:
+    """min / median / p95 / max, each an observed value."""
+    import numpy as np
+
+    array = np.asarray(values)
+    return {
+        "min": int(array.min()),
+        "median": int(np.percentile(array, 50, method="nearest")),
+        "p95": int(np.percentile(array, 95, method="nearest")),
+        "max": int(array.max()),
+    }
+
+
+def normalize_text(text: str) -> str:
+    """Case-folded with runs of whitespace collapsed: what 'the same text' means for duplicates."""
+    return " ".join(text.casefold().split())
+
+
+def _message_keys(conversation: Conversation) -> list[str]:
+    return [f"{m.role}\x1f{normalize_text(m.content)}" for m in conversation.messages]
+
+
+def _duplicate_keys(conversations: Sequence[Conversation]) -> tuple[list[str], list[str]]:
+    """Per conversation: the normalized whole conversation, and its normalized prompt part."""
+    whole, prompts = [], []
+    for conversation in conversations:
+        keys = _message_keys(conversation)
+        whole.append("\x1e".join(keys))
+        prompts.append("\x1e".join(keys[: len(conversation.prompt_messages)]))
+    return whole, prompts
+
+
+def conversation_text(conversation: Conversation) -> str:
+    """All message contents, one per line: what near-duplicate detection and search look at."""
+    return "\n".join(message.content for message in conversation.messages)
+
+
+def exact_duplicate_groups(conversations: Sequence[Conversation], keys: list[str] | None = None) -> list[list[int]]:
+    """Rows whose messages are identical after case and whitespace normalization."""
+    keys = keys if keys is not None else _duplicate_keys(conversations)[0]
+    seen: dict[str, list[int]] = {}
+    for conversation, key in zip(conversations, keys):
+        seen.setdefault(key, []).append(conversation.source_index)
+    return sorted((rows for rows in seen.values() if len(rows) > 1), key=lambda rows: rows[0])
+
+
+def _materially_different(left: list[str], right: list[str]) -> bool:
+    """Answers say different things: each has content words the other lacks (after typo matching).
+    An answer that only adds to the other ("Paris." / "Paris. Hope this helps!") is not a conflict."""
+    return left != right and not differ_only_in_small_edits(left, right)
+
+
+def conflict_groups(conversations: Sequence[Conversation], prompt_keys: list[str] | None = None) -> list[list[int]]:
+    """Rows with the same prompt (same context, case/whitespace aside) but materially different answers."""
+    prompt_keys = prompt_keys if prompt_keys is not None else _duplicate_keys(conversations)[1]
+    by_prompt: dict[str, list[Conversation]] = {}
+    for conversation, key in zip(conversations, prompt_keys):
+        if conversation.final_response is not None:
+            by_prompt.setdefault(key, []).append(conversation)
+    groups = []
+    for members in by_prompt.values():
+        if len(members) < 2:
+            continue
+        answers = list({tuple(normalized_words(c.final_response or "")) for c in members})
+        if any(
+            _materially_different(list(answers[i]), list(answers[j]))
+            for i in range(len(answers))
+            for j in range(i + 1, len(answers))
+        ):
+            groups.append(sorted(c.source_index for c in members))
+    return sorted(groups, key=lambda rows: rows[0])
+
+
+def empty_response_reason(conversation: Conversation) -> str | None:
+    empty = [
+        position
+        for position, message in enumerate(conversation.messages)
+        if message.role == "assistant" and not message.content.strip()
+    ]
+    if not empty:
+        return None
+    return "empty answer" if len(empty) == 1 else f"{len(empty)} empty answers"
+
+
+def malformed_turns_reason(conversation: Conversation) -> str | None:
+    """Turns that load but make a poor training example."""
+    roles = [message.role for message in conversation.messages]
+    if "assistant" not in roles:
+        return "no assistant turn: nothing to train on"
+    if roles[-1] != "assistant":
+        return f"ends with a {roles[-1]} turn after the last answer (it is never answered)"
+    for position, message in enumerate(conversation.messages):
+        if message.role in ("user", "tool") and not message.content.strip():
+            return f"{message.role} turn {position} is empty"
+    return None
+
+
+def suspicious_characters(control_tokens: Sequence[str] = ()) -> "re.Pattern[str]":
+    """Characters that every kind of junk starts with; text without any of them is clean."""
+    firsts = "".join(sorted({token[0] for token in control_tokens if token} | set("<&\ufffd\u00c3\u00e2")))
+    return re.compile(f"[{re.escape(firsts)}\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]")
+
+
+def junk_reason(
+    conversation: Conversation, control_tokens: Sequence[str] = (), suspicious: "re.Pattern[str] | None" = None
+) -> str | None:
+    """Markup remnants, broken characters or the model's control tokens inside the text."""
+    suspicious = suspicious or suspicious_characters(control_tokens)
+    if not any(suspicious.search(message.content) for message in conversation.messages):
+        return None
+    markup_topic = bool(MARKUP_TOPIC.search(conversation.first_prompt))
+    for message in conversation.messages:
+        text = message.content
+        if "\ufffd" in text:
+            return f"replacement character U+FFFD in the {message.role} turn (text was decoded wrongly)"
+        if CONTROL_CHARACTERS.search(text):
+            return f"control character in the {message.role} turn"
+        for token in control_tokens:
+            if token in text:
+                return f"the model's control token {token} inside the {message.role} turn"
+        if ("\u00c3" in text or "\u00e2" in text) and _MOJIBAKE.search(text):
+            return f"mojibake in the {message.role} turn ({_MOJIBAKE.search(text).group()!r}: UTF-8 read as Latin-1)"
+        if "<" in text or "&" in text:
+            prose = CODE_SPANS.sub(" ", text) if "`" in text else text
+            if not (markup_topic or MARKUP_TOPIC.search(text)):
+                tag = HTML_TAG_PATTERN.search(prose)
+                if tag:
+                    return f"HTML tag {tag.group()[:40]!r} in the {message.role} turn"
+            entity = _HTML_ENTITY.search(prose)
+            if entity:
+                return f"HTML entity {entity.group()!r} in the {message.role} turn"
+    return None
+
+
+def label_balance(conversations: Sequence[Conversation]) -> list[tuple[str, int]] | None:
+    """Answer -> count when answers are short categorical labels (most answers at most three words,
+    at most twenty distinct values, each repeated); None for free-form answers."""
+    if len(conversations) < 10:
+        return None
+    labels = Counter()
+    short = 0
+    for conversation in conversations:
+        answer = (conversation.final_response or "").strip().casefold().rstrip(".!")
+        if answer and len(answer.split()) <= LABEL_MAX_WORDS:
+            short += 1
+            labels[answer] += 1
+    if short < LABEL_MIN_SHARE * len(conversations) or len(labels) > LABEL_MAX_DISTINCT:
+        return None
+    if len(labels) * 2 > short:
+        return None
+    return labels.most_common()
+
+
+def leading_words(conversations: Sequence[Conversation]) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """The most common first words and first two words of the first prompt."""
+    words: Counter = Counter()
+    phrases: Counter = Counter()
+    for conversation in conversations:
+        match = _LEADING_WORDS.match(conversation.first_prompt)
+        if not match:
+            continue
+        first = match.group(1).casefold()
+        words[first] += 1
+        if match.group(2):
+            phrases[f"{first} {match.group(2).casefold()}"] += 1
+    return words.most_common(TOP_LEADING), phrases.most_common(TOP_LEADING)
+
+
+def _control_tokens(tokenizer: "PreTrainedTokenizerBase | None") -> list[str]:
+    if tokenizer is None:
+        return []
+    tokens = {token for token in getattr(tokenizer, "all_special_tokens", []) if len(token) > 2}
+    return sorted(tokens)
+
+
+def _measure(tokenizer, conversations, system_prompt, report_progress) -> "TokenLengths":
+    from workbench.data.token_lengths import measure_token_lengths
+
+    stage = "Counting tokens with the model's chat template"
+    return measure_token_lengths(
+        tokenizer, conversations, system_prompt=system_prompt, progress=lambda fraction: report_progress(stage, fraction)
+    )
+
+
+def _row_checks(
+    conversations: Sequence[Conversation], control_tokens: list[str], report_progress
+) -> tuple[dict[str, dict[int, str]], dict[str, list[int]]]:
+    report_progress("Checking answers, turns and junk", None)
+    reasons: dict[str, dict[int, str]] = {name: {} for name in CHECK_NAMES}
+    flagged: dict[str, list[int]] = {name: [] for name in ROW_CHECKS}
+    suspicious = suspicious_characters(control_tokens)
+    for conversation in conversations:
+        row = conversation.source_index
+        for name, reason in (
+            ("empty_response", empty_response_reason(conversation)),
+            ("malformed_turns", malformed_turns_reason(conversation)),
+            ("junk", junk_reason(conversation, control_tokens, suspicious)),
+        ):
+            if reason:
+                flagged[name].append(row)
+                reasons[name][row] = reason
+    for rows in flagged.values():
+        rows.sort()
+    return reasons, flagged
+
+
+def _group_checks(conversations: Sequence[Conversation], near_threshold: float, report_progress) -> dict[str, list[list[int]]]:
+    report_progress("Finding duplicates and conflicts", None)
+    whole_keys, prompt_keys = _duplicate_keys(conversations)
+    exact = exact_duplicate_groups(conversations, whole_keys)
+    # Near-duplicates among distinct rows only: identical copies are already exact duplicates.
+    later_copies = {row for group in exact for row in group[1:]}
+    distinct = [c for c in conversations if c.source_index not in later_copies]
+    report_progress("Finding near-duplicates (MinHash)", None)
+    near_positions = near_duplicate_groups([conversation_text(c) for c in distinct], near_threshold)
+    near = [[distinct[position].source_index for position in group] for group in near_positions]
+    conflicts = conflict_groups(conversations, prompt_keys)
+    return {"exact_duplicates": exact, "near_duplicates": near, "conflicts": conflicts}
+
+
+def _too_long(conversations, token_lengths, max_seq_len: int, flagged, reasons) -> None:
+    import numpy as np
+
+    for position in np.flatnonzero(token_lengths.total > max_seq_len):
+        row = conversations[position].source_index
+        total, prompt = int(token_lengths.total[position]), int(token_lengths.prompt[position])
+        flagged["too_long"].append(row)
+        reasons["too_long"][row] = f"{total:,} tokens > {max_seq_len:,}: " + (
+            "the prompt alone fills the limit, nothing is trained" if prompt >= max_seq_len else "the answer is cut"
+        )
+    flagged["too_long"].sort()
+
+
+def run_quality_checks(
+    conversations: Sequence[Conversation],
+    tokenizer: "PreTrainedTokenizerBase | None" = None,
+    *,
+    max_seq_len: int = DEFAULT_MAX_SEQ_LEN,
+    near_threshold: float = DEFAULT_THRESHOLD,
+    system_prompt: str | None = None,
+    token_lengths: "TokenLengths | None" = None,
+    progress: Callable[[str, float | None], None] | None = None,
+) -> QualityReport:
+    """Run every check.
+
+    Args:
+        conversations: the rows to check.
+        tokenizer: the model's tokenizer; without it token lengths and `too_long` are skipped.
+        max_seq_len: the token limit for `too_long`.
+        near_threshold: Jaccard threshold for near-duplicates.
+        system_prompt: as in render_training_example (None: the template's own behaviour).
+        token_lengths: counts already measured for these conversations (skips re-tokenizing).
+        progress: called with a stage and a fraction; may raise to cancel.
+    """
+    report_progress = progress or (lambda stage, fraction: None)
+    # Token counting is mostly Rust that releases the GIL: run it beside the other checks.
+    with ThreadPoolExecutor(max_workers=1) as counter:
+        counting = None
+        if token_lengths is None and tokenizer is not None and conversations:
+            counting = counter.submit(_measure, tokenizer, conversations, system_prompt, report_progress)
+        reasons, flagged = _row_checks(conversations, _control_tokens(tokenizer), report_progress)
+        groups = _group_checks(conversations, near_threshold, report_progress)
+        if counting is not None:
+            token_lengths = counting.result()
+    if token_lengths is not None:
+        _too_long(conversations, token_lengths, max_seq_len, flagged, reasons)
+
+    turns = Counter(conversation.assistant_turns for conversation in conversations)
+    words, phrases = leading_words(conversations)
+    return QualityReport(
+        rows=len(conversations),
+        max_seq_len=max_seq_len,
+        near_threshold=near_threshold,
+        groups=groups,
+        flagged=flagged,
+        reasons=reasons,
+        token_lengths=token_lengths,
+        source_indices=[conversation.source_index for conversation in conversations],
+        turns=dict(turns),
+        leading_words=words,
+        leading_phrases=phrases,
+        label_balance=label_balance(conversations),
+    )

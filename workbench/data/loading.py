@@ -1,0 +1,242 @@
+"""Read a data file into Conversations, or fail with one line naming the file, row/line and field.
+
+JSON and JSON Lines are parsed with the standard library's json module, one line at a time for
+JSONL so a broken line is reported by number; CSV and Parquet are read with pyarrow. The file is
+only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from workbench.data.conversation import Conversation
+from workbench.data.formats import FORMATS, RowError, describe_expected_keys, detect_format, make_conversation
+from workbench.errors import WorkbenchError
+
+SUFFIX_KINDS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+PROGRESS_EVERY_ROWS = 5000
+
+Progress = Callable[[str, float | None], None]
+
+
+@dataclass
+class LoadedData:
+    """A data file read into conversations.
+
+    Attributes:
+        path: the file that was read.
+        format: the row format ("alpaca", "sharegpt", "messages", "prompt-completion").
+        detected: True when the format was auto-detected, False when the caller named it.
+        conversations: one per row, in file order (`source_index` is the 0-based row).
+    """
+
+    path: Path
+    format: str
+    detected: bool
+    conversations: list[Conversation]
+
+    @property
+    def rows(self) -> int:
+        return len(self.conversations)
+
+
+@dataclass(frozen=True)
+class _Record:
+    row: Any
+    line: int | None
+
+
+def _no_progress(stage: str, fraction: float | None) -> None:
+    pass
+
+
+def _file_kind(path: Path) -> str:
+    kind = SUFFIX_KINDS.get(path.suffix.lower())
+    if kind is None:
+        raise WorkbenchError(
+            f"{path}: unsupported file type {path.suffix or '(no extension)'!r}; "
+            "expected .json, .jsonl, .csv or .parquet"
+        )
+    return kind
+
+
+def _decode_text(path: Path, raw: bytes) -> str:
+    """UTF-8 text of the file, or an error naming the line of the first undecodable byte."""
+    if not raw.strip():
+        raise WorkbenchError(f"{path}: the file is empty; expected rows of training data")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise WorkbenchError(f"{path}: the file is UTF-16 encoded; re-save it as UTF-8")
+    nul = raw.find(b"\x00", 0, 1 << 16)
+    if nul >= 0:
+        line = raw.count(b"\n", 0, nul) + 1
+        raise WorkbenchError(f"{path}:{line}: binary content (a NUL byte at offset {nul}); expected a UTF-8 text file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise WorkbenchError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{raw[error.start]:02x} at column {column}); "
+            "re-save the file as UTF-8"
+        ) from None
+
+
+def _read_jsonl(path: Path, text: str) -> list[_Record]:
+    records = []
+    lines = text.split("\n")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as error:
+            is_last = not any(rest.strip() for rest in lines[number:])
+            ending = "; the file ends mid-row (truncated?)" if is_last else ""
+            message = getattr(error, "msg", str(error))
+            raise WorkbenchError(
+                f"{path}:{number}: invalid JSON at column {getattr(error, 'colno', '?')} ({message}){ending}; "
+                "each line must be one JSON object"
+            ) from None
+        if not isinstance(value, dict):
+            hint = "; this looks like a JSON array: name the file .json" if number == 1 and isinstance(value, list) else ""
+            raise WorkbenchError(
+                f"{path}:{number}: expected a JSON object per line, got {type(value).__name__}{hint}"
+            )
+        records.append(_Record(value, number))
+    return records
+
+
+def _read_json(path: Path, text: str) -> list[_Record]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        if error.msg == "Extra data" and text.lstrip().startswith("{"):
+            # `datasets`' to_json() writes JSON Lines even into files named .json.
+            return _read_jsonl(path, text)
+        runs_to_the_end = error.pos >= len(text.rstrip()) or (
+            error.msg.startswith("Unterminated string") and '"' not in text[error.pos + 1 :]
+        )
+        truncated = "; the file ends early (truncated?)" if runs_to_the_end else ""
+        raise WorkbenchError(
+            f"{path}:{error.lineno}: invalid JSON at column {error.colno} ({error.msg}){truncated}"
+        ) from None
+    if isinstance(value, dict):
+        lists = [key for key, item in value.items() if isinstance(item, list)]
+        hint = f" (its list-valued keys: {', '.join(map(repr, lists[:5]))})" if lists else ""
+        raise WorkbenchError(
+            f"{path}: the top-level JSON value is an object{hint}; expected a list of rows, "
+            "or one object per line in a .jsonl file"
+        )
+    if not isinstance(value, list):
+        raise WorkbenchError(f"{path}: the top-level JSON value is {type(value).__name__}; expected a list of rows")
+    return [_Record(row, None) for row in value]
+
+
+def _arrow_error_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _read_csv(path: Path) -> list[_Record]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        header = pacsv.read_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16)).schema.names
+        # Read every column as text: a CSV cell "007" is the answer "007", not the number 7.
+        table = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header}, strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as error:
+        raise WorkbenchError(f"{path}: invalid CSV: {_arrow_error_line(error)}") from None
+    return [_Record(row, None) for row in table.to_pylist()]
+
+
+def _read_parquet(path: Path) -> list[_Record]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
+        raise WorkbenchError(f"{path}: not a readable Parquet file: {_arrow_error_line(error)}") from None
+    return [_Record(row, None) for row in table.to_pylist()]
+
+
+def read_records(path: Path) -> list[_Record]:
+    """The file's rows as Python objects, with line numbers for JSON Lines."""
+    kind = _file_kind(path)
+    if kind == "parquet":
+        return _read_parquet(path)
+    raw = path.read_bytes()
+    text = _decode_text(path, raw)
+    if kind == "csv":
+        return _read_csv(path)
+    if kind == "jsonl":
+        return _read_jsonl(path, text)
+    return _read_json(path, text)
+
+
+def _where(path: Path, index: int, line: int | None) -> str:
+    return f"{path}:{line} (row {index})" if line is not None else f"{path}: row {index}"
+
+
+def load_conversations(
+    path: str | os.PathLike, format: str = "auto", progress: Progress | None = None
+) -> LoadedData:
+    """Load a data file and normalize every row to a Conversation.
+
+    Args:
+        path: a .json (array, or JSON Lines), .jsonl, .csv or .parquet file.
+        format: "auto" to detect from the first row, or one of FORMATS.
+        progress: called with a stage and a fraction while rows are normalized.
+
+    Raises:
+        WorkbenchError: one line naming the file, the row or line and the field.
+    """
+    progress = progress or _no_progress
+    source = Path(path).expanduser()
+    if format != "auto" and format not in FORMATS:
+        raise WorkbenchError(f"--format: unknown format {format!r}; expected auto or one of {', '.join(FORMATS)}")
+    if not source.exists():
+        raise WorkbenchError(f"{source}: no such file")
+    if source.is_dir():
+        raise WorkbenchError(f"{source}: is a directory; expected a .json, .jsonl, .csv or .parquet file")
+    progress(f"Reading {source.name}", None)
+    records = read_records(source)
+    if not records:
+        raise WorkbenchError(f"{source}: no rows; the file holds no training examples")
+
+    first = records[0]
+    if not isinstance(first.row, dict):
+        raise WorkbenchError(f"{_where(source, 0, first.line)}: expected an object, got {type(first.row).__name__}")
+    chosen = format
+    if format == "auto":
+        chosen = detect_format(first.row)
+        if chosen is None:
+            keys = ", ".join(sorted(map(str, first.row))[:8]) or "none"
+            raise WorkbenchError(
+                f"{_where(source, 0, first.line)}: unknown schema (keys: {keys}); {describe_expected_keys()}; "
+                "rename the columns or pass --format"
+            )
+
+    conversations = []
+    total = len(records)
+    for index, record in enumerate(records):
+        if not isinstance(record.row, dict):
+            raise WorkbenchError(f"{_where(source, index, record.line)}: expected an object, got {type(record.row).__name__}")
+        try:
+            conversations.append(make_conversation(record.row, chosen, index, record.line))
+        except RowError as error:
+            raise WorkbenchError(f"{_where(source, index, record.line)}: {error}") from None
+        if index % PROGRESS_EVERY_ROWS == 0:
+            progress(f"Normalizing rows ({chosen})", index / total)
+    progress(f"Loaded {total:,} rows", 1.0)
+    return LoadedData(source, chosen, format == "auto", conversations)

@@ -1,0 +1,274 @@
+"""Real token counts for many conversations at once, through the model's chat template.
+
+Counts are exactly `render_training_example(...).full_length` (same template, same tokenizer, no
+extra special tokens), computed in batches: the template renders every row, and the fast
+tokenizer's Rust batch encoder tokenizes them on all cores.
+
+Tokenizing is most of the cost of inspecting a dataset, so repeated text is tokenized once. A
+tokenizer splits its input at added (control) tokens before anything else, so a templated text's
+token count is the number of control tokens plus the counts of the pieces between them. The
+pieces repeat a lot (the default system message, the newlines between turns), and each distinct
+piece is tokenized once per batch; about a quarter of the tokens of a typical SmolLM2-templated
+dataset are such repeats. Tokenizers whose added tokens strip neighbouring whitespace or are
+normalized cannot be split this way and are counted on the full texts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from bisect import bisect_right
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from workbench.data.conversation import Conversation
+from workbench.data.templating import render_chat_text, with_system_prompt
+from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from transformers import PreTrainedTokenizerBase
+
+BATCH_ROWS = 4096
+GENERIC_TOKENIZER_CLASSES = ("TokenizersBackend", "PreTrainedTokenizerFast")
+
+
+@dataclass(frozen=True)
+class TokenLengths:
+    """Per-row token counts (numpy int arrays, in the order of the conversations given).
+
+    Attributes:
+        total: tokens of the whole templated conversation (what max_seq_len is compared with).
+        response: tokens of the assistant turns' text.
+        prompt: everything else: system, user and tool turns, the template's markup and
+            end-of-turn tokens.
+    """
+
+    total: "np.ndarray"
+    response: "np.ndarray"
+
+    @property
+    def prompt(self) -> "np.ndarray":
+        return self.total - self.response
+
+
+def load_data_tokenizer(model: str | None = None) -> tuple[str, "PreTrainedTokenizerBase"]:
+    """(display name, tokenizer) for counting tokens, without importing torch when possible.
+
+    `workbench.models.load_tokenizer` goes through AutoTokenizer, which loads the model config and
+    with it torch (about 2 s on this machine). When the tokenizer config names the generic fast
+    tokenizer class and has no custom code, AutoTokenizer instantiates exactly that class, so it is
+    loaded directly; any other tokenizer goes through load_tokenizer.
+    """
+    from workbench.models import load_tokenizer, resolve_model
+
+    resolved = resolve_model(model)
+    config_path = Path(resolved.path) / "tokenizer_config.json"
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    generic = config.get("tokenizer_class") in GENERIC_TOKENIZER_CLASSES and "auto_map" not in config
+    if generic and (Path(resolved.path) / "tokenizer.json").is_file():
+        from transformers.tokenization_utils_tokenizers import TokenizersBackend
+
+        tokenizer = TokenizersBackend.from_pretrained(resolved.path)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        return resolved.display_name, tokenizer
+    return resolved.display_name, load_tokenizer(resolved)
+
+
+def _assistant_spans(text: str, conversation: Conversation) -> list[tuple[int, int]]:
+    """Character spans of each assistant turn's content in the rendered text, searched in order."""
+    spans = []
+    cursor = 0
+    for message in conversation.messages:
+        content = message.content.strip() if message.role == "assistant" else message.content
+        if not content:
+            continue
+        found = text.find(content, cursor)
+        if found < 0:
+            continue
+        if message.role == "assistant":
+            spans.append((found, found + len(content)))
+        cursor = found + len(content)
+    return spans
+
+
+def _control_token_splitter(tokenizer: "PreTrainedTokenizerBase") -> "re.Pattern[str] | None":
+    """A pattern matching the added tokens when cutting the text at them keeps counts exact."""
+    added = list((getattr(tokenizer, "added_tokens_decoder", None) or {}).values())
+    if not added:
+        return None
+    if any(token.lstrip or token.rstrip or token.single_word or token.normalized for token in added):
+        return None
+    alternatives = "|".join(re.escape(token.content) for token in sorted(added, key=lambda t: -len(t.content)))
+    return re.compile(f"({alternatives})")
+
+
+def measure_token_lengths(
+    tokenizer: "PreTrainedTokenizerBase",
+    conversations: Sequence[Conversation],
+    *,
+    system_prompt: str | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> TokenLengths:
+    """Token counts for every conversation, in batches.
+
+    Args:
+        tokenizer: a fast tokenizer with a chat template (the model's own).
+        conversations: the rows to count.
+        system_prompt: as in render_training_example (None: the template's own behaviour).
+        progress: called with the fraction done after each batch; may raise to cancel.
+    """
+    import numpy as np
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise WorkbenchError("token counts need a fast tokenizer (tokenizer.json); this model has only a slow one")
+    splitter = _control_token_splitter(tokenizer)
+    total = np.zeros(len(conversations), dtype=np.int64)
+    response = np.zeros(len(conversations), dtype=np.int64)
+    counter = _PieceCounter(backend, splitter) if splitter is not None else _WholeTextCounter(backend)
+
+    def prepare(batch_start: int):
+        batch = [with_system_prompt(c, system_prompt) for c in conversations[batch_start : batch_start + BATCH_ROWS]]
+        texts = _render_batch(tokenizer, batch)
+        return batch_start, batch, texts, counter.split(texts)
+
+    # The Rust encoder releases the GIL: encode one batch in a helper thread while this thread
+    # renders the next batch and reads the counts of the previous one.
+    with ThreadPoolExecutor(max_workers=1) as encoder:
+        starts = range(0, len(conversations), BATCH_ROWS)
+        pending = None
+        for batch_start in [*starts, None]:
+            prepared = prepare(batch_start) if batch_start is not None else None
+            if pending is not None:
+                (done_start, batch, texts, split), future = pending
+                totals, responses = counter.count(batch, texts, split, future.result())
+                total[done_start : done_start + len(batch)] = totals
+                response[done_start : done_start + len(batch)] = responses
+                if progress is not None:
+                    progress(min(1.0, (done_start + len(batch)) / len(conversations)))
+            if prepared is not None:
+                pending = prepared, encoder.submit(counter.encode, prepared[3])
+            else:
+                pending = None
+    return TokenLengths(total=total, response=response)
+
+
+def _tokens_in_span(encoding, start: int, end: int) -> int:
+    first = encoding.char_to_token(start)
+    last = encoding.char_to_token(end - 1)
+    return 0 if first is None or last is None else last - first + 1
+
+
+class _WholeTextCounter:
+    """Counts by tokenizing each templated text whole."""
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+
+    def split(self, texts: list[str]) -> list[str]:
+        return texts
+
+    def encode(self, texts: list[str]) -> list:
+        return self.backend.encode_batch(texts, add_special_tokens=False)
+
+    def count(self, batch: list[Conversation], texts: list[str], split, encodings) -> tuple[list[int], list[int]]:
+        totals, responses = [], []
+        for conversation, text, encoding in zip(batch, texts, encodings):
+            totals.append(len(encoding))
+            responses.append(sum(_tokens_in_span(encoding, s, e) for s, e in _assistant_spans(text, conversation)))
+        return totals, responses
+
+
+class _PieceCounter:
+    """Counts by tokenizing each distinct piece between control tokens once."""
+
+    def __init__(self, backend, splitter: "re.Pattern[str]") -> None:
+        self.backend = backend
+        self.splitter = splitter
+
+    def split(self, texts: list[str]) -> tuple[list[list[str]], dict[str, int]]:
+        piece_ids: dict[str, int] = {}
+        rows = []
+        for text in texts:
+            parts = self.splitter.split(text)  # text, control, text, control, ..., text
+            rows.append(parts)
+            for piece in parts[::2]:
+                if piece and piece not in piece_ids:
+                    piece_ids[piece] = len(piece_ids)
+        return rows, piece_ids
+
+    def encode(self, split) -> list:
+        return self.backend.encode_batch(list(split[1]), add_special_tokens=False)
+
+    def count(self, batch: list[Conversation], texts: list[str], split, encodings) -> tuple[list[int], list[int]]:
+        rows, piece_ids = split
+        piece_lengths = [len(encoding) for encoding in encodings]
+        totals, responses = [], []
+        for conversation, text, parts in zip(batch, texts, rows):
+            pieces = parts[::2]
+            totals.append(len(parts) // 2 + sum(piece_lengths[piece_ids[p]] for p in pieces if p))
+            spans = _assistant_spans(text, conversation)
+            if not spans:
+                responses.append(0)
+                continue
+            piece_starts, position = [], 0
+            for index, part in enumerate(parts):
+                if index % 2 == 0:
+                    piece_starts.append(position)
+                position += len(part)
+            trained = 0
+            for start, end in spans:
+                which = bisect_right(piece_starts, start) - 1
+                piece, offset = pieces[which], piece_starts[which]
+                # An answer holding a control token's text is counted up to it (the junk check flags it).
+                stop = min(end, offset + len(piece)) - offset
+                trained += _tokens_in_span(encodings[piece_ids[piece]], start - offset, stop)
+            responses.append(trained)
+        return totals, responses
+
+
+def _render_batch(tokenizer: "PreTrainedTokenizerBase", batch: list[Conversation]) -> list[str]:
+    chats = [conversation.to_chat() for conversation in batch]
+    try:
+        return tokenizer.apply_chat_template(chats, tokenize=False)
+    except Exception:
+        # Find the row the template refused, and say which.
+        for conversation, chat in zip(batch, chats):
+            try:
+                render_chat_text(tokenizer, chat)
+            except WorkbenchError as error:
+                raise WorkbenchError(f"row {conversation.source_index}: {error}") from None
+        raise
+
+
+class TokenCounter:
+    """Token counts with a memory: conversations already counted (the same objects) are not
+    tokenized again, so cleaning steps that only drop rows cost nothing to re-measure."""
+
+    def __init__(self, tokenizer: "PreTrainedTokenizerBase", system_prompt: str | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.system_prompt = system_prompt
+        self._known: dict[int, tuple[Conversation, int, int]] = {}
+
+    def lengths(
+        self, conversations: Sequence[Conversation], progress: Callable[[float], None] | None = None
+    ) -> TokenLengths:
+        import numpy as np
+
+        missing = [c for c in conversations if id(c) not in self._known]
+        if missing:
+            measured = measure_token_lengths(
+                self.tokenizer, missing, system_prompt=self.system_prompt, progress=progress
+            )
+            for conversation, total, response in zip(missing, measured.total, measured.response):
+                self._known[id(conversation)] = (conversation, int(total), int(response))
+        total = np.fromiter((self._known[id(c)][1] for c in conversations), dtype=np.int64, count=len(conversations))
+        response = np.fromiter((self._known[id(c)][2] for c in conversations), dtype=np.int64, count=len(conversations))
+        return TokenLengths(total=total, response=response)

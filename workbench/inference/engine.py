@@ -1,0 +1,456 @@
+"""ChatEngine: one base model, adapters attached to it, and answers for several sides at once.
+
+Sides that use the base model or one of its attached LoRA adapters run in ONE batched `generate`:
+PEFT routes each row through its own adapter (`adapter_names=["__base__", name]`), so the weights
+exist once in memory. A separate full model (a merged export) runs in its own `generate`, in its
+own thread. Every `generate` on the shared weights holds the engine's lock, and attaching an
+adapter takes the same lock, so adapter state never changes under a running generation.
+"""
+
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+import warnings
+import weakref
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
+
+from workbench.errors import WorkbenchError
+from workbench.inference.prompting import encode_prompt
+from workbench.inference.settings import SamplingSettings
+from workbench.inference.sources import BASE_SOURCE, ModelSource
+from workbench.inference.streaming import (
+    BatchStreamer,
+    CancelCriterion,
+    PerRowSampling,
+    RowLengthCriterion,
+    SideFinished,
+    StreamEvent,
+)
+from workbench.inference.timing import Answer
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+BASE_ADAPTER_NAME = "__base__"
+MAX_ATTACHED_ADAPTERS = 8
+"""LoRA adapters kept attached at once (r=16 on all linear layers of the default model is ~20 MB each);
+the least recently used one is dropped beyond this."""
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    """One side's request: which model, the full message list (system, history, new user message), settings."""
+
+    source: ModelSource
+    messages: list[dict[str, str]]
+    settings: SamplingSettings = field(default_factory=SamplingSettings)
+
+
+@dataclass
+class _Group:
+    """Rows that share one `generate` call."""
+
+    model: Any
+    lock: threading.Lock
+    sides: list[int] = field(default_factory=list)
+    prompts: list[list[int]] = field(default_factory=list)
+    settings: list[SamplingSettings] = field(default_factory=list)
+    adapter_names: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _GroupEnded:
+    error: Optional[BaseException]
+
+
+class GenerationStream:
+    """The running generation of a set of sides.
+
+    Iterate it (or call `drain`) for TextDelta and SideFinished events; it ends when every side is
+    done. If a `generate` raised, the error is raised to the consumer after the remaining events
+    (the other groups are cancelled), so a consumer never waits forever. `cancel()` stops every
+    side at its next token.
+    """
+
+    def __init__(self, side_count: int) -> None:
+        self.answers: list[Optional[Answer]] = [None] * side_count
+        self._queue: "queue.SimpleQueue[StreamEvent | _GroupEnded]" = queue.SimpleQueue()
+        self._cancel = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._groups_left = 0
+        self._error: Optional[BaseException] = None
+
+    def _launch(self, work) -> None:
+        def run() -> None:
+            error = None
+            try:
+                work(self._queue.put, self._cancel)
+            except BaseException as caught:  # noqa: BLE001 - every failure must reach the consumer
+                error = caught
+            finally:
+                self._queue.put(_GroupEnded(error))
+
+        thread = threading.Thread(target=run, name="workbench-generate", daemon=True)
+        self._threads.append(thread)
+        self._groups_left += 1
+        thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def finished(self) -> bool:
+        return self._groups_left == 0
+
+    def _take(self, item: "StreamEvent | _GroupEnded", into: list[StreamEvent]) -> None:
+        if isinstance(item, _GroupEnded):
+            self._groups_left -= 1
+            if item.error is not None and self._error is None:
+                self._error = item.error
+                self._cancel.set()
+            return
+        if isinstance(item, SideFinished):
+            self.answers[item.side] = item.answer
+        into.append(item)
+
+    def drain(self, timeout: Optional[float] = None) -> list[StreamEvent]:
+        """Events that have arrived, waiting up to `timeout` s (None: forever) for the first one.
+
+        Returns [] once finished; raises the generation's error when the last group has ended.
+        """
+        events: list[StreamEvent] = []
+        if self._groups_left:
+            try:
+                self._take(self._queue.get(timeout=timeout), events)
+            except queue.Empty:
+                return events
+            while self._groups_left:
+                try:
+                    self._take(self._queue.get_nowait(), events)
+                except queue.Empty:
+                    break
+        if not self._groups_left:
+            for thread in self._threads:
+                thread.join()
+            if self._error is not None:
+                error, self._error = self._error, None
+                raise error
+        return events
+
+    def __iter__(self) -> Iterator[StreamEvent]:
+        while not self.finished:
+            yield from self.drain()
+
+    def result(self) -> list[Answer]:
+        """Wait for every side and return the answers (in side order)."""
+        for _ in self:
+            pass
+        return [answer for answer in self.answers if answer is not None]
+
+
+class ChatEngine:
+    """The base model loaded once, adapters attached on demand, answers streamed for several sides."""
+
+    def __init__(
+        self,
+        model: "PreTrainedModel",
+        tokenizer: "PreTrainedTokenizerBase",
+        *,
+        model_path: Optional[Path] = None,
+        model_name: str = "base model",
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.model_path = Path(model_path) if model_path else None
+        self.model_name = model_name
+        self._base = model.eval()
+        self._peft = None
+        self._lock = threading.Lock()
+        self._separate_models_lock = threading.Lock()
+        self._adapter_names: dict[tuple[Path, int], str] = {}
+        self._adapter_use: dict[str, float] = {}
+        self._adapter_counter = 0
+        self._separate_models: dict[Path, tuple[Any, threading.Lock]] = {}
+        config_eos = model.generation_config.eos_token_id if model.generation_config is not None else None
+        eos = set(config_eos if isinstance(config_eos, list) else [config_eos] if config_eos is not None else [])
+        if tokenizer.eos_token_id is not None:
+            eos.add(tokenizer.eos_token_id)
+        self.eos_token_ids = eos
+        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos), 0)
+
+    @classmethod
+    def load(cls, name_or_path: Optional[str] = None, *, trust_remote_code: bool = False) -> "ChatEngine":
+        """Resolve and load a base model and its tokenizer (the CLI's way in; the app shares its loaded model)."""
+        from workbench.models import load_model, load_tokenizer, resolve_model
+
+        resolved = resolve_model(name_or_path)
+        tokenizer = load_tokenizer(resolved, trust_remote_code=trust_remote_code)
+        model = load_model(resolved, trust_remote_code=trust_remote_code)
+        return cls(model, tokenizer, model_path=resolved.path, model_name=resolved.display_name)
+
+    # -- attaching -----------------------------------------------------------------------------
+
+    def attach(self, source: ModelSource) -> None:
+        """Make `source` ready to answer: attach a LoRA adapter to the base, or load a separate model.
+
+        Raises WorkbenchError when the directory does not fit the base model.
+        """
+        if source.is_base:
+            return
+        if source.path is None:
+            raise WorkbenchError(f"{source.label}: has no directory")
+        if source.kind == "model":
+            self._load_separate_model(source)
+        else:
+            self._adapter_name(source)
+
+    def _weights_stamp(self, directory: Path) -> int:
+        stamps = [p.stat().st_mtime_ns for p in directory.glob("adapter_model.*")]
+        return max(stamps, default=0)
+
+    def _adapter_name(self, source: ModelSource) -> str:
+        key = (source.path, self._weights_stamp(source.path))
+        with self._lock:
+            name = self._adapter_names.get(key)
+            if name is None:
+                name = self._load_adapter(source)
+                self._adapter_names[key] = name
+            self._adapter_use[name] = time.monotonic()
+            self._drop_least_used(keep=name)
+        return name
+
+    def _load_adapter(self, source: ModelSource) -> str:
+        """Attach under the lock; PEFT injects the LoRA layers into the base model's modules in place."""
+        from peft import PeftModel
+
+        self._check_adapter_fits(source.path)
+        self._adapter_counter += 1
+        name = f"adapter{self._adapter_counter}"
+        try:
+            with warnings.catch_warnings():
+                # PEFT calls a transformers method deprecated in v5 (is_gradient_checkpointing); harmless here.
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+                if self._peft is None:
+                    self._peft = PeftModel.from_pretrained(
+                        self._base, str(source.path), adapter_name=name, is_trainable=False
+                    )
+                else:
+                    self._peft.load_adapter(str(source.path), adapter_name=name, is_trainable=False)
+        except Exception as error:  # missing files, unsupported PEFT types
+            if self._peft is not None and name in self._peft.peft_config:
+                self._peft.delete_adapter(name)
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise WorkbenchError(
+                f"adapter {source.path}: cannot attach to {self.model_name}: {reason[:300]} "
+                "(was it trained on this base model?)"
+            ) from None
+        self._peft.eval()
+        return name
+
+    def _check_adapter_fits(self, directory: Path) -> None:
+        """Compare the adapter's LoRA shapes with the base model's layers before PEFT touches the model:
+        a failed load would leave half-injected LoRA layers in the shared base model."""
+        from safetensors import safe_open
+
+        weights = directory / "adapter_model.safetensors"
+        if not weights.is_file():
+            raise WorkbenchError(f"adapter {directory}: no adapter_model.safetensors (only safetensors adapters are loaded)")
+        modules = dict(self._base.named_modules())
+        with safe_open(str(weights), framework="pt") as handle:
+            for key in handle.keys():
+                if ".lora_A." not in key and ".lora_B." not in key:
+                    continue
+                module_name = key.split(".lora_")[0].removeprefix("base_model.model.")
+                module = modules.get(module_name)
+                module = getattr(module, "base_layer", module)
+                shape = handle.get_slice(key).get_shape()
+                expected = getattr(module, "in_features", None) if ".lora_A." in key else getattr(module, "out_features", None)
+                actual = shape[-1] if ".lora_A." in key else shape[0]
+                if module is None or expected != actual:
+                    found = "missing" if module is None else f"{expected} wide"
+                    raise WorkbenchError(
+                        f"adapter {directory}: does not fit {self.model_name}: layer {module_name} is {found}, "
+                        f"the adapter expects {actual} (was it trained on another base model?)"
+                    )
+
+    def _drop_least_used(self, keep: str) -> None:
+        while len(self._adapter_use) > MAX_ATTACHED_ADAPTERS:
+            oldest = min((n for n in self._adapter_use if n != keep), key=self._adapter_use.__getitem__)
+            self._peft.delete_adapter(oldest)
+            del self._adapter_use[oldest]
+            for key, value in list(self._adapter_names.items()):
+                if value == oldest:
+                    del self._adapter_names[key]
+
+    def _load_separate_model(self, source: ModelSource) -> tuple[Any, threading.Lock]:
+        """A second full model (merged export) in the base's dtype and device; loaded once."""
+        with self._separate_models_lock:
+            loaded = self._separate_models.get(source.path)
+            if loaded is None:
+                from workbench.models import load_model
+
+                parameter = next(self._base.parameters())
+                dtype = {"torch.float32": "fp32", "torch.bfloat16": "bf16", "torch.float16": "fp16"}[str(parameter.dtype)]
+                model = load_model(source.path, dtype=dtype, device=str(parameter.device))
+                loaded = (model, threading.Lock())
+                self._separate_models[source.path] = loaded
+        return loaded
+
+    # -- generating ----------------------------------------------------------------------------
+
+    def prompt_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        return encode_prompt(self.tokenizer, messages)
+
+    def start(self, jobs: Sequence[GenerationJob], *, force_length: bool = False) -> GenerationStream:
+        """Start answering every job (side i = jobs[i]); returns the stream at once.
+
+        Args:
+            jobs: one per side; the sides on the shared weights share one batched `generate`.
+            force_length: never stop at the end-of-turn token, always write max_new_tokens
+                (benchmarks use this to compare equal lengths).
+
+        Raises:
+            WorkbenchError: a prompt cannot be rendered or an adapter cannot be attached (before
+                anything starts). Errors while generating are raised by the stream.
+        """
+        if not jobs:
+            raise ValueError("start() needs at least one job")
+        groups: dict[int, _Group] = {}
+        for side, job in enumerate(jobs):
+            prompt = self.prompt_ids(job.messages)
+            if job.source.kind == "model":
+                model, lock = self._load_separate_model(job.source)
+                group = groups.setdefault(id(model), _Group(model, lock))
+                group.adapter_names.append(BASE_ADAPTER_NAME)
+            else:
+                name = BASE_ADAPTER_NAME if job.source.is_base else self._adapter_name(job.source)
+                group = groups.setdefault(id(self._base), _Group(self._base, self._lock))
+                group.adapter_names.append(name)
+            group.sides.append(side)
+            group.prompts.append(prompt)
+            group.settings.append(job.settings)
+        stream = GenerationStream(len(jobs))
+        for group in groups.values():
+            stream._launch(lambda emit, cancel, group=group: self._run_group(group, emit, cancel, force_length))
+        return stream
+
+    def generate(self, jobs: Sequence[GenerationJob], *, force_length: bool = False) -> list[Answer]:
+        """Blocking form of `start`: the answers in side order."""
+        return self.start(jobs, force_length=force_length).result()
+
+    def _left_pad(self, prompts: list[list[int]]):
+        import torch
+
+        width = max(len(prompt) for prompt in prompts)
+        input_ids = torch.full((len(prompts), width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            input_ids[row, width - len(prompt) :] = torch.tensor(prompt, dtype=torch.long)
+            attention_mask[row, width - len(prompt) :] = 1
+        device = next(self._base.parameters()).device
+        return input_ids.to(device), attention_mask.to(device)
+
+    def _generation_config(self, settings: Optional[SamplingSettings], max_new: int, min_new: Optional[int]):
+        """Every decoding field set explicitly, so nothing leaks in from the model's generation_config."""
+        from transformers import GenerationConfig
+
+        if settings is None:  # PerRowSampling decides per row
+            sampling = dict(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0)
+        elif settings.greedy:
+            sampling = dict(do_sample=False, temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=settings.repetition_penalty)
+        else:
+            sampling = dict(
+                do_sample=True,
+                temperature=settings.temperature,
+                top_k=settings.top_k,
+                top_p=settings.top_p,
+                repetition_penalty=settings.repetition_penalty,
+            )
+        return GenerationConfig(
+            max_new_tokens=max_new,
+            min_new_tokens=min_new,
+            eos_token_id=sorted(self.eos_token_ids),
+            pad_token_id=self.pad_token_id,
+            num_beams=1,
+            **sampling,
+        )
+
+    @contextmanager
+    def _adapter_routing(self, group: _Group):
+        """Route rows to adapters: all base -> adapters off; one adapter -> it active; mixed -> per-row names.
+
+        Runs under the group's lock, so switching PEFT's shared adapter state here is safe.
+        """
+        names = group.adapter_names
+        if group.model is not self._base or self._peft is None:
+            yield group.model, {}
+        elif all(name == BASE_ADAPTER_NAME for name in names):
+            with self._peft.disable_adapter():
+                yield self._peft, {}
+        elif len(set(names)) == 1:
+            self._peft.set_adapter(names[0], inference_mode=True)
+            yield self._peft, {}
+        else:
+            yield self._peft, {"adapter_names": list(names)}
+
+    def _run_group(self, group: _Group, emit, cancel: threading.Event, force_length: bool) -> None:
+        import torch
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+
+        with group.lock:
+            started = time.perf_counter()
+            input_ids, attention_mask = self._left_pad(group.prompts)
+            limits = [settings.max_new_tokens for settings in group.settings]
+            uniform = len({settings.decoding_key() for settings in group.settings}) == 1
+            config = self._generation_config(
+                group.settings[0] if uniform else None, max(limits), min(limits) if force_length else None
+            )
+            processors = LogitsProcessorList([] if uniform else [PerRowSampling(group.settings)])
+            if any(not settings.greedy for settings in group.settings):
+                seed = next((s.seed for s in group.settings if s.seed is not None), None)
+                torch.manual_seed(seed if seed is not None else random.randrange(2**31))
+            streamer = BatchStreamer(
+                self.tokenizer, group.sides, limits, self.eos_token_ids, emit, cancel, started, stop_at_eos=not force_length
+            )
+            stopping = StoppingCriteriaList([CancelCriterion(cancel), RowLengthCriterion(input_ids.shape[1], limits)])
+            with torch.inference_mode(), self._adapter_routing(group) as (model, routing):
+                model.generate(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    generation_config=config,
+                    logits_processor=processors,
+                    stopping_criteria=stopping,
+                    streamer=streamer,
+                    **routing,
+                )
+
+
+_ENGINES: "weakref.WeakKeyDictionary[Any, ChatEngine]" = weakref.WeakKeyDictionary()
+
+
+def engine_for(
+    model: "PreTrainedModel",
+    tokenizer: "PreTrainedTokenizerBase",
+    *,
+    model_path: Optional[Path] = None,
+    model_name: str = "base model",
+) -> ChatEngine:
+    """The one engine of a loaded base model: attaching adapters changes the model's modules in
+    place, so two engines must never wrap the same model."""
+    engine = _ENGINES.get(model)
+    if engine is None:
+        engine = ChatEngine(model, tokenizer, model_path=model_path, model_name=model_name)
+        _ENGINES[model] = engine
+    return engine
+
+
+__all__ = ["BASE_SOURCE", "ChatEngine", "GenerationJob", "GenerationStream", "engine_for"]

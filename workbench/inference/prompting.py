@@ -1,0 +1,123 @@
+"""The messages and the exact prompt text a side sees, and warnings when chat differs from training.
+
+System prompts follow the training config's rule (`data.system_prompt`): None or "" leaves the chat
+template to add its default system message (SmolLM2's adds "You are a helpful AI assistant named
+SmolLM..."), any other text becomes the first message.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional, Sequence
+
+from workbench.data.templating import render_chat_text
+from workbench.errors import WorkbenchError
+from workbench.inference.sources import ModelSource, adapter_base_model
+from workbench.training.rundir import CONFIG_FILE, FINAL_ADAPTER_DIR
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from workbench.config import RunConfig
+
+Messages = list[dict[str, str]]
+
+
+def normalize_system_prompt(system_prompt: Optional[str]) -> Optional[str]:
+    """None for "use the template's default" (also for blank text), else the text."""
+    return system_prompt if system_prompt and system_prompt.strip() else None
+
+
+def build_messages(system_prompt: Optional[str], history: Sequence[dict[str, str]], user_text: str) -> Messages:
+    """System prompt (when set), earlier turns of this side, then the new user message."""
+    messages: Messages = []
+    system = normalize_system_prompt(system_prompt)
+    if system is not None:
+        messages.append({"role": "system", "content": system})
+    messages.extend({"role": m["role"], "content": m["content"]} for m in history)
+    messages.append({"role": "user", "content": user_text})
+    return messages
+
+
+def render_prompt(tokenizer: "PreTrainedTokenizerBase", messages: Sequence[dict[str, str]]) -> str:
+    """The exact text the model reads, ending with the assistant header it continues from."""
+    return render_chat_text(tokenizer, messages, add_generation_prompt=True)
+
+
+def encode_prompt(tokenizer: "PreTrainedTokenizerBase", messages: Sequence[dict[str, str]]) -> list[int]:
+    """Token ids of the rendered prompt; the template already holds the special tokens, so none are added."""
+    return list(tokenizer(render_prompt(tokenizer, messages), add_special_tokens=False)["input_ids"])
+
+
+def read_run_config(run_dir: Path) -> Optional["RunConfig"]:
+    """The RunConfig a run was trained with, or None when config.yaml is missing or unreadable."""
+    from workbench.config.io import load_config
+
+    try:
+        return load_config(Path(run_dir) / CONFIG_FILE)
+    except WorkbenchError:
+        return None
+
+
+def trained_system_prompt(source: ModelSource) -> tuple[bool, Optional[str]]:
+    """(known, system prompt) the side's run was trained with; known is False outside a run."""
+    if source.run_dir is None:
+        return False, None
+    config = read_run_config(source.run_dir)
+    if config is None:
+        return False, None
+    return True, normalize_system_prompt(config.data.system_prompt)
+
+
+def _saved_chat_template(directory: Path) -> Optional[str]:
+    """The chat template saved next to an adapter (chat_template.jinja or tokenizer_config.json)."""
+    jinja = directory / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    try:
+        config = json.loads((directory / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    template = config.get("chat_template")
+    return template if isinstance(template, str) else None
+
+
+def _describe(system_prompt: Optional[str]) -> str:
+    if system_prompt is None:
+        return "the template's default"
+    shown = system_prompt if len(system_prompt) <= 60 else system_prompt[:57] + "…"
+    return repr(shown)
+
+
+def training_mismatches(
+    source: ModelSource,
+    tokenizer: "PreTrainedTokenizerBase",
+    system_prompt: Optional[str],
+    base_model_path: Optional[Path] = None,
+) -> list[str]:
+    """One line per way this chat differs from how the side was trained (empty when it matches
+    or when nothing is known about its training)."""
+    if source.is_base or source.path is None:
+        return []
+    warnings = []
+    known, trained = trained_system_prompt(source)
+    chat = normalize_system_prompt(system_prompt)
+    if known and trained != chat:
+        warnings.append(
+            f"{source.label}: system prompt differs from training — trained with {_describe(trained)}, "
+            f"chatting with {_describe(chat)}"
+        )
+    candidates = [source.path]
+    if source.run_dir is not None:
+        candidates.append(source.run_dir / FINAL_ADAPTER_DIR)
+    saved = next((t for t in (_saved_chat_template(d) for d in candidates) if t is not None), None)
+    current = getattr(tokenizer, "chat_template", None)
+    if saved is not None and current is not None and saved.strip() != current.strip():
+        warnings.append(f"{source.label}: chat template differs from the one saved with the adapter")
+    trained_on = adapter_base_model(source)
+    if trained_on and base_model_path is not None:
+        trained_path = Path(trained_on).expanduser()
+        if trained_path.is_dir() and trained_path.resolve() != Path(base_model_path).resolve():
+            warnings.append(f"{source.label}: adapter was trained on {trained_on}, chatting on {base_model_path}")
+    return warnings

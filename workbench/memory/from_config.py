@@ -1,0 +1,79 @@
+"""Memory inputs from the shared run config, so the Memory pane estimates exactly what Train will run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workbench.memory.inputs import ALL_LINEAR, MemoryInputs
+
+if TYPE_CHECKING:
+    from workbench.config import RunConfig
+    from workbench.devices import DeviceReport
+
+_OPTIMIZERS = {
+    "adamw_torch": "adamw",
+    "adamw_8bit": "adamw8bit",
+    "paged_adamw_8bit": "paged_adamw8bit",
+    "paged_adamw_32bit": "paged_adamw",
+    "sgd": "sgd",
+}
+_ATTENTION = {"sdpa": "sdpa", "eager": "eager", "flash_attention_2": "flash"}
+
+
+def _precision(requested: str, on_gpu: bool, devices: "DeviceReport") -> str:
+    if requested != "auto":
+        return requested
+    from workbench.devices import choose_precision
+
+    chosen = choose_precision("auto", devices, use_gpu=on_gpu)
+    return "fp32" if chosen == "fp32" else f"mixed-{chosen}"
+
+
+def _sharding(deepspeed: str | None, fsdp: str | None) -> str:
+    if fsdp:
+        return "zero3" if "full_shard" in fsdp else "zero2" if "shard_grad_op" in fsdp else "ddp"
+    if deepspeed:
+        try:
+            stage = json.loads(Path(deepspeed).expanduser().read_text(encoding="utf-8"))["zero_optimization"]["stage"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return "ddp"  # unreadable here; Train reports a broken DeepSpeed file itself
+        return {2: "zero2", 3: "zero3"}.get(int(stage), "ddp")
+    return "ddp"
+
+
+def memory_inputs_from_config(config: "RunConfig", devices: "DeviceReport | None" = None) -> tuple[str, MemoryInputs]:
+    """(model name or path, MemoryInputs) for a RunConfig; resolve the name with `resolve_model_spec`.
+
+    The sequence length is data.max_seq_length (what packing fills and padding pads up to). Batches
+    carry an attention mask when packing (block-diagonal) or padding (batch > 1) is in play.
+    """
+    if devices is None:
+        from workbench.devices import detect_devices
+
+        devices = detect_devices()
+    on_gpu = devices.has_cuda and not config.devices.use_cpu
+    method, optimization = config.method, config.optimization
+    targets = method.target_modules
+    attention = _ATTENTION[config.model.attn_implementation]
+    batch = optimization.per_device_train_batch_size
+    inputs = MemoryInputs(
+        method=method.type,
+        precision=_precision(config.model.precision, on_gpu, devices),
+        optimizer=_OPTIMIZERS[optimization.optim],
+        lora_r=method.r,
+        lora_targets=(ALL_LINEAR,) if targets == ALL_LINEAR else tuple(targets),
+        lora_dropout=method.lora_dropout if method.type != "full" else 0.0,
+        dora=method.use_dora and method.type != "full",
+        double_quant=method.bnb_4bit_use_double_quant,
+        batch_size=batch,
+        seq_len=config.data.max_seq_length,
+        gradient_checkpointing=optimization.gradient_checkpointing,
+        attention=attention,
+        attention_mask=attention != "flash" and (config.data.packing or batch > 1),
+        gpus=config.devices.num_processes if on_gpu else 1,
+        sharding=_sharding(config.devices.deepspeed, config.devices.fsdp),
+        device="cuda" if on_gpu else "cpu",
+    )
+    return config.model.name_or_path, inputs

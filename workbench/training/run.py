@@ -1,0 +1,486 @@
+"""One training run, start to end: what `workbench train` executes (in each process, under torchrun).
+
+Rank 0 alone writes status.json and events.jsonl; every rank trains. The run ends in one of
+completed (all steps, or early stopping), stopped (SIGTERM / Ctrl-C: a checkpoint is saved first) or
+failed (NaN loss, out of memory, bad input), and that state is always written before the process exits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Optional
+
+from workbench.errors import WorkbenchError
+from workbench.training.callbacks import (
+    RecorderInfo,
+    RunOutcome,
+    StopRequest,
+    TrackerState,
+    callback_classes,
+    install_stop_handlers,
+    is_resume_only_file,
+    remove_incomplete_checkpoints,
+    restore_signal_handlers,
+)
+from workbench.training.rundir import (
+    ACTIVE_STATES,
+    CHECKPOINT_COMPLETE_MARKER,
+    CHECKPOINTS_DIR,
+    CONFIG_FILE,
+    FINAL_ADAPTER_DIR,
+    EventLog,
+    RunStatus,
+    complete_checkpoints,
+    pid_is_alive,
+    read_status,
+    write_status,
+)
+
+if TYPE_CHECKING:
+    from workbench.config.schema import RunConfig
+
+Report = Callable[[str], None]
+
+
+def distributed_rank() -> tuple[int, int]:
+    """(rank, world size) from torchrun's environment; (0, 1) in a plain process."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def under_launcher() -> bool:
+    return "LOCAL_RANK" in os.environ
+
+
+def report_line(line: str) -> None:
+    print(line, flush=True)
+
+
+def _raw_status(run_dir: Path) -> Optional[RunStatus]:
+    """status.json as written (no dead-process reinterpretation)."""
+    import json
+
+    try:
+        return RunStatus.from_dict(json.loads((run_dir / "status.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None
+
+
+def memory_estimate(config: "RunConfig"):
+    """The memory estimator's (estimate, inputs) for this config, or None when it cannot tell."""
+    try:
+        from workbench.memory import estimate_training_memory, memory_inputs_from_config, resolve_model_spec
+
+        name, inputs = memory_inputs_from_config(config)
+        spec = resolve_model_spec(name, trust_remote_code=config.model.trust_remote_code)
+        return estimate_training_memory(spec, inputs), inputs
+    except Exception:  # an estimate is a nicety; it must never stop a run
+        return None
+
+
+def out_of_memory_advice(config: "RunConfig") -> str:
+    """What to change after a CUDA out-of-memory: the estimator's suggestions, else general ones."""
+    found = memory_estimate(config)
+    if found is not None:
+        from workbench.memory import format_bytes, memory_budget
+        from workbench.memory.verdict import suggestions
+
+        estimate, inputs = found
+        budget = memory_budget(inputs).bytes
+        if budget:
+            # The run needed more than its estimate, so ask for changes as if it did not fit.
+            target = min(budget, int(estimate.total_bytes * 0.75))
+            hints = [hint.text for hint in suggestions(estimate.spec, inputs, target)][:3]
+            if hints:
+                return f"estimated {format_bytes(estimate.total_bytes)} per device; try: " + "; ".join(hints)
+    hints = []
+    if config.optimization.per_device_train_batch_size > 1:
+        hints.append("halve per_device_train_batch_size (and double gradient_accumulation_steps)")
+    if not config.optimization.gradient_checkpointing:
+        hints.append("turn on gradient_checkpointing")
+    hints.append(f"lower data.max_seq_length (now {config.data.max_seq_length})")
+    if config.method.type == "full":
+        hints.append("use method.type: lora")
+    elif config.method.type == "lora":
+        hints.append("use method.type: qlora")
+    return "try: " + "; ".join(hints)
+
+
+def launch_distributed(config_path: Path, run_dir: Path, resume: bool, processes: int, report: Report) -> int:
+    """Run this same command under torchrun with one process per device, and wait for it."""
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+        "-m", "workbench", "train",
+    ]
+    command += ["--resume", str(run_dir)] if resume else [str(config_path), "--run-dir", str(run_dir)]
+    report(f"launching {processes} training processes (torchrun)")
+    child = subprocess.Popen(command)
+
+    def forward_stop(signum, _frame):
+        # Rank 0 owns the stop decision and shares it with the other ranks at the next step end.
+        status = _raw_status(run_dir)
+        target = status.pid if status and status.pid and status.pid != os.getpid() else child.pid
+        try:
+            os.kill(target, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward_stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C already reaches every rank
+    code = child.wait()
+    status = _raw_status(run_dir)
+    if status is not None and status.state in ACTIVE_STATES and not pid_is_alive(status.pid):
+        status.state = "failed"
+        status.reason = f"a training process exited with code {code} before finishing; see trainer.log"
+        write_status(run_dir, status)
+    return code
+
+
+def run_training(
+    config: "RunConfig", run_dir: Path, *, config_path: Optional[Path] = None, resume: bool = False,
+    report: Report = report_line,
+) -> int:
+    """Train `config` into `run_dir`; returns the exit code (0 completed or stopped, 1 failed).
+
+    Bad input (a WorkbenchError) is recorded as a failed run and then raised, for the CLI to print.
+    """
+    run_dir = Path(run_dir)
+    processes = config.devices.num_processes
+    if processes > 1 and not under_launcher():
+        return launch_distributed(config_path or run_dir / CONFIG_FILE, run_dir, resume, processes, report)
+
+    rank, world = distributed_rank()
+    is_main = rank == 0
+    request = StopRequest()
+    previous_handlers = install_stop_handlers(request)
+    outcome = RunOutcome()
+    previous = _raw_status(run_dir) if resume else None
+    status = previous or RunStatus(name=config.name)
+    status.state, status.reason, status.pid = "starting", None, os.getpid()
+    events = EventLog(run_dir)
+    if is_main:
+        if not (run_dir / CONFIG_FILE).is_file():
+            from workbench.config.io import save_config
+
+            save_config(config, run_dir / CONFIG_FILE)
+        write_status(run_dir, status)
+    probe = None
+    user_error: Optional[WorkbenchError] = None
+    try:
+        probe = _train(config, run_dir, resume, status, request, outcome, report, rank, world)
+    except WorkbenchError as error:
+        outcome.state, outcome.reason = "failed", str(error)
+        user_error = error
+    except KeyboardInterrupt:
+        outcome.state, outcome.reason = "stopped", "interrupted (second Ctrl-C) without saving; resume from the last checkpoint"
+    except Exception as error:  # the run must always end with a state and a reason
+        if _is_out_of_memory(error):
+            outcome.state = "failed"
+            outcome.reason = f"CUDA out of memory at step {status.step}: {out_of_memory_advice(config)}"
+        else:
+            outcome.state = "failed"
+            first_line = (str(error).strip().splitlines() or [""])[0]
+            outcome.reason = f"{type(error).__name__}: {first_line}"
+            traceback.print_exc()
+    finally:
+        restore_signal_handlers(previous_handlers)
+    if is_main:
+        if probe is not None:
+            status.measured_peak_bytes = max(status.measured_peak_bytes or 0, probe.peak_bytes())
+        status.state, status.reason = outcome.state, outcome.reason
+        write_status(run_dir, status)
+        events.append("end", state=outcome.state, reason=outcome.reason, measured_peak_bytes=status.measured_peak_bytes)
+        if user_error is None:
+            report(f"run {outcome.state}" + (f": {outcome.reason}" if outcome.reason else ""))
+    if user_error is not None:
+        raise user_error  # the CLI prints it as one line and exits 2
+    return 1 if outcome.state == "failed" else 0
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    import torch
+
+    return isinstance(error, torch.OutOfMemoryError) or "CUDA out of memory" in str(error)
+
+
+def _train(
+    config: "RunConfig",
+    run_dir: Path,
+    resume: bool,
+    status: RunStatus,
+    request: StopRequest,
+    outcome: RunOutcome,
+    report: Report,
+    rank: int,
+    world: int,
+):
+    """Everything between start-up and the final adapter; returns the resource probe."""
+    import torch
+
+    from workbench.devices import detect_devices
+    from workbench.models import load_tokenizer, resolve_model
+    from workbench.training.examples import prepare_data
+    from workbench.training.model_setup import (
+        build_training_model,
+        check_method_supported,
+        parameter_counts,
+        quiet_transformers,
+        torch_dtype,
+        training_precision,
+    )
+    from workbench.training.packing import RowCollator, pack_samples, single_sample_rows
+    from workbench.training.resources import ResourceProbe
+
+    is_main = rank == 0
+    quiet: Report = report if is_main else (lambda line: None)
+    quiet_transformers()
+    on_gpu = torch.cuda.is_available() and not config.devices.use_cpu
+    check_method_supported(config, on_gpu)
+    precision = training_precision(config.model.precision, detect_devices(), on_gpu, config.method.type)
+    probe = ResourceProbe(on_gpu)
+    estimate = memory_estimate(config)
+    status.estimated_peak_bytes = estimate[0].total_bytes if estimate else None
+
+    resolved = resolve_model(config.model.name_or_path)
+    tokenizer = load_tokenizer(resolved, trust_remote_code=config.model.trust_remote_code)
+    data = prepare_data(config, tokenizer, quiet)
+    max_len = config.data.max_seq_length
+    if config.data.packing:
+        train_rows, eval_rows = pack_samples(data.train, max_len), pack_samples(data.eval, max_len)
+        quiet(f"packing: {len(data.train):,} samples into {len(train_rows):,} rows of up to {max_len} tokens "
+              f"({data.train_tokens / (len(train_rows) * max_len):.0%} full)")
+    else:
+        train_rows, eval_rows = single_sample_rows(data.train), single_sample_rows(data.eval)
+
+    quiet(f"model: {resolved.display_name} · {config.method.type} · {precision.label} · "
+          f"{'GPU' if on_gpu else 'CPU'} × {world}")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    model = build_training_model(config, resolved, precision, on_gpu=on_gpu, local_rank=local_rank)
+    trainable, total = parameter_counts(model)
+    compute_dtype = torch_dtype(precision.autocast or precision.weights)
+    collator_options = {"attn_implementation": config.model.attn_implementation, "mask_dtype": compute_dtype}
+    train_collator = RowCollator(tokenizer.pad_token_id, packed=config.data.packing, **collator_options)
+    eval_collator = RowCollator(tokenizer.pad_token_id, packed=config.data.packing, **collator_options)
+
+    checkpoint = None
+    tracker_state = TrackerState()
+    if resume:
+        checkpoint = _resume_checkpoint(run_dir, quiet)
+        if checkpoint is not None:
+            tracker_state = TrackerState.read(checkpoint)
+    args = _training_arguments(config, run_dir, precision, on_gpu, world, has_eval=bool(eval_rows))
+
+    from workbench.training.trainer import workbench_trainer_class
+
+    trainer_class = workbench_trainer_class()
+    trainer = trainer_class(
+        model=model,
+        args=args,
+        train_dataset=train_rows,
+        eval_dataset=eval_rows or None,
+        data_collator=train_collator,
+        processing_class=tokenizer,
+        eval_rows=eval_rows,
+        eval_collator=eval_collator,
+        neftune_alpha=config.optimization.neftune_noise_alpha,
+    )
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    StopControl, EvalTracker, CheckpointKeeper, RunRecorder = callback_classes()
+    trainer_ref = lambda: trainer  # noqa: E731 - callbacks are built before they can hold the trainer
+    tracker = EvalTracker(config.evaluation.early_stopping_patience, outcome, tracker_state)
+    info = RecorderInfo(
+        start_fields={
+            "num_train_samples": len(data.train),
+            "num_eval_samples": len(data.eval),
+            "num_train_rows": len(train_rows),
+            "packing": config.data.packing,
+            "train_tokens_per_epoch": data.train_tokens,
+            "world_size": world,
+            "device": _device_label(on_gpu),
+            "precision": precision.label,
+            "method": config.method.type,
+            "trainable_params": trainable,
+            "total_params": total,
+            "estimated_peak_bytes": status.estimated_peak_bytes,
+            "resumed_from_step": _checkpoint_step(checkpoint),
+        },
+        prompts=list(config.prompts),
+        system_prompt=config.data.system_prompt,
+        sample_max_new_tokens=config.evaluation.sample_max_new_tokens,
+    )
+    recorder = RunRecorder(run_dir, status, info, tracker, probe, trainer_ref, quiet)
+    keeper = CheckpointKeeper(run_dir, tracker, config.evaluation.save_total_limit, recorder.checkpoint_complete)
+    for callback in (StopControl(request, outcome, trainer_ref), tracker, keeper, recorder):
+        trainer.add_callback(callback)
+
+    if request.requested:
+        outcome.state, outcome.reason = "stopped", "stopped on request before the first step"
+        return probe
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if outcome.state != "failed":
+        _write_final_model(trainer, run_dir, config, tracker.state.best_step, is_main, quiet)
+    return probe
+
+
+def _checkpoint_step(checkpoint: Optional[Path]) -> int:
+    return int(checkpoint.name.rsplit("-", 1)[-1]) if checkpoint else 0
+
+
+def _device_label(on_gpu: bool) -> str:
+    if not on_gpu:
+        return "cpu"
+    import torch
+
+    index = torch.cuda.current_device()
+    return f"cuda:{index} {torch.cuda.get_device_name(index)}"
+
+
+def _resume_checkpoint(run_dir: Path, report: Report) -> Optional[Path]:
+    """The last complete checkpoint; folders of saves cut short are removed first (rank 0)."""
+    rank, _ = distributed_rank()
+    if rank == 0:
+        for removed in remove_incomplete_checkpoints(run_dir):
+            report(f"resume: removed incomplete checkpoint {removed.name}")
+    complete = complete_checkpoints(run_dir)
+    if not complete:
+        report("resume: no complete checkpoint yet; training starts from step 0")
+        return None
+    report(f"resume: continuing from {complete[-1].relative_to(run_dir)}")
+    return complete[-1]
+
+
+def _training_arguments(config: "RunConfig", run_dir: Path, precision, on_gpu: bool, world: int, has_eval: bool):
+    from transformers import TrainingArguments
+
+    from workbench.training.model_setup import OPTIMIZER_NAMES
+
+    o, e, d = config.optimization, config.evaluation, config.devices
+    return TrainingArguments(
+        output_dir=str(run_dir / CHECKPOINTS_DIR),
+        per_device_train_batch_size=o.per_device_train_batch_size,
+        per_device_eval_batch_size=e.per_device_eval_batch_size,
+        gradient_accumulation_steps=o.gradient_accumulation_steps,
+        learning_rate=o.learning_rate,
+        num_train_epochs=o.num_train_epochs,
+        max_steps=o.max_steps,
+        lr_scheduler_type=o.lr_scheduler_type,
+        warmup_steps=o.warmup_steps if o.warmup_steps > 0 else o.warmup_ratio,
+        weight_decay=o.weight_decay,
+        max_grad_norm=o.max_grad_norm,
+        optim=OPTIMIZER_NAMES[o.optim],
+        activation_checkpointing=o.gradient_checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if o.gradient_checkpointing else None,
+        seed=o.seed,
+        data_seed=o.seed,
+        logging_strategy="steps",
+        logging_steps=e.logging_steps,
+        logging_first_step=True,
+        logging_nan_inf_filter=False,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=e.eval_steps,
+        save_strategy="steps",
+        save_steps=e.save_steps,
+        save_total_limit=None,  # CheckpointKeeper prunes, keeping the best and never a half-deleted one
+        include_num_input_tokens_seen="non_padding",
+        report_to="none",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        label_names=["labels"],
+        use_cpu=not on_gpu,
+        bf16=precision.autocast == "bf16",
+        fp16=precision.autocast == "fp16",
+        ddp_backend=("gloo" if not on_gpu else None) if world > 1 else None,
+        ddp_find_unused_parameters=False if world > 1 else None,
+        dataloader_pin_memory=on_gpu,
+        deepspeed=d.deepspeed,
+        fsdp=d.fsdp or "",
+    )
+
+
+def _write_final_model(trainer, run_dir: Path, config: "RunConfig", best_step: Optional[int], is_main: bool, report: Report) -> None:
+    """adapter/: the best checkpoint's weights when load_best_model_at_end, else the current ones.
+
+    Built in a temporary folder and renamed into place, so adapter/ is always whole.
+    """
+    final = run_dir / FINAL_ADAPTER_DIR
+    staging = run_dir / f".{FINAL_ADAPTER_DIR}.partial"
+    best = run_dir / CHECKPOINTS_DIR / f"checkpoint-{best_step}" if best_step is not None else None
+    use_best = config.evaluation.load_best_model_at_end and best is not None and (best / CHECKPOINT_COMPLETE_MARKER).is_file()
+    if is_main:
+        shutil.rmtree(staging, ignore_errors=True)
+    if use_best:
+        if is_main:
+            shutil.copytree(best, staging, ignore=lambda _folder, names: [n for n in names if is_resume_only_file(n)])
+    else:
+        trainer.save_model(str(staging))  # every rank calls it; only rank 0 writes
+    if not is_main:
+        return
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(staging, final)
+    source = f"best checkpoint (step {best_step})" if use_best else "final weights"
+    report(f"saved {FINAL_ADAPTER_DIR}/ from the {source}")
+
+
+def train_command(
+    config_path: Optional[Path], run_dir: Optional[Path], resume_dir: Optional[Path], runs_root: Optional[Path],
+    detach: bool, report: Report = report_line,
+) -> int:
+    """The `workbench train` command: resolve what to run and where, then run it (or launch it detached)."""
+    from workbench.config.io import load_config, save_config
+    from workbench.training.launch import config_for_run, create_run_dir, ensure_resumable, resume_run, start_run
+
+    if resume_dir is not None:
+        run_dir = Path(resume_dir)
+        ensure_resumable(run_dir, read_status(run_dir))
+        if detach:
+            resume_run(run_dir)
+            report(str(run_dir))
+            return 0
+        config = load_config(run_dir / CONFIG_FILE)
+        _apply_gpu_choice(config)
+        return run_training(config, run_dir, config_path=run_dir / CONFIG_FILE, resume=True, report=report)
+
+    if config_path is None:
+        raise WorkbenchError("train: give a CONFIG.yaml to start a run, or --resume RUN_DIR to continue one")
+    config = config_for_run(load_config(config_path))
+    if detach:
+        started = start_run(config, runs_root)
+        report(str(started))
+        return 0
+    if run_dir is None:
+        run_dir = create_run_dir(runs_root, config.name)
+    else:
+        run_dir = Path(run_dir)
+        existing = _raw_status(run_dir)
+        if existing is not None and existing.state != "starting":
+            raise WorkbenchError(
+                f"--run-dir {run_dir}: already holds a {existing.state} run; use --resume {run_dir} or another directory"
+            )
+        run_dir.mkdir(parents=True, exist_ok=True)
+    run_config_path = run_dir / CONFIG_FILE
+    if not run_config_path.exists() or run_config_path.resolve() != Path(config_path).resolve():
+        save_config(config, run_config_path)
+    if not under_launcher():
+        report(f"run directory: {run_dir}")
+    _apply_gpu_choice(config)
+    return run_training(config, run_dir, config_path=run_config_path, report=report)
+
+
+def _apply_gpu_choice(config: "RunConfig") -> None:
+    """Narrow CUDA_VISIBLE_DEVICES to the config's GPUs before torch starts (once, in the top process)."""
+    from workbench.training.model_setup import visible_gpu_environment
+
+    if under_launcher():
+        return  # torchrun's parent already did it; the children inherit the narrowed list
+    value = visible_gpu_environment(config.devices.gpus, config.devices.use_cpu)
+    if value is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = value
