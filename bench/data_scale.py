@@ -4,9 +4,11 @@ Builds an Alpaca-format JSONL file from English prose (sentences of the Python s
 docstrings, so the text is real, varied and the same on every machine with Python 3.11), with
 defects planted at known rows, then runs the CLI end to end in a subprocess, as a user would:
 
-    .venv/bin/python bench/data_scale.py [--rows 100000] [--keep FILE]
+    .venv/bin/python bench/data_scale.py [--rows 100000] [--keep FILE] [--tui]
 
 Prints the wall time, the token-length summary, and how many of each planted defect were found.
+With --tui it also opens the file in the Data pane (headless, 120x40) and times listing the rows,
+paging through them while the checks run and after, and the checks themselves.
 """
 
 from __future__ import annotations
@@ -82,10 +84,72 @@ def build_rows(count: int, seed: int = 0) -> tuple[list[dict], dict[str, list[in
     return rows, {name: sorted(found) for name, found in planted.items()}
 
 
+async def time_the_pane(path: Path) -> None:
+    """Open the file in the Data pane like a user and time what they would wait for."""
+    sys.path.insert(0, str(REPO))
+    import asyncio
+
+    from textual import events
+
+    from screens.app import make_app
+    from widgets.data_table import RowTable
+    from workbench.devices import detect_devices
+
+    app = make_app(load_model=False, device_report=detect_devices())
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        table = screen.query_one(RowTable)
+        while screen.tokenizer is None:
+            await pilot.pause(0.05)
+        started = time.perf_counter()
+        screen.open_path(str(path))
+        while len(table.view) == 0:
+            await pilot.pause(0.01)
+        listed = time.perf_counter() - started
+        table.focus()
+
+        drawn_cursor: list[float] = []
+        draw_row = RowTable._row_strip
+
+        def recording_row_strip(self, index, width, highlighted):
+            if highlighted:
+                drawn_cursor.append(time.perf_counter())
+            return draw_row(self, index, width, highlighted)
+
+        RowTable._row_strip = recording_row_strip
+
+        async def page_down_times(count: int) -> list[float]:
+            """From the key press to the highlighted row drawn on screen (Pilot's own waits for an
+            idle process would count the background checks, so the draw itself is timed)."""
+            times = []
+            for _ in range(count):
+                drawn_cursor.clear()
+                pressed = time.perf_counter()
+                app.post_message(events.Key("pagedown", None))
+                while not drawn_cursor:
+                    await asyncio.sleep(0.002)
+                times.append(drawn_cursor[0] - pressed)
+                await asyncio.sleep(0.05)
+            return times
+
+        during = await page_down_times(20)
+        while screen.report is None:
+            await asyncio.sleep(0.05)
+        checked = time.perf_counter() - started
+        after = await page_down_times(20)
+    median = lambda values: sorted(values)[len(values) // 2]
+    print(f"TUI: {len(table.view):,} rows listed {listed:.1f} s after Enter; checks done after {checked:.1f} s")
+    print(
+        f"TUI: page down (key to the new row drawn) median {median(during) * 1000:.0f} ms while the checks run, "
+        f"{median(after) * 1000:.0f} ms after"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--keep", help="also write the generated file here")
+    parser.add_argument("--tui", action="store_true", help="also time the Data pane on the same file")
     args = parser.parse_args()
 
     rows, planted = build_rows(args.rows)
@@ -100,6 +164,10 @@ def main() -> int:
         started = time.perf_counter()
         finished = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ})
         elapsed = time.perf_counter() - started
+        if args.tui and finished.returncode == 0:
+            import asyncio
+
+            asyncio.run(time_the_pane(path))
     if finished.returncode != 0:
         print(finished.stderr, file=sys.stderr)
         return finished.returncode

@@ -30,6 +30,8 @@ REPAINT_INTERVAL_S = 0.05
 """Token updates are coalesced to at most one repaint per 50 ms, whatever the token rate."""
 NARROW_WIDTH = 72
 """Below this many columns the two answers stack instead of sitting side by side."""
+TALL_HEIGHT = 34
+"""From this many rows on, the latency model in words shows under each answer."""
 SIDES = ("base", "tuned")
 """Side 0 is the reference (the base model unless another is picked), side 1 the fine-tuned one."""
 
@@ -43,6 +45,7 @@ class ChatScreen(PaneScreen):
     PANE_ID = "chat"
     PANE_TITLE = "Chat"
     CSS_PATH = "styles/chat.tcss"
+    AUTO_FOCUS = "#chat-input"
     BINDINGS = [
         Binding("escape", "stop", "Stop"),
         Binding("ctrl+o", "settings", "Settings"),
@@ -55,12 +58,14 @@ class ChatScreen(PaneScreen):
     ]
 
     class StreamUpdate(Message):
-        """Both sides' answers so far (a snapshot, so a newer one may replace an unprocessed older one)."""
+        """Both sides' answers so far and the finished ones (a snapshot, so a newer one may replace
+        an unprocessed older one without losing anything)."""
 
-        def __init__(self, generation: int, texts: tuple[str, str]) -> None:
+        def __init__(self, generation: int, texts: tuple[str, str], finished: tuple) -> None:
             super().__init__()
             self.generation = generation
             self.texts = texts
+            self.finished = finished
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, ChatScreen.StreamUpdate) and message.generation == self.generation
@@ -123,17 +128,18 @@ class ChatScreen(PaneScreen):
         self._pick_default_sources(self.app.selected_run)
         self.watch(self.app, "selected_run", self._follow_selected_run, init=False)
         self.watch(self.app, "model_status", self._follow_model_status)
-        self._apply_width(self.size.width)
+        self._apply_size(self.size.width, self.size.height)
         for column in self.query(ChatColumn):
             column.clear(self._empty_note())
         self._refresh_titles()
         self._refresh_status()
 
     def on_resize(self, event) -> None:
-        self._apply_width(event.size.width)
+        self._apply_size(event.size.width, event.size.height)
 
-    def _apply_width(self, width: int) -> None:
+    def _apply_size(self, width: int, height: int) -> None:
         self.set_class(0 < width < NARROW_WIDTH, "-narrow")
+        self.set_class(height >= TALL_HEIGHT, "-tall")
 
     def on_screen_resume(self) -> None:
         """Runs may have finished or gained checkpoints while another pane showed."""
@@ -296,10 +302,11 @@ class ChatScreen(PaneScreen):
     @work(thread=True, exclusive=True, group="chat-generate", exit_on_error=False)
     def generate(self, generation: int, jobs: list) -> None:
         """Runs in a thread: attaches what is needed, streams, posts coalesced snapshots."""
-        from workbench.inference.streaming import TextDelta
+        from workbench.inference.streaming import SideFinished, TextDelta
 
         worker = get_current_worker()
         texts = ["", ""]
+        finished = [None, None]
         try:
             if any(not job.source.is_base for job in jobs):
                 self.post_message(self.Progress("attaching the adapter…"))
@@ -308,13 +315,14 @@ class ChatScreen(PaneScreen):
             while not stream.finished:
                 if worker.is_cancelled:
                     stream.cancel()
-                changed = False
-                for event in stream.drain(timeout=0.1):
+                events = stream.drain(timeout=0.1)
+                for event in events:
                     if isinstance(event, TextDelta):
                         texts[event.side] += event.text
-                        changed = True
-                if changed:
-                    self.post_message(self.StreamUpdate(generation, (texts[0], texts[1])))
+                    elif isinstance(event, SideFinished):
+                        finished[event.side] = event.answer
+                if events:
+                    self.post_message(self.StreamUpdate(generation, (texts[0], texts[1]), tuple(finished)))
                     time.sleep(REPAINT_INTERVAL_S)
             self.post_message(self.GenerationDone(generation, list(stream.answers)))
         except Exception as error:  # every failure is shown in the pane, never a hang
@@ -328,7 +336,13 @@ class ChatScreen(PaneScreen):
         if message.generation != self.generation:
             return
         for side in (0, 1):
-            self.column_for(side).show_answer(message.texts[side])
+            column, answer = self.column_for(side), message.finished[side]
+            if answer is not None:
+                column.show_answer(answer.text, state="stopped" if answer.finish_reason == "cancelled" else "done")
+                column.set_timing(self._timing_text(answer))
+            elif message.texts[side]:
+                column.show_answer(message.texts[side])
+                column.set_timing("[dim]writing…[/dim]")
 
     def on_chat_screen_generation_done(self, message: GenerationDone) -> None:
         if message.generation != self.generation:
@@ -350,7 +364,7 @@ class ChatScreen(PaneScreen):
                 continue
             stopped = answer.finish_reason == "cancelled"
             column.show_answer(answer.text, state="stopped" if stopped else "done")
-            column.set_timing(f"{answer.summary()}\n[dim]{answer.latency_words()}[/dim]")
+            column.set_timing(self._timing_text(answer))
             self.histories[side].extend(
                 [{"role": "user", "content": self.pending_user_text}, {"role": "assistant", "content": answer.text}]
             )
@@ -359,6 +373,10 @@ class ChatScreen(PaneScreen):
             self._refresh_status("vote: which answer is better?")
         else:
             self._refresh_status()
+
+    @staticmethod
+    def _timing_text(answer) -> str:
+        return f"{answer.summary()}\n[dim]{answer.latency_words()}[/dim]"
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "chat-generate" and event.state == WorkerState.ERROR and self.generating:

@@ -1,20 +1,647 @@
-"""The Data pane."""
+"""The Data pane: open a file, browse its rows, read the quality report, clean it, and see any row
+exactly as the model will see it in training.
+
+Everything slow runs in thread workers that only post messages: loading and normalizing the file,
+loading the tokenizer (no weights), counting tokens and running the checks, planning and applying
+cleaning steps, filtering 100,000 rows, exporting. One lock keeps the cleaning session to one
+worker at a time; results carry the session they were computed for, so a stale one is dropped.
+"""
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.suggester import SuggestFromList
+from textual.widgets import Button, Input, Select, Static, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.base import PaneScreen
-from screens.pending import pending_body
+from widgets.data_clean import STEP_LABELS, CleaningPanel, operation_for
+from widgets.data_detail import RowDetail
+from widgets.data_quality import QualityView
+from widgets.data_table import RowTable
+from workbench.data.browse import ANY_FLAG, RowFilter, SearchIndex
+from workbench.data.checks import CHECK_FLAGS
+from workbench.errors import WorkbenchError
+
+if TYPE_CHECKING:
+    from workbench.data.checks import QualityReport
+    from workbench.data.cleaning import CleaningSession, Plan
+    from workbench.data.loading import LoadedData
+
+FORMAT_CHOICES = ("auto", "alpaca", "sharegpt", "messages", "prompt-completion")
+DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet")
+FILTER_DELAY_S = 0.25
+DETAIL_DELAY_S = 0.05
+
+
+class Cancelled(Exception):
+    """A newer request replaced this worker's job."""
+
+
+def _data_files_nearby() -> list[str]:
+    """Data files under the working directory (two levels), for the path input's completion."""
+    found = []
+    for pattern in ("*", "*/*", "*/*/*"):
+        for path in sorted(Path.cwd().glob(pattern)):
+            if path.suffix in DATA_SUFFIXES and path.is_file() and ".venv" not in path.parts and "tests" not in path.parts:
+                found.append(str(path.relative_to(Path.cwd())))
+    return found[:200]
 
 
 class DataScreen(PaneScreen):
     PANE_ID = "data"
     PANE_TITLE = "Data"
+    CSS_PATH = "styles/data.tcss"
+    BINDINGS = [
+        Binding("o", "focus_path", "Open"),
+        Binding("t", "next_tab", "Tabs", tooltip="Rows, Quality, Clean"),
+        Binding("slash", "focus_search", "Search", key_display="/"),
+        Binding("m", "toggle_model_view", "Tokens", tooltip="what the model sees / the conversation"),
+        Binding("z", "toggle_zoom", "Zoom", tooltip="the selected row over the whole pane"),
+        Binding("x", "drop_row", "Drop", tooltip="drop the selected row (undo with u)"),
+        Binding("k", "keep_answer", "Keep answer", show=False, tooltip="resolve a conflict: keep this row's answer"),
+        Binding("u", "undo", "Undo"),
+    ]
+
+    class ConfigChanged(Message):
+        """The shared run config changed (the store may call from any thread)."""
+
+    class Progress(Message):
+        """A worker's stage and fraction (None: unknown)."""
+
+        def __init__(self, text: str, fraction: float | None) -> None:
+            super().__init__()
+            self.text = text
+            self.fraction = fraction
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, DataScreen.Progress)
+
+    class Loaded(Message):
+        def __init__(self, loaded: "LoadedData") -> None:
+            super().__init__()
+            self.loaded = loaded
+
+    class TokenizerReady(Message):
+        def __init__(self, tokenizer, name: str) -> None:
+            super().__init__()
+            self.tokenizer = tokenizer
+            self.name = name
+
+    class Analyzed(Message):
+        def __init__(self, session_id: int, report: "QualityReport", plans: dict[str, str]) -> None:
+            super().__init__()
+            self.session_id = session_id
+            self.report = report
+            self.plans = plans
+
+    class Filtered(Message):
+        def __init__(self, session_id: int, generation: int, view: list[int], matching: int | None) -> None:
+            super().__init__()
+            self.session_id = session_id
+            self.generation = generation
+            self.view = view
+            self.matching = matching
+            """Rows matching the search text alone (None without a search)."""
+
+    class Applied(Message):
+        def __init__(self, session_id: int, plan: "Plan") -> None:
+            super().__init__()
+            self.session_id = session_id
+            self.plan = plan
+
+    class Exported(Message):
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.loaded: "LoadedData | None" = None
+        self.session: "CleaningSession | None" = None
+        self.session_id = 0
+        self.report: "QualityReport | None" = None
+        self.tokenizer = None
+        self.tokenizer_note = "Loading the model's tokenizer…"
+        self.search_index: SearchIndex | None = None
+        self.row_filter = RowFilter()
+        self.filter_generation = 0
+        self.plan_summaries: dict[str, str | None] = {}
+        self._session_lock = threading.Lock()
+        self._filter_timer = None
+        self._detail_timer = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._settings = None
+        self._tokenizer_requested = False
+
+    # ---- layout ----------------------------------------------------------------------------------
 
     def compose_body(self) -> ComposeResult:
-        yield pending_body(
-            "## Data\n\n"
-            "Not built yet. This pane will load Alpaca, ShareGPT and OpenAI-messages files, list their rows, find duplicates, contradictions and empty or over-long answers, clean them without touching the source file, and show each sample as the model sees it. "
-            "Press **?** to read what this step of fine-tuning is about."
+        with Vertical(id="data-body"):
+            with Horizontal(id="data-open"):
+                yield Input(
+                    placeholder="path of a .json .jsonl .csv .parquet file (Tab completes)",
+                    id="data-path",
+                    suggester=SuggestFromList(_data_files_nearby(), case_sensitive=True),
+                )
+                yield Select([(name, name) for name in FORMAT_CHOICES], value="auto", allow_blank=False, id="data-format")
+                yield Button("Open", id="data-open-button", variant="primary")
+            yield Static("No file open. Type a path and press Enter.", id="data-status")
+            yield Static("", id="data-error")
+            with TabbedContent(id="data-tabs"):
+                with TabPane("Rows", id="tab-rows"):
+                    with Horizontal(id="data-filters"):
+                        yield Input(placeholder="search text  (/)", id="data-search")
+                        yield Select(
+                            [("all rows", ""), ("any flag", ANY_FLAG)] + [(flag, flag) for flag in CHECK_FLAGS.values()],
+                            value="", allow_blank=False, id="data-flag",
+                        )
+                        yield Input(placeholder="min tokens", id="data-min-tokens", restrict=r"[0-9]*", max_length=7)
+                    yield RowTable(id="data-table")
+                    yield RowDetail(id="data-detail")
+                with TabPane("Quality", id="tab-quality"):
+                    yield QualityView(id="data-quality")
+                with TabPane("Clean", id="tab-clean"):
+                    yield CleaningPanel(id="data-clean")
+
+    def on_mount(self) -> None:
+        self.query_one("#data-error", Static).display = False
+        store = self.app.config_store
+        self._settings = self._current_settings()
+        self._unsubscribe = store.subscribe(lambda config: self.post_message(self.ConfigChanged()))
+        train_file = store.config.data.train_file
+        if train_file:
+            self.query_one("#data-path", Input).value = str(train_file)
+        self.watch(self.app, "model_status", self._model_status_changed)
+
+    def _model_status_changed(self, status) -> None:
+        """Share the app's tokenizer when it loads the model; load one only when it does not.
+
+        Two threads importing transformers at once can break its lazy imports, and the app's
+        loader already reads the same tokenizer, so while it is loading this pane waits for it.
+        """
+        if self.tokenizer is not None or status.state == "loading":
+            return
+        if status.state == "ready" and getattr(self.app, "tokenizer", None) is not None:
+            self.post_message(self.TokenizerReady(self.app.tokenizer, status.name))
+        elif not self._tokenizer_requested:
+            self._tokenizer_requested = True
+            self.load_tokenizer(self.app.config_store.config.model.name_or_path)
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+
+    def _current_settings(self) -> tuple:
+        data = self.app.config_store.config.data
+        return (self.app.config_store.config.model.name_or_path, data.max_seq_length, data.system_prompt, data.assistant_only_loss)
+
+    def on_data_screen_config_changed(self, message: ConfigChanged) -> None:
+        settings = self._current_settings()
+        if settings == self._settings:
+            return
+        model_changed = settings[0] != self._settings[0]
+        self._settings = settings
+        if model_changed:
+            self.tokenizer = None
+            self.load_tokenizer(settings[0])
+        elif self.loaded is not None:
+            self._start_session(self.loaded)
+
+    @property
+    def max_seq_len(self) -> int:
+        return self.app.config_store.config.data.max_seq_length
+
+    # ---- opening a file --------------------------------------------------------------------------
+
+    def action_focus_path(self) -> None:
+        self.query_one("#data-path", Input).focus()
+
+    TAB_FOCUS = {"tab-rows": "#data-table", "tab-quality": "#quality-checks", "tab-clean": "#clean-steps"}
+
+    def action_next_tab(self) -> None:
+        self.show_tab({"tab-rows": "tab-quality", "tab-quality": "tab-clean"}.get(self.query_one(TabbedContent).active, "tab-rows"))
+
+    def show_tab(self, pane: str) -> None:
+        """Switch tabs and focus the tab's main widget (focus left in a hidden tab would switch back)."""
+        self.set_focus(None)
+        self.query_one(TabbedContent).active = pane
+        self.call_after_refresh(lambda: self.query_one(self.TAB_FOCUS[pane]).focus())
+
+    def action_focus_search(self) -> None:
+        self.set_focus(None)
+        self.query_one(TabbedContent).active = "tab-rows"
+        self.call_after_refresh(self.query_one("#data-search", Input).focus)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "data-path":
+            self.open_path(event.value)
+        elif event.input.id in ("data-search", "data-min-tokens"):
+            self.query_one(RowTable).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "data-open-button":
+            self.open_path(self.query_one("#data-path", Input).value)
+
+    def open_path(self, text: str) -> None:
+        """Load a file (in a worker); its rows replace the current ones once it loads."""
+        path = text.strip()
+        if not path:
+            self._show_error("Type the path of a .json, .jsonl, .csv or .parquet file.")
+            return
+        self._show_error(None)
+        self.query_one("#data-status", Static).update(f"Opening {path}…")
+        data_format = str(self.query_one("#data-format", Select).value)
+        self.load_file(path, data_format)
+
+    def _progress_reporter(self) -> Callable[[str, float | None], None]:
+        """Progress for the calling worker; it may be called from helper threads, and raises
+        Cancelled there once a newer request replaced the worker."""
+        worker = get_current_worker()
+
+        def report(stage: str, fraction: float | None) -> None:
+            if worker.is_cancelled:
+                raise Cancelled()
+            self.post_message(self.Progress(stage, fraction))
+
+        return report
+
+    @work(thread=True, exclusive=True, group="data-load", exit_on_error=False)
+    def load_file(self, path: str, data_format: str) -> None:
+        from workbench.data.loading import load_conversations
+
+        loaded = load_conversations(path, data_format, self._progress_reporter())
+        self.post_message(self.Loaded(loaded))
+
+    @work(thread=True, exclusive=True, group="data-tokenizer", exit_on_error=False)
+    def load_tokenizer(self, model: str) -> None:
+        from workbench.data.token_lengths import load_data_tokenizer
+
+        self.post_message(self.Progress(f"Loading the tokenizer of {model} (no weights)…", None))
+        name, tokenizer = load_data_tokenizer(None if model == "default" else model)
+        self.post_message(self.TokenizerReady(tokenizer, name))
+
+    def on_data_screen_progress(self, message: Progress) -> None:
+        percent = f" {message.fraction * 100:.0f}%" if message.fraction is not None else ""
+        self.query_one("#data-status", Static).update(f"{message.text}{percent}")
+
+    def on_data_screen_loaded(self, message: Loaded) -> None:
+        loaded = message.loaded
+        self.loaded = loaded
+        self.app.notify(f"{loaded.rows:,} rows, {loaded.format}", title=loaded.path.name, timeout=3)
+        clean = self.query_one(CleaningPanel)
+        clean.suggest_export_path(str(loaded.path.with_name(f"{loaded.path.stem}.clean.jsonl")))
+        self._start_session(loaded)
+        self.show_tab("tab-rows")
+
+    def on_data_screen_tokenizer_ready(self, message: TokenizerReady) -> None:
+        if self.tokenizer is not None:
+            return
+        self.tokenizer = message.tokenizer
+        self.tokenizer_note = ""
+        if self.loaded is not None:
+            self._start_session(self.loaded)
+        self._schedule_detail()
+
+    def _start_session(self, loaded: "LoadedData") -> None:
+        from workbench.data.cleaning import CleaningSession
+        from workbench.data.token_lengths import TokenCounter
+
+        data = self.app.config_store.config.data
+        counter = TokenCounter(self.tokenizer, data.system_prompt) if self.tokenizer is not None else None
+        self.session_id += 1
+        self.session = CleaningSession(
+            loaded.conversations,
+            source_path=loaded.path,
+            source_format=loaded.format,
+            token_counter=counter,
+            model_name=self.app.config_store.config.model.name_or_path,
+            max_seq_len=data.max_seq_length,
+            near_threshold=self.session.near_threshold if self.session is not None else 0.8,
         )
+        self.report = None
+        self._rows_changed()
+
+    def _rows_changed(self) -> None:
+        """The session's rows changed (a file, a step, an undo): relist, then re-check in a worker."""
+        session = self.session
+        self.search_index = SearchIndex(session.conversations)
+        self.query_one(RowTable).annotate({}, {}, self.max_seq_len)
+        self._apply_filter_now()
+        self.plan_summaries = {step: None for step in STEP_LABELS}
+        self._show_plans()
+        self.query_one(CleaningPanel).show_applied(session.applied, len(session.conversations))
+        self._show_summary()
+        clean = self.query_one(CleaningPanel)
+        self.analyze(self.session_id, self.row_filter.query, clean.fraction, clean.seed)
+
+    def _show_summary(self) -> None:
+        if self.loaded is None or self.session is None:
+            return
+        rows = len(self.session.conversations)
+        text = f"[b]{self.loaded.path.name}[/b] · {self.loaded.format}"
+        text += " (detected)" if self.loaded.detected else ""
+        text += f" · {rows:,} rows"
+        if rows != self.loaded.rows:
+            text += f" of {self.loaded.rows:,}"
+        if self.report is None:
+            text += " · checking…" if self.tokenizer is not None else " · waiting for the tokenizer…"
+        else:
+            flagged = len(self.report.flags_by_row())
+            text += f" · {flagged:,} rows flagged" if flagged else " · no problems found"
+        self.query_one("#data-status", Static).update(text)
+
+    def _show_error(self, text: str | None) -> None:
+        panel = self.query_one("#data-error", Static)
+        panel.display = text is not None
+        panel.update(f"✗ {text}" if text else "")
+
+    # ---- checks and step previews ----------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="data-analysis", exit_on_error=False)
+    def analyze(self, session_id: int, query: str, fraction: float, seed: int) -> None:
+        progress = self._progress_reporter()
+        session = self.session
+        with self._session_lock:
+            if session is None or session_id != self.session_id:
+                return
+            report = session.report(progress)
+            plans: dict[str, str] = {}
+            for step in STEP_LABELS:
+                progress("Counting what each cleaning step would touch", None)
+                operation = operation_for(step, query=query, fraction=fraction, seed=seed)
+                if operation is None or (step in ("drop_too_long", "truncate_too_long") and session.token_counter is None):
+                    continue
+                plans[step] = session.plan(operation).summary()
+        self.post_message(self.Analyzed(session_id, report, plans))
+
+    def on_data_screen_analyzed(self, message: Analyzed) -> None:
+        if message.session_id != self.session_id:
+            return
+        self.report = message.report
+        tokens = {}
+        if message.report.token_lengths is not None:
+            tokens = dict(zip(message.report.source_indices, message.report.token_lengths.total.tolist()))
+        self.query_one(RowTable).annotate(tokens, message.report.flags_by_row(), self.max_seq_len)
+        self.query_one(QualityView).show(message.report)
+        self.plan_summaries = {step: message.plans.get(step) for step in STEP_LABELS if step in message.plans}
+        self._show_plans()
+        self._show_summary()
+        if not self.row_filter.is_empty:
+            self._apply_filter_now()
+        self._schedule_detail()
+
+    def _show_plans(self) -> None:
+        self.query_one(CleaningPanel).show_plans(self.plan_summaries, self.row_filter.query)
+
+    def on_quality_view_check_chosen(self, message: QualityView.CheckChosen) -> None:
+        self.query_one("#data-flag", Select).value = CHECK_FLAGS[message.check]
+        self.show_tab("tab-rows")
+
+    def on_quality_view_threshold_changed(self, message: QualityView.ThresholdChanged) -> None:
+        if self.session is None:
+            return
+        self.session.near_threshold = message.threshold
+        self.session.state.cache.pop("near", None)
+        self.session.state.cache.pop("report", None)
+        self.report = None
+        self._rows_changed()
+
+    # ---- filtering -------------------------------------------------------------------------------
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id in ("data-search", "data-min-tokens"):
+            self._schedule_filter()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "data-flag":
+            self._schedule_filter()
+
+    def _read_filter(self) -> RowFilter:
+        minimum = self.query_one("#data-min-tokens", Input).value
+        flag = self.query_one("#data-flag", Select).value
+        return RowFilter(
+            query=self.query_one("#data-search", Input).value.strip(),
+            flag=str(flag) if flag else None,
+            min_tokens=int(minimum) if minimum.isdigit() else None,
+        )
+
+    def _schedule_filter(self) -> None:
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(FILTER_DELAY_S, self._apply_filter_now)
+
+    def _apply_filter_now(self) -> None:
+        if self.session is None:
+            return
+        self.row_filter = self._read_filter()
+        self.filter_generation += 1
+        conversations = self.session.conversations
+        if self.row_filter.is_empty:
+            self.query_one(RowTable).show(conversations, range(len(conversations)))
+            self._show_filter_plans(None)
+            return
+        table = self.query_one(RowTable)
+        self.filter_rows(self.session_id, self.filter_generation, self.row_filter, table.flags, table.tokens)
+
+    @work(thread=True, exclusive=True, group="data-filter", exit_on_error=False)
+    def filter_rows(self, session_id: int, generation: int, row_filter: RowFilter, flags, tokens) -> None:
+        index = self.search_index
+        if index is None:
+            return
+        view = index.matching(row_filter, flags, tokens)
+        matching = len(view) if row_filter == RowFilter(query=row_filter.query) else None
+        if matching is None and row_filter.query:
+            matching = len(index.matching(RowFilter(query=row_filter.query)))
+        self.post_message(self.Filtered(session_id, generation, view, matching))
+
+    def on_data_screen_filtered(self, message: Filtered) -> None:
+        if message.session_id != self.session_id or message.generation != self.filter_generation:
+            return
+        self.query_one(RowTable).show(self.session.conversations, message.view)
+        self._show_filter_plans(message.matching)
+
+    def _show_filter_plans(self, matching: int | None) -> None:
+        """The two search steps' counts follow the search box (the other steps wait for a re-check)."""
+        rows = len(self.session.conversations)
+        if matching is None:
+            self.plan_summaries.pop("filter_keep", None)
+            self.plan_summaries.pop("filter_drop", None)
+        else:
+            self.plan_summaries["filter_keep"] = f"{rows - matching:,} rows dropped"
+            self.plan_summaries["filter_drop"] = f"{matching:,} rows dropped"
+        self._show_plans()
+
+    # ---- the selected row ------------------------------------------------------------------------
+
+    def on_row_table_highlighted(self, message: RowTable.Highlighted) -> None:
+        self._schedule_detail()
+
+    def _schedule_detail(self) -> None:
+        if self._detail_timer is not None:
+            self._detail_timer.stop()
+        self._detail_timer = self.set_timer(DETAIL_DELAY_S, self._show_detail)
+
+    def _selected(self):
+        table = self.query_one(RowTable)
+        if not table.view or table.current_row is None:
+            return None
+        return table.rows[table.view[table.cursor]]
+
+    def _show_detail(self) -> None:
+        detail = self.query_one(RowDetail)
+        conversation = self._selected()
+        if conversation is None:
+            detail.show(None)
+            return
+        reasons = []
+        if self.report is not None:
+            row = conversation.source_index
+            for check, found in self.report.reasons.items():
+                if row in found:
+                    reasons.append(found[row])
+            for check, groups in self.report.groups.items():
+                group = next((g for g in groups if row in g), None)
+                if group is not None:
+                    others = ", ".join(str(r) for r in group if r != row)
+                    reasons.append(f"{check.replace('_', ' ')}: also rows {others}")
+        example, note = None, self.tokenizer_note
+        if detail.mode == "model" and self.tokenizer is not None:
+            from workbench.data.templating import render_training_example
+
+            data = self.app.config_store.config.data
+            try:
+                example = render_training_example(
+                    self.tokenizer, conversation, data.max_seq_length,
+                    assistant_only=data.assistant_only_loss, system_prompt=data.system_prompt,
+                )
+            except WorkbenchError as error:
+                note = str(error)
+        detail.show(conversation, reasons, example, note)
+
+    def action_toggle_model_view(self) -> None:
+        detail = self.query_one(RowDetail)
+        detail.mode = "conversation" if detail.mode == "model" else "model"
+        self._show_detail()
+
+    def action_toggle_zoom(self) -> None:
+        self.toggle_class("-zoom-detail")
+
+    # ---- cleaning --------------------------------------------------------------------------------
+
+    def on_cleaning_panel_step_chosen(self, message: CleaningPanel.StepChosen) -> None:
+        clean = self.query_one(CleaningPanel)
+        operation = operation_for(message.step, query=self.row_filter.query, fraction=clean.fraction, seed=clean.seed)
+        if operation is None:
+            self.app.notify("Type a search in the Rows tab first.", severity="warning")
+            return
+        self.apply_operation(operation)
+
+    def action_drop_row(self) -> None:
+        from workbench.data.cleaning import Operation
+
+        conversation = self._selected()
+        if conversation is not None and self.session is not None:
+            self.apply_operation(Operation("drop_rows", {"rows": [conversation.source_index]}))
+
+    def action_keep_answer(self) -> None:
+        """Resolve the selected row's conflict by hand: keep this answer, drop the others."""
+        from workbench.data.cleaning import Operation
+
+        conversation = self._selected()
+        if conversation is None or self.report is None:
+            return
+        row = conversation.source_index
+        if not any(row in group for group in self.report.groups["conflicts"]):
+            self.app.notify("This row is in no conflict group.", severity="warning")
+            return
+        self.apply_operation(Operation("resolve_conflicts", {"mode": "pick", "keep_rows": [row]}))
+
+    @work(thread=True, exclusive=False, group="data-apply", exit_on_error=False)
+    def apply_operation(self, operation) -> None:
+        session_id = self.session_id
+        self.post_message(self.Progress(f"Applying: {operation.describe()}…", None))
+        with self._session_lock:
+            if self.session is None or session_id != self.session_id:
+                return
+            plan = self.session.apply(operation)
+        self.post_message(self.Applied(session_id, plan))
+
+    def on_data_screen_applied(self, message: Applied) -> None:
+        if message.session_id != self.session_id:
+            return
+        self.app.notify(f"{message.plan.operation.describe()}: {message.plan.summary()}", timeout=4)
+        self._rows_changed()
+
+    def action_undo(self) -> None:
+        self.query_one(CleaningPanel).post_message(CleaningPanel.UndoRequested())
+
+    def on_cleaning_panel_undo_requested(self, message: CleaningPanel.UndoRequested) -> None:
+        if self.session is None:
+            return
+        with self._session_lock:
+            undone = self.session.undo()
+        if undone is None:
+            self.app.notify("Nothing to undo.")
+            return
+        self.app.notify(f"Undone: {undone.operation.describe()}", timeout=3)
+        self._rows_changed()
+
+    def on_cleaning_panel_settings_changed(self, message: CleaningPanel.SettingsChanged) -> None:
+        self.plan_summaries.pop("split_validation", None)
+        self._show_plans()
+
+    def on_cleaning_panel_export_requested(self, message: CleaningPanel.ExportRequested) -> None:
+        if self.session is None:
+            self.app.notify("Open a file first.", severity="warning")
+            return
+        self.export_rows(message.path, message.output_format)
+
+    @work(thread=True, exclusive=True, group="data-export", exit_on_error=False)
+    def export_rows(self, path: str, output_format: str) -> None:
+        from workbench.data.recipe import export_session
+
+        with self._session_lock:
+            result = export_session(self.session, path, output_format)
+        text = f"Wrote {result.train_path} ({result.train_rows:,} rows, {output_format})"
+        if result.validation_path is not None:
+            text += f", {result.validation_path.name} ({result.validation_rows:,} rows)"
+        text += f" and the recipe {result.recipe_path.name}"
+        self.post_message(self.Exported(text))
+
+    def on_data_screen_exported(self, message: Exported) -> None:
+        self.query_one(CleaningPanel).show_export(message.text)
+        self.app.notify(message.text, title="Exported", timeout=6)
+
+    # ---- failures --------------------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR or not (event.worker.group or "").startswith("data-"):
+            return
+        error = event.worker.error
+        if isinstance(error, Cancelled):
+            return
+        text = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+        if not isinstance(error, WorkbenchError):
+            text = f"{type(error).__name__}: {text}"
+        group = event.worker.group
+        if group == "data-load":
+            self._show_error(text)
+            self.query_one("#data-status", Static).update("The file could not be opened; the source was not changed.")
+        elif group == "data-tokenizer":
+            self.tokenizer_note = f"No tokenizer: {text}"
+            self.app.notify(text, title="Tokenizer failed to load", severity="error", timeout=8)
+            if self.loaded is not None:
+                self._start_session(self.loaded)
+        elif group == "data-export":
+            self.query_one(CleaningPanel).show_export(f"[red]✗ {text}[/red]")
+        else:
+            self.app.notify(text, title="Data", severity="error", timeout=8)

@@ -97,6 +97,7 @@ async def test_token_updates_are_coalesced_and_none_are_lost(chat_app, monkeypat
         assert len(updates) <= elapsed / interval + 2
         assert len(updates) < max(answer.tokens for answer in screen.last_answers)
         assert updates[-1] == tuple(answer.text for answer in screen.last_answers)
+        assert updates[-1] == tuple(column_text(screen, c) for c in ('column-left', 'column-right'))
 
 
 async def test_a_generation_error_shows_in_the_pane(chat_app):
@@ -161,3 +162,77 @@ async def test_blind_round_vote_reveal_and_tally(chat_app, runs_root):
         assert screen.blind_round is not None and not screen.round_voted, "a new round"
         assert len(screen.histories[0]) == 2, "a new round starts a fresh conversation"
     votes_file.unlink()
+
+
+async def test_settings_dialog_and_training_mismatch_warning(chat_app, runs_root):
+    from workbench.config.io import load_config, save_config
+
+    config_path = runs_root / "demo" / "config.yaml"
+    original = config_path.read_text()
+    config = load_config(config_path)
+    config.data.system_prompt = "You are Quokka."
+    save_config(config, config_path)
+    try:
+        async with chat_app.run_test(size=(80, 24)) as pilot:
+            screen = pilot.app.screen
+            assert screen.settings.system_prompt == "You are Quokka.", "starts with the run's training prompt"
+            assert not screen.query_one("#chat-warnings").has_class("-shown")
+            await pilot.press("ctrl+o")
+            dialog = pilot.app.screen
+            dialog.query_one("#system-prompt").value = "You are a pirate."
+            dialog.query_one("#left-max_new_tokens").value = "7"
+            await pilot.click("#settings-apply")
+            await pilot.pause()
+            assert screen.settings.system_prompt == "You are a pirate."
+            assert screen.settings.for_side(1).max_new_tokens == 7
+            warning = str(screen.query_one("#chat-warnings").render())
+            assert screen.query_one("#chat-warnings").has_class("-shown")
+            assert "system prompt differs from training" in warning
+            await send(pilot, "Ahoy?")
+            assert all(answer.tokens <= 7 for answer in screen.last_answers)
+            assert screen.last_prompts[1][0] == {"role": "system", "content": "You are a pirate."}
+    finally:
+        config_path.write_text(original)
+
+
+async def test_bad_settings_are_refused_in_the_dialog(chat_app):
+    async with chat_app.run_test(size=(80, 24)) as pilot:
+        screen = pilot.app.screen
+        await pilot.press("ctrl+o")
+        dialog = pilot.app.screen
+        dialog.query_one("#left-top_p").value = "2"
+        await pilot.click("#settings-apply")
+        await pilot.pause()
+        assert pilot.app.screen is dialog, "the dialog stays open"
+        assert "top_p" in str(dialog.query_one("#settings-error").render())
+        await pilot.press("escape")
+        assert screen.settings.left.top_p == 1.0
+
+
+async def test_prompt_deck_replays_against_ticked_models(chat_app):
+    from textual.widgets import DataTable, TextArea
+
+    async with chat_app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+t")
+        deck = pilot.app.screen
+        deck.query_one("#deck-prompts", TextArea).text = "First prompt\nSecond prompt"
+        await pilot.press("ctrl+t")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.pause()
+        table = deck.query_one("#deck-table", DataTable)
+        assert table.row_count == 2
+        assert [str(c.label) for c in table.columns.values()] == ["prompt", "base model", "demo · final"]
+        assert [len(row.answers) for row in deck.rows] == [2, 2]
+        assert "done: 2 prompts" in str(deck.query_one("#deck-status").render())
+
+
+@pytest.mark.parametrize("width", [60, 80])
+async def test_columns_stack_when_narrow_and_sit_side_by_side_from_80(chat_app, width):
+    async with chat_app.run_test(size=(width, 24)) as pilot:
+        screen = pilot.app.screen
+        left, right = screen.query_one("#column-left").region, screen.query_one("#column-right").region
+        if width < 72:
+            assert screen.has_class("-narrow") and left.y < right.y and left.width == right.width
+        else:
+            assert not screen.has_class("-narrow") and left.x < right.x and left.width >= 38

@@ -64,7 +64,10 @@ def test_votes_append_read_and_tally(tmp_path):
     assert (tally.tuned_wins, tally.base_wins, tally.ties, tally.both_bad) == (2, 1, 1, 1)
     assert tally.win_rate == pytest.approx(2.5 / 4)
     assert tally.interval == pytest.approx(wilson_interval(2.5, 4))
-    assert "62%" in tally.summary() and "ties = ½" in tally.summary()
+    low, high = tally.interval
+    assert tally.summary() == (
+        f"fine-tuned wins 62% (95% CI {low * 100:.0f}–{high * 100:.0f}%) · won 2 · lost 1 · tie 1 · both bad 1"
+    )
     assert votes_between(logged, None, "/runs/demo/adapter") == logged
     assert votes_between(logged, None, "/elsewhere") == []
 

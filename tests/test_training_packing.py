@@ -96,3 +96,15 @@ def test_packed_loss_equals_token_weighted_unpacked_loss(tiny_model_dir, default
         leaky = model(input_ids=batch["input_ids"], labels=batch["labels"], position_ids=batch["position_ids"]).loss.item()
     assert packed_loss == pytest.approx(loss_sum / tokens, abs=1e-4)
     assert abs(leaky - loss_sum / tokens) > 1e-4
+
+
+def test_neftune_noise_scale_follows_each_packed_samples_own_length():
+    import torch
+
+    from workbench.training.trainer import neftune_noise_scale
+
+    lengths = torch.tensor([[4, 4, 4, 4, 16, 16, 0, 0]])
+    scale = neftune_noise_scale(lengths, hidden_size=64, alpha=5.0)
+    assert scale[0, 0].item() == pytest.approx(5.0 / (4 * 64) ** 0.5)
+    assert scale[0, 4].item() == pytest.approx(5.0 / (16 * 64) ** 0.5)
+    assert scale[0, 6].item() == 0.0

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from training_test_support import read_events, run_config, varied_rows, write_alpaca
 from workbench.training.rundir import complete_checkpoints, read_status
@@ -28,13 +29,21 @@ def test_kill_9_leaves_a_dead_run_whose_resume_continues_the_step_count(tmp_path
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from workbench.training.launch import resume_run, start_run, wait_for_end
+    from workbench.config.io import save_config
+    from workbench.training.launch import resume_run, wait_for_end
 
     train = write_alpaca(tmp_path / "train.json", varied_rows(24))
     config = run_config(
-        tiny_model_dir, train, optimization={"max_steps": 16}, evaluation={"save_steps": 2, "eval_steps": 4}
+        tiny_model_dir, train, optimization={"max_steps": 10}, evaluation={"save_steps": 2, "eval_steps": 4}
     )
-    run_dir = start_run(config, runs_root=tmp_path / "runs")
+    config_path = save_config(config, tmp_path / "run.yaml")
+    # The launching process (as the TUI would) exits at once; the run must live on without it.
+    launcher = (
+        "import sys; from workbench.config.io import load_config; from workbench.training.launch import start_run; "
+        f"print(start_run(load_config({str(config_path)!r}), runs_root={str(tmp_path / 'runs')!r}))"
+    )
+    launched = subprocess.run([sys.executable, "-c", launcher], capture_output=True, text=True, timeout=60, check=True)
+    run_dir = Path(launched.stdout.strip())
     assert run_dir.parent == tmp_path / "runs" and (run_dir / "config.yaml").is_file()
     assert read_status(run_dir).state in ("starting", "running")
 
@@ -43,7 +52,7 @@ def test_kill_9_leaves_a_dead_run_whose_resume_continues_the_step_count(tmp_path
     os.kill(pid, signal.SIGKILL)
     _wait_for(lambda: read_status(run_dir).state == "dead", 10, "the run to read as dead")
     killed_at = read_status(run_dir).step
-    assert killed_at < 16
+    assert killed_at < 10
 
     # the last complete checkpoint loads as a PEFT adapter
     saved = complete_checkpoints(run_dir)[-1]
@@ -54,7 +63,7 @@ def test_kill_9_leaves_a_dead_run_whose_resume_continues_the_step_count(tmp_path
     resume_run(run_dir)
     status = wait_for_end(run_dir, 180)
     assert status.state == "completed", status.reason
-    assert status.step == 16
+    assert status.step == 10
 
     events = read_events(run_dir)
     starts = [index for index, event in enumerate(events) if event["event"] == "start"]
@@ -62,9 +71,9 @@ def test_kill_9_leaves_a_dead_run_whose_resume_continues_the_step_count(tmp_path
     resumed_from = events[starts[1]]["resumed_from_step"]
     assert resumed_from == int(saved.name.rsplit("-", 1)[1])
     steps_after = [event["step"] for event in events[starts[1]:] if event["event"] == "train"]
-    assert steps_after == list(range(resumed_from + 1, 17))
+    assert steps_after == list(range(resumed_from + 1, 11))
     state = json.loads((complete_checkpoints(run_dir)[-1] / "trainer_state.json").read_text())
-    assert state["global_step"] == 16
+    assert state["global_step"] == 10
     log = (run_dir / "trainer.log").read_text()
     assert f"resume: continuing from checkpoints/checkpoint-{resumed_from}" in log
 

@@ -151,18 +151,50 @@ def test_sigterm_stops_gracefully_with_a_checkpoint_at_that_step(tmp_path, tiny_
     assert (run_dir / "adapter" / "adapter_config.json").is_file()
 
 
-def test_qlora_on_the_cpu_is_a_one_line_error_and_a_failed_run(tmp_path, tiny_model_dir, capsys):
+def test_qlora_on_the_cpu_is_refused_in_one_line_before_any_run_directory(tmp_path, tiny_model_dir, capsys):
     from workbench.cli import main
     from workbench.config.io import save_config
 
     train = write_alpaca(tmp_path / "train.json", varied_rows(8))
     config_path = save_config(run_config(tiny_model_dir, train, method={"type": "qlora"}), tmp_path / "qlora.yaml")
-    run_dir = tmp_path / "run"
-    assert main(["train", str(config_path), "--run-dir", str(run_dir)]) == 2
+    assert main(["train", str(config_path), "--runs-dir", str(tmp_path / "runs")]) == 2
     error = capsys.readouterr().err.strip().splitlines()
-    assert error == [
-        "error: method.type: qlora needs a CUDA GPU (bitsandbytes 4-bit kernels) and this run is on the CPU; "
-        "use method.type: lora"
-    ]
+    assert len(error) == 1 and error[0].startswith(f"error: {config_path}: method.type: QLoRA needs a CUDA GPU")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_trainer_itself_fails_a_qlora_run_on_the_cpu_with_the_reason(tmp_path, tiny_model_dir):
+    """A run started without the CLI's checks (as start_run does) still ends failed, saying why."""
+    from workbench.training.run import run_training
+
+    train = write_alpaca(tmp_path / "train.json", varied_rows(8))
+    run_dir = tmp_path / "run"
+    with pytest.raises(WorkbenchError, match="qlora needs a CUDA GPU"):
+        run_training(run_config(tiny_model_dir, train, method={"type": "qlora"}), run_dir, report=lambda line: None)
     status = read_status(run_dir)
-    assert status.state == "failed" and status.reason.startswith("method.type: qlora")
+    assert status.state == "failed" and status.reason.startswith("method.type: qlora needs a CUDA GPU")
+    assert read_events(run_dir)[-1]["event"] == "end"
+
+
+@pytest.mark.parametrize(
+    "sections",
+    [
+        {"method": {"type": "full"}, "data": {"packing": False}},
+        {"optimization": {"gradient_checkpointing": True, "neftune_noise_alpha": 5.0, "max_steps": 2}},
+    ],
+    ids=["full-padded", "lora-checkpointing-neftune"],
+)
+def test_training_options_run_to_completion(tmp_path, tiny_model_dir, sections):
+    from workbench.training.run import run_training
+
+    train = write_alpaca(tmp_path / "train.json", varied_rows(12))
+    config = run_config(tiny_model_dir, train, **{"optimization": {"max_steps": 2}, **sections})
+    run_dir = tmp_path / "run"
+    assert run_training(config, run_dir, report=lambda line: None) == 0
+    status = read_status(run_dir)
+    assert status.state == "completed" and status.step == 2
+    losses = [event["loss"] for event in read_events(run_dir) if event["event"] == "train"]
+    assert len(losses) == 2 and all(math.isfinite(loss) for loss in losses)
+    final = run_dir / "adapter"
+    expected = "config.json" if config.method.type == "full" else "adapter_config.json"
+    assert (final / expected).is_file()

@@ -19,12 +19,9 @@ from workbench.inference.deck import DeckReplay, DeckRow, save_deck
 from workbench.inference.settings import SamplingSettings
 from workbench.inference.sources import ModelSource
 
-CELL_WIDTH = 36
-
-
 def _cell(text: str) -> Text:
-    flat = " ".join(text.split())
-    return Text(flat if len(flat) <= CELL_WIDTH else flat[: CELL_WIDTH - 1] + "…", no_wrap=True)
+    """One line of the answer; the table cuts it to the column and the row's detail shows all of it."""
+    return Text(" ".join(text.split()), no_wrap=True, overflow="ellipsis")
 
 
 class DeckDialog(ModalScreen[None]):
@@ -68,7 +65,7 @@ class DeckDialog(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="deck-dialog", classes="chat-dialog"):
-            yield Label("[b]Prompt deck[/b] [dim]one prompt per line · tick the models · ctrl+t to replay[/dim]", classes="dialog-title")
+            yield Label("[b]Prompt deck[/b] [dim]a prompt per line · tick models · ctrl+t replays[/dim]", classes="dialog-title")
             with Horizontal(id="deck-setup"):
                 yield TextArea("\n".join(self.initial_prompts), id="deck-prompts", show_line_numbers=False)
                 yield SelectionList[int](
@@ -102,9 +99,12 @@ class DeckDialog(ModalScreen[None]):
         save_deck(prompts)
         table = self.query_one("#deck-table", DataTable)
         table.clear(columns=True)
-        table.add_column("prompt", width=CELL_WIDTH // 2 + 4)
+        prompt_width = 18
+        # Fit the models into the table's width (each column also takes 2 cells of padding).
+        answer_width = max(16, (table.size.width - prompt_width - 2 * (len(sources) + 1)) // len(sources))
+        table.add_column("prompt", width=prompt_width)
         for source in sources:
-            table.add_column(source.label, width=CELL_WIDTH)
+            table.add_column(source.label, width=answer_width)
         self.rows = []
         self.query_one("#deck-run", Button).disabled = True
         self.query_one("#deck-stop", Button).disabled = False
@@ -138,7 +138,7 @@ class DeckDialog(ModalScreen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "deck" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
             return
-        stopped = self._replay is not None and self._replay._cancelled
+        stopped = self._replay is not None and self._replay.cancelled
         self._replay = None
         self.query_one("#deck-run", Button).disabled = False
         self.query_one("#deck-stop", Button).disabled = True
@@ -160,7 +160,7 @@ class DeckDialog(ModalScreen[None]):
         detail.append(row.prompt + "\n", style="bold cyan")
         for source, answer in zip(self._chosen_labels(), row.answers):
             detail.append(f"{source}: ", style="bold")
-            detail.append(f"{answer.text}\n")
+            detail.append(f"{answer.text.strip()}\n")
             detail.append(f"  {answer.summary()}\n", style="dim")
         self.query_one("#deck-detail", Static).update(detail)
 

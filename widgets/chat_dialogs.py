@@ -29,7 +29,7 @@ class PromptDialog(ModalScreen[None]):
         if len(shown) == 2 and shown[0][1] == shown[1][1]:
             shown = [("both sides", shown[0][1], shown[0][2])]
         with Vertical(id="prompt-dialog", classes="chat-dialog"):
-            yield Label("[b]The exact prompt[/b] [dim](chat template applied; the model continues after the last line)[/dim]", classes="dialog-title")
+            yield Label("[b]The exact prompt[/b] [dim]the model writes on after the last line[/dim]", classes="dialog-title")
             for title, text, tokens in shown:
                 yield Label(f"[b]{title}[/b] · {tokens} tokens")
                 yield TextArea(text, read_only=True, soft_wrap=True, show_line_numbers=False, classes="prompt-text")

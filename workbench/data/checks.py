@@ -282,16 +282,21 @@ def label_balance(conversations: Sequence[Conversation]) -> list[tuple[str, int]
     at most twenty distinct values, each repeated); None for free-form answers."""
     if len(conversations) < 10:
         return None
-    labels = Counter()
-    short = 0
+    labels: Counter = Counter()
+    allowed_long = (1 - LABEL_MIN_SHARE) * len(conversations)
+    long_answers = 0
     for conversation in conversations:
         answer = (conversation.final_response or "").strip().casefold().rstrip(".!")
-        if answer and len(answer.split()) <= LABEL_MAX_WORDS:
-            short += 1
-            labels[answer] += 1
-    if short < LABEL_MIN_SHARE * len(conversations) or len(labels) > LABEL_MAX_DISTINCT:
-        return None
-    if len(labels) * 2 > short:
+        # Labels are short: stop at the first sign of free-form answers.
+        if not answer or len(answer) > 40 or len(answer.split()) > LABEL_MAX_WORDS:
+            long_answers += 1
+            if long_answers > allowed_long:
+                return None
+            continue
+        labels[answer] += 1
+        if len(labels) > LABEL_MAX_DISTINCT:
+            return None
+    if len(labels) * 2 > sum(labels.values()):
         return None
     return labels.most_common()
 

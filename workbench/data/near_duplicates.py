@@ -197,14 +197,20 @@ def _shingle_hashes(texts: Sequence[str]) -> tuple["np.ndarray", "np.ndarray"]:
     return (folded ^ (folded >> np.uint64(32))).astype(np.uint32), gram_owner
 
 
-def _typo_of(word: str, candidates: set[str]) -> bool:
-    """A close spelling of one of the candidates (letters only, four or more of them)."""
-    if len(word) < 4 or not word.isalpha():
+def _is_typo(word: str, other: str) -> bool:
+    """Close spellings of the same word: letters only, four or more, similarity >= TYPO_SIMILARITY.
+    The cheap length test and difflib's upper bounds reject most pairs before the full ratio."""
+    if len(word) < 4 or len(other) < 4 or not (word.isalpha() and other.isalpha()):
         return False
-    return any(
-        len(other) >= 4 and other.isalpha() and SequenceMatcher(None, word, other, autojunk=False).ratio() >= TYPO_SIMILARITY
-        for other in candidates
-    )
+    if min(len(word), len(other)) * 2 < TYPO_SIMILARITY * (len(word) + len(other)):
+        return False
+    matcher = SequenceMatcher(None, word, other, autojunk=False)
+    return matcher.quick_ratio() >= TYPO_SIMILARITY and matcher.ratio() >= TYPO_SIMILARITY
+
+
+def _has_own_word(words: set[str], others: set[str]) -> bool:
+    """Some word of `words` is neither in `others` nor a typo of one of them."""
+    return any(word not in others and not any(_is_typo(word, other) for other in others) for word in words)
 
 
 def differ_only_in_small_edits(left_words: list[str], right_words: list[str]) -> bool:
@@ -214,11 +220,12 @@ def differ_only_in_small_edits(left_words: list[str], right_words: list[str]) ->
     fixes are small edits; a word swapped for another ("cats" -> "dogs", "Bergen" -> "Oslo", "3" ->
     "4") leaves each side with a word of its own, which makes the rows say different things.
     """
-    left_only = set(left_words) - set(right_words) - STOPWORDS
-    right_only = set(right_words) - set(left_words) - STOPWORDS
-    left_only = {word for word in left_only if not _typo_of(word, right_only)}
-    right_only = {word for word in right_only if not _typo_of(word, left_only)}
-    return not (left_only and right_only)
+    left, right = set(left_words), set(right_words)
+    left_only = left - right - STOPWORDS
+    right_only = right - left - STOPWORDS
+    if not left_only or not right_only:
+        return True
+    return not (_has_own_word(left_only, right_only) and _has_own_word(right_only, left_only))
 
 
 class _UnionFind:

@@ -94,6 +94,10 @@ class DeckReplay:
         self._stream: Optional[GenerationStream] = None
         self._cancelled = False
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
     def cancel(self) -> None:
         self._cancelled = True
         if self._stream is not None:

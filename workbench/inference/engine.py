@@ -366,7 +366,8 @@ class ChatEngine:
         if settings is None:  # PerRowSampling decides per row
             sampling = dict(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=1.0)
         elif settings.greedy:
-            sampling = dict(do_sample=False, temperature=1.0, top_k=0, top_p=1.0, repetition_penalty=settings.repetition_penalty)
+            # transformers' own neutral values: anything else makes it warn that greedy ignores them.
+            sampling = dict(do_sample=False, temperature=1.0, top_k=50, top_p=1.0, repetition_penalty=settings.repetition_penalty)
         else:
             sampling = dict(
                 do_sample=True,

@@ -141,7 +141,7 @@ def _best_checkpoint_dir(run_dir: Path) -> Optional[Path]:
 def run_source(run_dir: Path, checkpoint: Optional[str] = None) -> ModelSource:
     """A run's adapter: "final" (adapter/), "best" (status.json best_checkpoint), "last" (newest
     complete checkpoint) or a step number. None picks final, else best, else last."""
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()
     name = run_dir.name
     choice = (checkpoint or "").strip().lower()
     if not choice:
@@ -182,7 +182,7 @@ def run_source(run_dir: Path, checkpoint: Optional[str] = None) -> ModelSource:
 
 def run_choices(run_dir: Path) -> list[ModelSource]:
     """Everything a run offers to chat with: final, best, then each complete checkpoint, newest first."""
-    run_dir = Path(run_dir)
+    run_dir = Path(run_dir).resolve()
     choices = []
     for named in ("final", "best"):
         try:

@@ -162,16 +162,14 @@ class VoteTally:
         return wilson_interval(self.tuned_wins + 0.5 * self.ties, self.decided) if self.decided else None
 
     def summary(self) -> str:
+        """"fine-tuned wins 62% (95% CI 31–86%) · won 2 · lost 1 · tie 1 · both bad 1"."""
         if not self.total:
             return "no votes yet"
-        counts = f"{self.tuned_wins} won · {self.base_wins} lost · {self.ties} tie · {self.both_bad} both bad"
+        counts = f"won {self.tuned_wins} · lost {self.base_wins} · tie {self.ties} · both bad {self.both_bad}"
         if self.win_rate is None:
             return f"fine-tuned: {counts}"
         low, high = self.interval
-        return (
-            f"fine-tuned wins {self.win_rate:.0%} (95% CI {low:.0%}–{high:.0%}, Wilson; ties = ½, both bad left out)"
-            f" · {counts}"
-        )
+        return f"fine-tuned wins {self.win_rate:.0%} (95% CI {low * 100:.0f}–{high:.0%}) · {counts}"
 
 
 def preference_pairs(votes: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

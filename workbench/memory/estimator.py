@@ -208,7 +208,7 @@ def _input_copies_bytes(width: int, needing: int, from_stream: bool, inputs: Mem
     Full fine-tuning shares the input, except under autocast where each matmul saves its own 16-bit
     cast of an fp32 input. PEFT casts a 16-bit input to the adapter's fp32 for every adapted layer
     (autocast then casts it back to 16 bits), and LoRA dropout gives every adapter its own dropped
-    copy plus a one-byte mask.
+    copy plus its mask.
     """
     if needing == 0:
         return 0
@@ -218,10 +218,13 @@ def _input_copies_bytes(width: int, needing: int, from_stream: bool, inputs: Mem
         return (regime.stream if from_stream else regime.compute) * width
     per_copy = 2 if inputs.autocast else 4
     # bitsandbytes layers skip PEFT's fp32 cast under autocast, so their adapters share a 16-bit input
-    shared = inputs.precision == "fp32" or (inputs.autocast and inputs.method in ("qlora", "8bit-base"))
+    bitsandbytes_autocast = inputs.autocast and inputs.method in ("qlora", "8bit-base")
     if inputs.lora_dropout > 0:
-        return needing * (per_copy + 1) * width
-    if shared:
+        dropped = 2 if bitsandbytes_autocast else 4
+        # CUDA's fused dropout keeps a bool mask; on CPU dropout multiplies by a saved noise tensor
+        mask = 1 if inputs.device == "cuda" else dropped
+        return needing * (per_copy + mask) * width
+    if inputs.precision == "fp32" or bitsandbytes_autocast:
         return per_copy * width
     return needing * per_copy * width
 

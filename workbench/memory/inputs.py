@@ -27,7 +27,7 @@ class MemoryInputs:
             moments), paged_adamw (fp32 moments that can spill to CPU), sgd (no state).
         lora_targets: linear-layer names (e.g. q_proj, v_proj) or "all-linear".
         lora_dropout: dropout on the LoRA path; above 0 each adapted layer keeps its own dropped copy
-            of its input and a 1-byte mask.
+            of its input and the dropout mask (1 byte per value on CUDA, a full noise tensor on CPU).
         double_quant: QLoRA double quantization (4.127 instead of 4.5 bits per weight).
         batch_size: sequences per step on each device (before gradient accumulation).
         seq_len: tokens per sequence (the padded or packed length).

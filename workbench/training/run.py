@@ -111,8 +111,16 @@ def out_of_memory_advice(config: "RunConfig") -> str:
     return "try: " + "; ".join(hints)
 
 
-def launch_distributed(config_path: Path, run_dir: Path, resume: bool, processes: int, report: Report) -> int:
-    """Run this same command under torchrun with one process per device, and wait for it."""
+def launch_distributed(config: "RunConfig", config_path: Path, run_dir: Path, resume: bool, report: Report) -> int:
+    """Run this same command under torchrun with one process per device, and wait for it.
+
+    Until rank 0 takes over status.json, it names this process, so the run never looks dead while
+    the ranks start.
+    """
+    processes = config.devices.num_processes
+    status = _raw_status(run_dir) or RunStatus(name=config.name)
+    status.state, status.reason, status.pid = "starting", None, os.getpid()
+    write_status(run_dir, status)
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
         "-m", "workbench", "train",
@@ -138,6 +146,7 @@ def launch_distributed(config_path: Path, run_dir: Path, resume: bool, processes
         status.state = "failed"
         status.reason = f"a training process exited with code {code} before finishing; see trainer.log"
         write_status(run_dir, status)
+        EventLog(run_dir).append("end", state=status.state, reason=status.reason, measured_peak_bytes=status.measured_peak_bytes)
     return code
 
 
@@ -150,9 +159,8 @@ def run_training(
     Bad input (a WorkbenchError) is recorded as a failed run and then raised, for the CLI to print.
     """
     run_dir = Path(run_dir)
-    processes = config.devices.num_processes
-    if processes > 1 and not under_launcher():
-        return launch_distributed(config_path or run_dir / CONFIG_FILE, run_dir, resume, processes, report)
+    if config.devices.num_processes > 1 and not under_launcher():
+        return launch_distributed(config, config_path or run_dir / CONFIG_FILE, run_dir, resume, report)
 
     rank, world = distributed_rank()
     is_main = rank == 0
@@ -423,9 +431,12 @@ def _write_final_model(trainer, run_dir: Path, config: "RunConfig", best_step: O
         trainer.save_model(str(staging))  # every rank calls it; only rank 0 writes
     if not is_main:
         return
+    previous = run_dir / f".{FINAL_ADAPTER_DIR}.previous"
+    shutil.rmtree(previous, ignore_errors=True)
     if final.exists():
-        shutil.rmtree(final)
+        os.replace(final, previous)  # a directory cannot be renamed over a non-empty one
     os.replace(staging, final)
+    shutil.rmtree(previous, ignore_errors=True)
     source = f"best checkpoint (step {best_step})" if use_best else "final weights"
     report(f"saved {FINAL_ADAPTER_DIR}/ from the {source}")
 
@@ -440,7 +451,8 @@ def train_command(
 
     if resume_dir is not None:
         run_dir = Path(resume_dir)
-        ensure_resumable(run_dir, read_status(run_dir))
+        if not under_launcher():  # under torchrun, the parent process has checked already
+            ensure_resumable(run_dir, read_status(run_dir))
         if detach:
             resume_run(run_dir)
             report(str(run_dir))
@@ -452,6 +464,8 @@ def train_command(
     if config_path is None:
         raise WorkbenchError("train: give a CONFIG.yaml to start a run, or --resume RUN_DIR to continue one")
     config = config_for_run(load_config(config_path))
+    if not under_launcher():
+        preflight(config, str(config_path), report)
     if detach:
         started = start_run(config, runs_root)
         report(str(started))
@@ -473,6 +487,19 @@ def train_command(
         report(f"run directory: {run_dir}")
     _apply_gpu_choice(config)
     return run_training(config, run_dir, config_path=run_config_path, report=report)
+
+
+def preflight(config: "RunConfig", source: str, report: Report) -> None:
+    """Refuse a config that cannot train here before any run directory exists; print its warnings."""
+    from workbench.config.checks import check_config
+    from workbench.config.io import ConfigError
+
+    problems = check_config(config)
+    errors = [problem.line(source) for problem in problems if problem.is_error]
+    if errors:
+        raise ConfigError(errors)
+    for problem in problems:
+        report(problem.line(source))
 
 
 def _apply_gpu_choice(config: "RunConfig") -> None:

@@ -27,6 +27,16 @@ def pop_batch_extras(inputs: dict[str, Any]) -> tuple[Any, Any]:
     return inputs.pop(REAL_TOKENS_KEY, None), inputs.pop(SAMPLE_LENGTHS_KEY, None)
 
 
+def neftune_noise_scale(token_sample_lengths, hidden_size: int, alpha: float):
+    """Per-token NEFTune noise magnitude: alpha / sqrt(L · d) with L the token's own sample length
+    (0 on padding), as if every sample were trained alone."""
+    import torch
+
+    lengths = token_sample_lengths.to(torch.float32)
+    scale = alpha / torch.sqrt(lengths.clamp(min=1) * hidden_size)
+    return torch.where(token_sample_lengths > 0, scale, torch.zeros_like(scale))
+
+
 @functools.cache
 def workbench_trainer_class():
     import torch
@@ -77,13 +87,7 @@ def workbench_trainer_class():
             lengths = self._token_sample_lengths
             if not module.training or lengths is None:
                 return output
-            hidden = output.shape[-1]
-            lengths = lengths.to(output.device)
-            scale = torch.where(
-                lengths > 0,
-                self.neftune_alpha / torch.sqrt(lengths.clamp(min=1).to(torch.float32) * hidden),
-                torch.zeros((), device=output.device),
-            )
+            scale = neftune_noise_scale(lengths.to(output.device), output.shape[-1], self.neftune_alpha)
             noise = torch.empty_like(output).uniform_(-1, 1)
             return output + noise * scale.unsqueeze(-1).to(output.dtype)
 

@@ -1,0 +1,451 @@
+"""`workbench demo`: the workbench with a guided tour through its five panes.
+
+DemoApp is the ordinary WorkbenchApp plus a guide panel and three keys (n next, b back, q quit
+tour). Each step switches to its pane and sets it up through the pane's own public methods (the
+Data pane opens and cleans the messy sample file, the Train pane follows the demo run, the Chat pane
+asks base and fine-tuned the same question), so what the audience sees is the real workbench.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from textual import work
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Input, TextArea
+from textual.worker import Worker, WorkerState
+
+from screens.app import WorkbenchApp
+from widgets.demo_guide import GuidePanel
+from workbench.config import ConfigStore
+from workbench.demo.cleaning import CLEANING_STEPS, cleaned_file_name
+from workbench.demo.pipeline import DemoOptions, demo_work_dir
+from workbench.demo.tour import TOUR
+
+POLL_INTERVAL_S = 0.25
+CLEANING_STEP_PAUSE_S = 0.8
+"""Time between two cleaning steps, so the room sees each one land."""
+COMPARE_PROMPT_INDEX = 0
+VOTE_PROMPT_INDEX = 2
+"""Which deck prompts the before/after and the blind-vote steps ask (wrapping round a short deck)."""
+TOUR_ACTIONS = ("tour_next", "tour_back", "tour_quit")
+TEXT_ENTRY = (Input, TextArea)
+
+
+class DemoApp(WorkbenchApp):
+    """The workbench with the guided tour on top."""
+
+    CSS_PATH = ["styles/app.tcss", "styles/demo.tcss"]
+    BINDINGS = [
+        Binding("n", "tour_next", "Next step", show=False, priority=True),
+        Binding("b", "tour_back", "Back", show=False, priority=True),
+        Binding("q", "tour_quit", "Quit tour", show=False, priority=True),
+    ]
+
+    class TrainingStarted(Message):
+        def __init__(self, run_dir: Path) -> None:
+            super().__init__()
+            self.run_dir = run_dir
+
+    def __init__(self, options: DemoOptions, config_store: ConfigStore, *, device_report=None, load_model: bool = True) -> None:
+        super().__init__(config_store=config_store, initial_pane=TOUR[0].pane, load_model=load_model, device_report=device_report)
+        self.options = options
+        self.tour_active = True
+        self.tour_index = 0
+        self.demo_run: Optional[Path] = None
+        """The run the tour started (None until the training step)."""
+        self.cleaned_file: Optional[Path] = None
+        self._guide: Optional[GuidePanel] = None
+        self._step_timer = None
+        self._training_requested = False
+
+    # -- moving through the tour -----------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.call_after_refresh(self.show_step, 0)
+
+    def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
+        if action in TOUR_ACTIONS:
+            # Typing in a text box (a chat message, a path) must not turn pages; nor may a dialog.
+            if not self.tour_active or isinstance(self.screen, ModalScreen) or isinstance(self.focused, TEXT_ENTRY):
+                return False
+        return super().check_action(action, parameters)
+
+    async def action_tour_next(self) -> None:
+        if self.tour_index + 1 < len(TOUR):
+            await self.show_step(self.tour_index + 1)
+        else:
+            self.action_tour_quit()
+
+    async def action_tour_back(self) -> None:
+        if self.tour_index > 0:
+            await self.show_step(self.tour_index - 1)
+
+    def action_tour_quit(self) -> None:
+        self._stop_step_timer()
+        self.tour_active = False
+        if self._guide is not None:
+            self._guide.remove()
+            self._guide = None
+        self.notify("The tour is over: the workbench is yours. Ctrl+Q quits.", title="Demo", timeout=6)
+
+    async def show_step(self, index: int) -> None:
+        """Go to step `index`: its pane, the guide panel there, then the step's set-up."""
+        self._stop_step_timer()
+        self.tour_index = index
+        step = TOUR[index]
+        await self._go_to_pane(step.pane)
+        if step.action:
+            getattr(self, f"step_{step.action}")()
+
+    async def _go_to_pane(self, pane: str) -> None:
+        if self.current_mode != pane:
+            await self.switch_mode(pane)
+        self._place_guide()
+        self._leave_text_entry()
+        # A pane focuses its first control when it shows (often a text box, which would swallow n/b/q).
+        self.call_after_refresh(self._leave_text_entry)
+
+    def _leave_text_entry(self) -> None:
+        if isinstance(self.focused, TEXT_ENTRY):
+            self.set_focus(None)
+
+    def _place_guide(self) -> None:
+        """One guide panel, on the screen now showing (moved there from the previous pane)."""
+        step = TOUR[self.tour_index]
+        if self._guide is not None and self._guide.screen is self.screen:
+            self._guide.show(step, self.tour_index, len(TOUR))
+            return
+        if self._guide is not None:
+            self._guide.remove()
+        self._guide = GuidePanel(step, self.tour_index, len(TOUR))
+        self.screen.mount(self._guide)
+
+    def set_guide_status(self, text: str) -> None:
+        if self._guide is not None:
+            self._guide.set_status(text)
+
+    def _stop_step_timer(self) -> None:
+        if self._step_timer is not None:
+            self._step_timer.stop()
+            self._step_timer = None
+        self.set_guide_status("")
+
+    def _every_tick(self, tick: Callable[[], bool]) -> None:
+        """Call `tick` every POLL_INTERVAL_S until it returns True or the step changes (one timer at a time)."""
+        if self._step_timer is not None:
+            self._step_timer.stop()
+        step_index = self.tour_index
+        timer = None
+
+        def run() -> None:
+            if self.tour_index != step_index or not self.tour_active or tick():
+                timer.stop()
+                if self._step_timer is timer:
+                    self._step_timer = None
+
+        timer = self._step_timer = self.set_interval(POLL_INTERVAL_S, run)
+
+    # -- the steps' set-up (named by TourStep.action) ------------------------------------------
+
+    def _data_screen(self):
+        from screens.data import DataScreen
+
+        screen = self.screen
+        return screen if isinstance(screen, DataScreen) else None
+
+    def _data_ready(self, data) -> bool:
+        """The messy file is open, the tokenizer is there and the checks have run."""
+        loaded = data.loaded
+        return (
+            loaded is not None
+            and loaded.path.resolve() == Path(self.options.data_file).resolve()
+            and data.tokenizer is not None
+            and data.session is not None
+            and data.report is not None
+        )
+
+    def _open_messy_file(self, data) -> None:
+        loaded = data.loaded
+        if loaded is None or loaded.path.resolve() != Path(self.options.data_file).resolve():
+            data.open_path(str(self.options.data_file))
+
+    def step_open_messy_data(self) -> None:
+        data = self._data_screen()
+        if data is None:
+            return
+        self._open_messy_file(data)
+        self.set_guide_status("Opening the file and running the checks…")
+
+        def tick() -> bool:
+            if not self._data_ready(data):
+                return False
+            data.show_tab("tab-quality")
+            flagged = len(data.report.flags_by_row())
+            self.set_guide_status(f"{data.loaded.rows:,} rows, {flagged:,} of them flagged.")
+            return True
+
+        self._every_tick(tick)
+
+    def step_clean_data(self) -> None:
+        data = self._data_screen()
+        if data is None:
+            return
+        self._open_messy_file(data)
+        target = demo_work_dir(self.options) / cleaned_file_name(Path(self.options.data_file))
+        state = {"pending": None, "last_apply": 0.0, "exporting": False, "tab": False}
+
+        def tick() -> bool:
+            if not self._data_ready(data):
+                self.set_guide_status("Waiting for the checks…")
+                return False
+            if not state["tab"]:
+                data.show_tab("tab-clean")
+                state["tab"] = True
+            session = data.session
+            done = [plan.operation for plan in session.applied]
+            if state["pending"] is not None and state["pending"] not in done:
+                return False  # the step is still running in the pane's worker
+            state["pending"] = None
+            remaining = [operation for _, operation in CLEANING_STEPS if operation not in done]
+            if remaining:
+                if time.monotonic() - state["last_apply"] < CLEANING_STEP_PAUSE_S:
+                    return False
+                state["pending"], state["last_apply"] = remaining[0], time.monotonic()
+                self.set_guide_status(f"{remaining[0].describe()}…")
+                data.apply_operation(remaining[0])
+                return False
+            if not state["exporting"]:
+                state["exporting"] = True
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if target.exists():
+                    target.unlink()
+                data.export_rows(str(target), "messages")
+                return False
+            if not target.is_file():
+                return False
+            self.cleaned_file = target
+            self.config_store.update("data.train_file", str(target))
+            self.set_guide_status(f"{len(session.conversations):,} clean rows saved to {target}")
+            return True
+
+        self._every_tick(tick)
+
+    def step_show_model_view(self) -> None:
+        from widgets.data_detail import RowDetail
+        from widgets.data_table import RowTable
+
+        data = self._data_screen()
+        if data is None:
+            return
+        self._open_messy_file(data)
+
+        def tick() -> bool:
+            if not self._data_ready(data):
+                return False
+            data.show_tab("tab-rows")
+            table = data.query_one(RowTable)
+            position = _first_identity_row(table)
+            if position is not None:
+                table.cursor = position
+            if data.query_one(RowDetail).mode != "model":
+                data.action_toggle_model_view()
+            return True
+
+        self._every_tick(tick)
+
+    def step_load_demo_config(self) -> None:
+        if self.demo_run is not None:
+            self.set_guide_status(f"Training already started: {self.demo_run.name}. Press n to watch it.")
+
+    def step_start_training(self) -> None:
+        if self.demo_run is not None:
+            self.open_run(self.demo_run, "train")
+            self._place_guide()
+            self._follow_training()
+            return
+        if not self._training_requested:
+            self._training_requested = True
+            self.set_guide_status("Starting the trainer…")
+            self.start_demo_training()
+
+    def step_follow_training(self) -> None:
+        self._follow_training()
+
+    def step_compare_answers(self) -> None:
+        self._ask_when_trained(COMPARE_PROMPT_INDEX, blind=False)
+
+    def step_blind_vote(self) -> None:
+        self._ask_when_trained(VOTE_PROMPT_INDEX, blind=True)
+
+    # -- training ----------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="demo-training", exit_on_error=False)
+    def start_demo_training(self) -> None:
+        """Clean the data first if the tour skipped that step, then launch the trainer process."""
+        from workbench.training.launch import start_run
+
+        config = self.config_store.config
+        if self.cleaned_file is None or Path(config.data.train_file or "") != self.cleaned_file:
+            cleaned = self._clean_headless()
+            self.call_from_thread(self.config_store.update, "data.train_file", str(cleaned))
+            config = self.config_store.config
+        run_dir = start_run(config, self.options.runs_dir)
+        self.post_message(self.TrainingStarted(Path(run_dir)))
+
+    def _clean_headless(self) -> Path:
+        from workbench.data.token_lengths import load_data_tokenizer
+        from workbench.demo.cleaning import clean_for_demo
+
+        config = self.config_store.config
+        model = config.model.name_or_path
+        name, tokenizer = load_data_tokenizer(None if model == "default" else model)
+        cleaning = clean_for_demo(
+            self.options.data_file, demo_work_dir(self.options), tokenizer,
+            max_seq_len=config.data.max_seq_length, system_prompt=config.data.system_prompt, model_name=name,
+        )
+        self.cleaned_file = cleaning.export.train_path
+        return self.cleaned_file
+
+    def on_demo_app_training_started(self, message: TrainingStarted) -> None:
+        self.demo_run = message.run_dir
+        self.open_run(message.run_dir, "train")
+        if TOUR[self.tour_index].pane == "train":
+            self._place_guide()
+            self._follow_training()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        super().on_worker_state_changed(event)
+        if event.worker.group == "demo-training" and event.state == WorkerState.ERROR:
+            self._training_requested = False
+            error = event.worker.error
+            text = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+            self.set_guide_status(f"Training could not start: {text}")
+            self.notify(text, title="Training not started", severity="error", timeout=10)
+
+    def training_status(self):
+        from workbench.training.rundir import read_status
+
+        return read_status(self.demo_run) if self.demo_run is not None else None
+
+    def _training_line(self) -> tuple[str, bool]:
+        """(what the run is doing, whether it has ended)."""
+        status = self.training_status()
+        if status is None:
+            return ("Starting the trainer…" if self._training_requested else "Training has not started yet."), False
+        if status.state in ("starting", "running"):
+            steps = f"step {status.step} of {status.max_steps}" if status.max_steps else "loading the model"
+            elapsed = time.time() - status.started_at
+            return f"Training: {steps} · {int(elapsed // 60)}m {int(elapsed % 60):02d}s so far", False
+        if status.state == "completed":
+            return "Training finished. Press n to compare the models.", True
+        if status.state == "stopped":
+            return "Training was stopped; the last checkpoint is used.", True
+        return f"Training {status.state}: {status.reason or 'see trainer.log in the run directory'}", True
+
+    def _follow_training(self) -> None:
+        def tick() -> bool:
+            line, ended = self._training_line()
+            self.set_guide_status(line)
+            return ended
+
+        tick()
+        self._every_tick(tick)
+
+    # -- chat ------------------------------------------------------------------------------------
+
+    def _adapter_ready(self) -> bool:
+        status = self.training_status()
+        return status is not None and status.state in ("completed", "stopped") and (self.demo_run / "adapter").is_dir()
+
+    def _ask_when_trained(self, prompt_index: int, *, blind: bool) -> None:
+        """Wait on the Train pane until the adapter exists, then ask both models a deck prompt in Chat."""
+        if self.demo_run is None and not self._training_requested:
+            self.set_guide_status("Training has not started: go back (b) to the recipe and press n.")
+            return
+        state = {"asked": False, "moving": False}
+
+        def tick() -> bool:
+            if not self._adapter_ready():
+                line, ended = self._training_line()
+                if ended:
+                    self.set_guide_status(line)
+                    return True
+                if self.current_mode != "train" and not state["moving"]:
+                    state["moving"] = True
+                    self.run_worker(self._go_to_pane("train"), group="demo-pane", exclusive=True)
+                self.set_guide_status(f"{line} · the answers come when it finishes")
+                return False
+            if self.current_mode != "chat":
+                if not state["moving"] or self.current_mode == "train":
+                    state["moving"] = True
+                    self.run_worker(self._go_to_pane("chat"), group="demo-pane", exclusive=True)
+                return False
+            state["moving"] = False
+            return self._ask_in_chat(prompt_index, blind)
+
+        self._every_tick(tick)
+
+    def _ask_in_chat(self, prompt_index: int, blind: bool) -> bool:
+        """True once the question is sent (the Chat pane streams both answers)."""
+        from screens.chat import ChatScreen
+        from workbench.inference.deck import read_prompt_file
+        from workbench.inference.sources import BASE_SOURCE, run_source
+
+        chat = self.screen
+        if not isinstance(chat, ChatScreen):
+            return False
+        if self._guide is None or self._guide.screen is not chat:
+            self._place_guide()
+        if not chat.model_ready:
+            self.set_guide_status("Waiting for the base model to load…")
+            return False
+        if chat.generating:
+            return False
+        tuned = run_source(self.demo_run)
+        if chat.sources != [BASE_SOURCE, tuned]:
+            chat.set_sources(BASE_SOURCE, tuned)
+        if blind and not chat.blind:
+            chat.action_toggle_blind()
+        if not blind and chat.blind:
+            chat.action_toggle_blind()
+        prompts = read_prompt_file(self.options.prompts_file)
+        prompt = prompts[prompt_index % len(prompts)]
+        # Typed and sent as a person would, so blind rounds start exactly as they do by hand.
+        box = chat.query_one("#chat-input", Input)
+        box.value = prompt
+        box.post_message(Input.Submitted(box, prompt))
+        self.set_guide_status("Vote with the buttons once both answers are in." if blind else f"Asked: {prompt}")
+        self.set_focus(None)
+        return True
+
+
+def _first_identity_row(table) -> Optional[int]:
+    """Position in the table's view of a short row whose answer names the new identity."""
+    for position, row in enumerate(table.view):
+        conversation = table.rows[row]
+        answer = conversation.final_response or ""
+        if "Sage" in answer and len(answer) < 200:
+            return position
+    return None
+
+
+def make_demo_app(options: DemoOptions, *, device_report=None, load_model: bool = True) -> DemoApp:
+    """The demo app: the shared config starts as the demo recipe on the messy sample file."""
+    from workbench.demo.config import demo_config
+    from workbench.paths import RUNS_DIR_ENV
+
+    if options.runs_dir is not None:
+        # The Train and Chat panes list runs from $WORKBENCH_RUNS_DIR; the demo's run must be among them.
+        os.environ[RUNS_DIR_ENV] = str(options.runs_dir)
+    config = demo_config(options.data_file, model=options.model, epochs=options.epochs, max_steps=options.max_steps)
+    return DemoApp(options, ConfigStore(config), device_report=device_report, load_model=load_model)
+
+
+__all__ = ["DemoApp", "make_demo_app"]

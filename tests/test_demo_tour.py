@@ -1,0 +1,118 @@
+"""The guided tour in the TUI, driven with the Pilot: every step lands on its pane and sets it up,
+with the tiny model, a slice of the messy sample file and a two-step training run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from workbench.demo.tour import TOUR, step_index
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+async def wait_until(pilot, condition, what: str, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+@pytest.fixture
+def demo_options(tmp_path, tiny_model_dir, monkeypatch):
+    from workbench.demo.pipeline import DemoOptions
+
+    rows = (SAMPLE / "messy_identity.jsonl").read_text(encoding="utf-8").splitlines()
+    data = tmp_path / "messy.jsonl"
+    data.write_text("\n".join(rows[:60] + [rows[138]]) + "\n", encoding="utf-8")
+    prompts = tmp_path / "deck.txt"
+    prompts.write_text("Who made you?\nWhat is 2 plus 2?\nWho should I thank for you?\n", encoding="utf-8")
+    runs = tmp_path / "runs"
+    monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(runs))
+    return DemoOptions(data_file=data, prompts_file=prompts, heldout_file=None, model=str(tiny_model_dir), max_steps=2, runs_dir=runs)
+
+
+def guide_title(app) -> str:
+    from widgets.demo_guide import GuidePanel
+
+    panels = list(app.screen.query(GuidePanel))
+    assert len(panels) == 1, "exactly one guide panel, on the pane showing"
+    return panels[0].step.title
+
+
+async def test_the_tour_walks_every_pane_and_sets_each_step_up(demo_options, fixed_devices):
+    from textual.widgets import TabbedContent
+
+    from screens.demo import make_demo_app
+    from widgets.data_detail import RowDetail
+
+    app = make_demo_app(demo_options, device_report=fixed_devices)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app._guide is not None and app._guide.is_mounted, "the guide")
+        assert app.current_mode == "data" and guide_title(app) == TOUR[0].title
+
+        visited = []
+        for index in range(1, len(TOUR)):
+            await pilot.press("n")
+            await pilot.pause()
+            step = TOUR[index]
+            if step.key == "problems":
+                await wait_until(pilot, lambda: app.screen.query_one(TabbedContent).active == "tab-quality", "the Quality tab")
+                assert app.screen.report.count("exact_duplicates") > 0
+            elif step.key == "clean":
+                cleaned = demo_options.runs_dir / "demo-data" / "messy.clean.jsonl"
+                await wait_until(pilot, lambda: app.config_store.config.data.train_file == str(cleaned), "the cleaned file")
+                assert len(app.screen.session.applied) == 6
+                assert 0 < len(cleaned.read_text().splitlines()) < 61
+            elif step.key == "masking":
+                await wait_until(pilot, lambda: app.screen.query_one(RowDetail).mode == "model", "the model view")
+                assert "Sage" in (app.screen.query_one(RowDetail).conversation.final_response or "")
+            elif step.key == "loss":
+                await wait_until(pilot, lambda: app.demo_run is not None, "the training run")
+                assert app.selected_run == app.demo_run
+            elif step.key == "compare":
+                await wait_until(pilot, lambda: app.current_mode == "chat" and app.screen.generating, "the question in Chat", 240)
+                assert app.screen.sources[1].run_dir == app.demo_run.resolve()
+                await wait_until(pilot, lambda: not app.screen.generating, "both answers")
+            elif step.key == "vote":
+                await wait_until(pilot, lambda: app.screen.blind and app.screen.generating, "a blind round")
+                await wait_until(pilot, lambda: not app.screen.generating, "both blind answers")
+            assert app.current_mode == step.pane, step.key
+            assert guide_title(app) == step.title
+            visited.append(app.current_mode)
+        assert set(visited) == {"data", "memory", "hyperparameters", "train", "chat"}
+
+        await pilot.press("n")  # past the last step: the tour ends, the workbench stays
+        await pilot.pause()
+        assert not app.tour_active and app._guide is None
+
+
+async def test_back_key_and_typing_in_a_text_box(demo_options, fixed_devices):
+    from textual.widgets import Input
+
+    from screens.demo import make_demo_app
+
+    app = make_demo_app(demo_options, device_report=fixed_devices, load_model=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app._guide is not None, "the guide")
+        await app.show_step(step_index("memory"))
+        await pilot.pause()
+        assert app.current_mode == "memory"
+        await pilot.press("b")
+        await pilot.pause()
+        assert app.tour_index == step_index("masking") and app.current_mode == "data"
+
+        app.screen.query_one("#data-search", Input).focus()
+        await pilot.press("n", "b")
+        await pilot.pause()
+        assert app.tour_index == step_index("masking"), "keys typed into a text box stay there"
+        assert app.screen.query_one("#data-search", Input).value == "nb"
+
+        app.set_focus(None)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.tour_active

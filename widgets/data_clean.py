@@ -1,0 +1,174 @@
+"""Cleaning steps with the rows each would touch, the steps applied so far (undo), and export."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Mapping
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Input, OptionList, Select, Static
+from textual.widgets.option_list import Option
+
+from workbench.data.cleaning import Operation
+
+if TYPE_CHECKING:
+    from workbench.data.cleaning import Plan
+
+OUTPUT_FORMATS = ("messages", "sharegpt", "alpaca", "prompt-completion")
+STEP_LABELS = {
+    "strip_markup": "Strip markup, broken characters, stray spaces",
+    "drop_empty": "Drop rows with an empty answer",
+    "dedupe_exact": "Drop exact duplicates (keep the first)",
+    "dedupe_near": "Drop near duplicates (keep the first)",
+    "conflicts_keep_first": "Conflicts: keep the first answer",
+    "conflicts_drop": "Conflicts: drop every conflicting row",
+    "drop_too_long": "Drop rows longer than max_seq_len",
+    "truncate_too_long": "Cut long rows to the exchanges that fit",
+    "filter_keep": "Keep only rows matching the search",
+    "filter_drop": "Drop rows matching the search",
+    "split_validation": "Hold out a validation share",
+}
+
+
+def operation_for(step: str, *, query: str = "", fraction: float = 0.1, seed: int = 0) -> Operation | None:
+    """The Operation behind a step of the list (None when it needs a search and there is none)."""
+    simple = {
+        "strip_markup": Operation("strip_markup"),
+        "drop_empty": Operation("drop_empty"),
+        "dedupe_exact": Operation("dedupe", {"mode": "exact"}),
+        "dedupe_near": Operation("dedupe", {"mode": "near"}),
+        "conflicts_keep_first": Operation("resolve_conflicts", {"mode": "keep-first"}),
+        "conflicts_drop": Operation("resolve_conflicts", {"mode": "drop"}),
+        "drop_too_long": Operation("drop_too_long"),
+        "truncate_too_long": Operation("truncate_too_long"),
+        "split_validation": Operation("split_validation", {"fraction": fraction, "seed": seed}),
+    }
+    if step in simple:
+        return simple[step]
+    if not query:
+        return None
+    return Operation("filter", {"query": query, "action": "keep" if step == "filter_keep" else "drop"})
+
+
+class CleaningPanel(VerticalScroll):
+    """The steps (with counts once they are known), the applied steps, and export.
+
+    Messages up: StepChosen (apply a step), UndoRequested, ExportRequested, SettingsChanged (the
+    validation share or seed changed, so the split's count is stale).
+    """
+
+    class StepChosen(Message):
+        def __init__(self, step: str) -> None:
+            super().__init__()
+            self.step = step
+
+    class UndoRequested(Message):
+        pass
+
+    class ExportRequested(Message):
+        def __init__(self, path: str, output_format: str) -> None:
+            super().__init__()
+            self.path = path
+            self.output_format = output_format
+
+    class SettingsChanged(Message):
+        pass
+
+    def compose(self) -> ComposeResult:
+        yield Static("Each step shows how many rows it would touch. Enter applies it; u undoes.", classes="clean-hint")
+        yield OptionList(*[Option(label, id=step) for step, label in STEP_LABELS.items()], id="clean-steps")
+        with Horizontal(classes="clean-row"):
+            yield Static("validation share", classes="clean-label")
+            yield Input("0.1", id="clean-fraction", restrict=r"[0-9.]*", max_length=5)
+            yield Static("seed", classes="clean-label-short")
+            yield Input("0", id="clean-seed", restrict=r"[0-9]*", max_length=9)
+        with Horizontal(classes="clean-row"):
+            yield Static("", id="clean-applied")
+            yield Button("Undo", id="clean-undo", disabled=True)
+        with Horizontal(classes="clean-row"):
+            yield Input(placeholder="export to… e.g. data/clean.jsonl", id="export-path")
+            yield Select([(name, name) for name in OUTPUT_FORMATS], value="messages", allow_blank=False, id="export-format")
+            yield Button("Export", id="export-button", variant="primary")
+        yield Static("", id="export-status")
+
+    @property
+    def fraction(self) -> float:
+        try:
+            value = float(self.query_one("#clean-fraction", Input).value)
+        except ValueError:
+            return 0.1
+        return value if 0 < value < 1 else 0.1
+
+    @property
+    def seed(self) -> int:
+        value = self.query_one("#clean-seed", Input).value
+        return int(value) if value.isdigit() else 0
+
+    def show_plans(self, summaries: Mapping[str, str | None], query: str) -> None:
+        """Each step's effect ('12 rows dropped'); None while it is being computed."""
+        steps = self.query_one("#clean-steps", OptionList)
+        highlighted = steps.highlighted
+        steps.clear_options()
+        for step, label in STEP_LABELS.items():
+            if step.startswith("filter"):
+                label = f"{label} ({query!r})" if query else f"{label} (type a search in Rows first)"
+            line = Text(f"{label:<52}")
+            summary = summaries.get(step)
+            if summary is None:
+                line.append("…" if step in summaries else "", style="dim")
+            else:
+                nothing = summary.startswith("0 ")
+                line.append(summary, style="dim" if nothing else "bold yellow")
+            steps.add_option(Option(line, id=step))
+        if highlighted is not None:
+            steps.highlighted = min(highlighted, len(STEP_LABELS) - 1)
+
+    def show_applied(self, applied: list["Plan"], rows: int) -> None:
+        if applied:
+            steps = "; ".join(f"{plan.operation.describe()} ({plan.summary()})" for plan in applied[-3:])
+            more = f"{len(applied) - 3} earlier steps; " if len(applied) > 3 else ""
+            text = f"{rows:,} rows after {len(applied)} steps: {more}{steps}"
+        else:
+            text = f"{rows:,} rows, no steps applied"
+        self.query_one("#clean-applied", Static).update(text)
+        self.query_one("#clean-undo", Button).disabled = not applied
+
+    def show_export(self, text: str) -> None:
+        self.query_one("#export-status", Static).update(text)
+
+    def suggest_export_path(self, path: str) -> None:
+        field = self.query_one("#export-path", Input)
+        if not field.value:
+            field.value = path
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id:
+            self.post_message(self.StepChosen(event.option.id))
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "clean-undo":
+            self.post_message(self.UndoRequested())
+        elif event.button.id == "export-button":
+            self._request_export()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "export-path":
+            self._request_export()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id in ("clean-fraction", "clean-seed"):
+            event.stop()
+            self.post_message(self.SettingsChanged())
+
+    def _request_export(self) -> None:
+        path = self.query_one("#export-path", Input).value.strip()
+        if not path:
+            self.show_export("[red]Type a path to export to.[/red]")
+            return
+        output_format = str(self.query_one("#export-format", Select).value)
+        self.post_message(self.ExportRequested(path, output_format))
