@@ -4,7 +4,9 @@ default padding collator, same model, LoRA config, data and batch size, in one p
 Measures, for each: effective tokens/s (non-padding tokens per wall-clock second between the first and
 the last logged step, so start-up and the first step's warm-up are left out) and achieved FLOP/s at
 4N FLOPs per token (LoRA: forward 2N, backward through frozen weights 2N), as a fraction of this
-machine's fp32 matmul ceiling measured here with a 2048² sgemm.
+machine's fp32 matmul ceiling measured here with a 2048² sgemm. The same ratio is also given per
+CPU-second this process used (sampled in the background), which changes less when other work shares
+the cores.
 
     .venv/bin/python bench/train_throughput.py             # both trainers, 12 steps each
     .venv/bin/python bench/train_throughput.py --demo      # also time the Quick demo preset end to end
@@ -26,19 +28,55 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def matmul_ceiling_gflops(size: int = 2048, repeats: int = 10) -> float:
-    """Best-of fp32 sgemm throughput (GFLOP/s) with torch's default threads."""
+class CpuClock:
+    """Samples (wall time, this process's CPU time) in the background, to price any wall-clock window in CPU-seconds."""
+
+    def __init__(self, interval_s: float = 0.2) -> None:
+        import threading
+
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval_s: float) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), time.process_time()))
+            self._stop.wait(interval_s)
+
+    def cpu_at(self, wall: float) -> float:
+        import bisect
+
+        index = bisect.bisect_left(self.samples, (wall, 0.0))
+        if index == 0:
+            return self.samples[0][1]
+        if index >= len(self.samples):
+            return self.samples[-1][1]
+        (w0, c0), (w1, c1) = self.samples[index - 1], self.samples[index]
+        return c0 + (c1 - c0) * (wall - w0) / (w1 - w0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def matmul_ceiling(size: int = 2048, repeats: int = 10) -> tuple[float, float]:
+    """fp32 sgemm with torch's default threads: (best GFLOP/s of wall time, GFLOP per CPU-second)."""
     import torch
 
     a, b = torch.randn(size, size), torch.randn(size, size)
     for _ in range(3):
         a @ b
-    best = float("inf")
+    best, cpu_total, wall_total = float("inf"), 0.0, 0.0
     for _ in range(repeats):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         a @ b
-        best = min(best, time.perf_counter() - started)
-    return 2 * size**3 / best / 1e9
+        elapsed = time.perf_counter() - started
+        best = min(best, elapsed)
+        wall_total += elapsed
+        cpu_total += time.process_time() - cpu_started
+    flops = 2 * size**3
+    return flops / best / 1e9, flops * repeats / cpu_total / 1e9
 
 
 def bench_config(args):
@@ -55,7 +93,7 @@ def bench_config(args):
     return config
 
 
-def workbench_throughput(config, workdir: Path) -> dict:
+def workbench_throughput(config, workdir: Path, clock: CpuClock) -> dict:
     """Run the real trainer in this process and read its events."""
     from workbench.training.rundir import read_events
     from workbench.training.run import run_training
@@ -65,10 +103,10 @@ def workbench_throughput(config, workdir: Path) -> dict:
     if code != 0:
         raise SystemExit(f"workbench run failed; see {run_dir}")
     train = [event for event in read_events(run_dir) if event["event"] == "train"]
-    return _rate([(event["time"], event["tokens_seen"]) for event in train])
+    return _rate([(event["time"], event["tokens_seen"]) for event in train], clock)
 
 
-def baseline_throughput(config) -> dict:
+def baseline_throughput(config, clock: CpuClock) -> dict:
     """A plain Trainer: same samples (same chat template and loss mask), padded per batch by
     DataCollatorForSeq2Seq, no packing."""
     import torch
@@ -110,6 +148,8 @@ def baseline_throughput(config) -> dict:
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
     )
+    from transformers.trainer_callback import PrinterCallback
+
     trainer = Trainer(
         model=model,
         args=arguments,
@@ -117,15 +157,20 @@ def baseline_throughput(config) -> dict:
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
         callbacks=[Clock()],
     )
+    trainer.remove_callback(PrinterCallback)
     torch.manual_seed(o.seed)
     trainer.train()
-    return _rate(marks)
+    return _rate(marks, clock)
 
 
-def _rate(marks: list[tuple[float, int]]) -> dict:
+def _rate(marks: list[tuple[float, int]], clock: CpuClock) -> dict:
     """Tokens/s between the first and the last logged step (the first step's warm-up excluded)."""
     (t0, n0), (t1, n1) = marks[0], marks[-1]
-    return {"tokens": n1 - n0, "seconds": t1 - t0, "tokens_per_s": (n1 - n0) / (t1 - t0), "steps": len(marks) - 1}
+    cpu = clock.cpu_at(t1) - clock.cpu_at(t0)
+    return {
+        "tokens": n1 - n0, "seconds": t1 - t0, "cpu_seconds": cpu, "steps": len(marks) - 1,
+        "tokens_per_s": (n1 - n0) / (t1 - t0), "tokens_per_cpu_s": (n1 - n0) / cpu,
+    }
 
 
 def time_quick_demo(workdir: Path) -> dict:
@@ -175,30 +220,38 @@ def main() -> None:
 
     from workbench.models import load_model, resolve_model
 
+    clock = CpuClock()
+
     print(f"load average at start: {os.getloadavg()[0]:.2f}; torch threads: {torch.get_num_threads()}")
-    ceiling = matmul_ceiling_gflops()
+    ceiling, ceiling_per_cpu_s = matmul_ceiling()
     base_params = sum(p.numel() for p in load_model(resolve_model(None)).parameters())
     flops_per_token = 4 * base_params
     config = bench_config(args)
     with tempfile.TemporaryDirectory(prefix="train-bench-") as folder:
         workdir = Path(folder)
-        ours = workbench_throughput(config, workdir)
-        baseline = baseline_throughput(config)
-        results = {"ceiling_gflops": ceiling, "params": base_params, "config": {
+        ours = workbench_throughput(config, workdir, clock)
+        baseline = baseline_throughput(config, clock)
+        results = {"ceiling_gflops": ceiling, "ceiling_gflop_per_cpu_s": ceiling_per_cpu_s, "params": base_params, "config": {
             "batch_size": args.batch_size, "max_seq_length": args.max_seq_length, "steps": args.steps,
             "lora_r": config.method.r, "data": args.data}}
         for name, measured in (("workbench", ours), ("baseline", baseline)):
             achieved = measured["tokens_per_s"] * flops_per_token / 1e9
-            results[name] = {**measured, "gflops": achieved, "fraction_of_ceiling": achieved / ceiling}
+            per_cpu_s = measured["tokens_per_cpu_s"] * flops_per_token / 1e9
+            results[name] = {
+                **measured, "gflops": achieved, "fraction_of_ceiling": achieved / ceiling,
+                "gflop_per_cpu_s": per_cpu_s, "fraction_of_ceiling_per_cpu_s": per_cpu_s / ceiling_per_cpu_s,
+            }
         results["speedup"] = ours["tokens_per_s"] / baseline["tokens_per_s"]
         if args.demo:
             results["quick_demo"] = time_quick_demo(workdir)
-    print(f"fp32 matmul ceiling (2048² sgemm): {ceiling:.1f} GFLOP/s; model {base_params / 1e6:.1f}M params")
-    print("| trainer | tokens/s | GFLOP/s (4N) | of ceiling |")
-    print("|---|---:|---:|---:|")
+    print(f"fp32 matmul ceiling (2048² sgemm): {ceiling:.1f} GFLOP/s, {ceiling_per_cpu_s:.1f} GFLOP per CPU-s; "
+          f"model {base_params / 1e6:.1f}M params")
+    print("| trainer | tokens/s | GFLOP/s (4N) | of ceiling | of ceiling per CPU-s |")
+    print("|---|---:|---:|---:|---:|")
     for name in ("workbench", "baseline"):
         r = results[name]
-        print(f"| {name} | {r['tokens_per_s']:.1f} | {r['gflops']:.1f} | {r['fraction_of_ceiling']:.0%} |")
+        print(f"| {name} | {r['tokens_per_s']:.1f} | {r['gflops']:.1f} | {r['fraction_of_ceiling']:.0%} "
+              f"| {r['fraction_of_ceiling_per_cpu_s']:.0%} |")
     print(f"speedup: {results['speedup']:.2f}x")
     if "quick_demo" in results:
         demo = results["quick_demo"]

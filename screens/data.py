@@ -60,6 +60,8 @@ class DataScreen(PaneScreen):
     PANE_ID = "data"
     PANE_TITLE = "Data"
     CSS_PATH = "styles/data.tcss"
+    AUTO_FOCUS = "#data-table"
+    """Not the path input: it would swallow the app's number keys that switch panes."""
     BINDINGS = [
         Binding("o", "focus_path", "Open"),
         Binding("t", "next_tab", "Tabs", tooltip="Rows, Quality, Clean"),
@@ -118,10 +120,17 @@ class DataScreen(PaneScreen):
             self.session_id = session_id
             self.plan = plan
 
+    class Replayed(Message):
+        def __init__(self, session_id: int) -> None:
+            super().__init__()
+            self.session_id = session_id
+
     class Exported(Message):
-        def __init__(self, text: str) -> None:
+        def __init__(self, text: str, train_path: Path, validation_path: Path | None) -> None:
             super().__init__()
             self.text = text
+            self.train_path = train_path
+            self.validation_path = validation_path
 
     def __init__(self) -> None:
         super().__init__()
@@ -141,6 +150,7 @@ class DataScreen(PaneScreen):
         self._unsubscribe: Callable[[], None] | None = None
         self._settings = None
         self._tokenizer_requested = False
+        self.last_export: DataScreen.Exported | None = None
 
     # ---- layout ----------------------------------------------------------------------------------
 
@@ -173,7 +183,6 @@ class DataScreen(PaneScreen):
                     yield CleaningPanel(id="data-clean")
 
     def on_mount(self) -> None:
-        self.query_one("#data-error", Static).display = False
         store = self.app.config_store
         self._settings = self._current_settings()
         self._unsubscribe = store.subscribe(lambda config: self.post_message(self.ConfigChanged()))
@@ -212,6 +221,7 @@ class DataScreen(PaneScreen):
         self._settings = settings
         if model_changed:
             self.tokenizer = None
+            self.tokenizer_note = "Loading the model's tokenizer…"
             self.load_tokenizer(settings[0])
         elif self.loaded is not None:
             self._start_session(self.loaded)
@@ -286,8 +296,9 @@ class DataScreen(PaneScreen):
         from workbench.data.token_lengths import load_data_tokenizer
 
         self.post_message(self.Progress(f"Loading the tokenizer of {model} (no weights)…", None))
-        name, tokenizer = load_data_tokenizer(None if model == "default" else model)
-        self.post_message(self.TokenizerReady(tokenizer, name))
+        name, tokenizer = load_data_tokenizer(model)
+        if not get_current_worker().is_cancelled:  # the model changed again meanwhile
+            self.post_message(self.TokenizerReady(tokenizer, name))
 
     def on_data_screen_progress(self, message: Progress) -> None:
         percent = f" {message.fraction * 100:.0f}%" if message.fraction is not None else ""
@@ -299,7 +310,7 @@ class DataScreen(PaneScreen):
         self.app.notify(f"{loaded.rows:,} rows, {loaded.format}", title=loaded.path.name, timeout=3)
         clean = self.query_one(CleaningPanel)
         clean.suggest_export_path(str(loaded.path.with_name(f"{loaded.path.stem}.clean.jsonl")))
-        self._start_session(loaded)
+        self._start_session(loaded, keep_steps=False)
         self.show_tab("tab-rows")
 
     def on_data_screen_tokenizer_ready(self, message: TokenizerReady) -> None:
@@ -311,10 +322,16 @@ class DataScreen(PaneScreen):
             self._start_session(self.loaded)
         self._schedule_detail()
 
-    def _start_session(self, loaded: "LoadedData") -> None:
+    def _start_session(self, loaded: "LoadedData", keep_steps: bool = True) -> None:
+        """A session for the loaded rows with the current model and limits; with `keep_steps`, the
+        steps applied to the previous session of the same file are replayed on it (a recipe, in
+        effect), so changing the model or max_seq_length keeps the cleaning done so far."""
         from workbench.data.cleaning import CleaningSession
         from workbench.data.token_lengths import TokenCounter
 
+        previous = self.session
+        same_file = previous is not None and previous.source_path == loaded.path
+        replay = previous.operations if keep_steps and same_file else []
         data = self.app.config_store.config.data
         counter = TokenCounter(self.tokenizer, data.system_prompt) if self.tokenizer is not None else None
         self.session_id += 1
@@ -325,10 +342,13 @@ class DataScreen(PaneScreen):
             token_counter=counter,
             model_name=self.app.config_store.config.model.name_or_path,
             max_seq_len=data.max_seq_length,
-            near_threshold=self.session.near_threshold if self.session is not None else 0.8,
+            near_threshold=previous.near_threshold if previous is not None else 0.8,
         )
         self.report = None
-        self._rows_changed()
+        if replay:
+            self.replay_steps(self.session_id, replay)
+        else:
+            self._rows_changed()
 
     def _rows_changed(self) -> None:
         """The session's rows changed (a file, a step, an undo): relist, then re-check in a worker."""
@@ -361,7 +381,7 @@ class DataScreen(PaneScreen):
 
     def _show_error(self, text: str | None) -> None:
         panel = self.query_one("#data-error", Static)
-        panel.display = text is not None
+        panel.set_class(text is not None, "-shown")
         panel.update(f"✗ {text}" if text else "")
 
     # ---- checks and step previews ----------------------------------------------------------------
@@ -409,9 +429,7 @@ class DataScreen(PaneScreen):
     def on_quality_view_threshold_changed(self, message: QualityView.ThresholdChanged) -> None:
         if self.session is None:
             return
-        self.session.near_threshold = message.threshold
-        self.session.state.cache.pop("near", None)
-        self.session.state.cache.pop("report", None)
+        self.session.near_threshold = message.threshold  # the session caches per threshold
         self.report = None
         self._rows_changed()
 
@@ -575,6 +593,21 @@ class DataScreen(PaneScreen):
             plan = self.session.apply(operation)
         self.post_message(self.Applied(session_id, plan))
 
+    @work(thread=True, exclusive=True, group="data-apply", exit_on_error=False)
+    def replay_steps(self, session_id: int, operations: list) -> None:
+        progress = self._progress_reporter()
+        with self._session_lock:
+            for operation in operations:
+                if self.session is None or session_id != self.session_id:
+                    return
+                progress(f"Replaying: {operation.describe()}", None)
+                self.session.apply(operation)
+        self.post_message(self.Replayed(session_id))
+
+    def on_data_screen_replayed(self, message: Replayed) -> None:
+        if message.session_id == self.session_id:
+            self._rows_changed()
+
     def on_data_screen_applied(self, message: Applied) -> None:
         if message.session_id != self.session_id:
             return
@@ -615,11 +648,24 @@ class DataScreen(PaneScreen):
         if result.validation_path is not None:
             text += f", {result.validation_path.name} ({result.validation_rows:,} rows)"
         text += f" and the recipe {result.recipe_path.name}"
-        self.post_message(self.Exported(text))
+        self.post_message(self.Exported(text, result.train_path, result.validation_path))
 
     def on_data_screen_exported(self, message: Exported) -> None:
-        self.query_one(CleaningPanel).show_export(message.text)
+        self.last_export = message
+        self.query_one(CleaningPanel).show_export(message.text, exported=True)
         self.app.notify(message.text, title="Exported", timeout=6)
+
+    def on_cleaning_panel_use_for_training(self, message: CleaningPanel.UseForTraining) -> None:
+        """Set data.train_file (and validation_file when the export has a split) in the run config."""
+        exported = self.last_export
+        if exported is None:
+            return
+        store = self.app.config_store
+        store.update("data.train_file", str(exported.train_path))
+        if exported.validation_path is not None:
+            store.update("data.validation_file", str(exported.validation_path))
+        used = exported.train_path.name + (f" and {exported.validation_path.name}" if exported.validation_path else "")
+        self.app.notify(f"The run config now trains on {used}.", title="Data", timeout=5)
 
     # ---- failures --------------------------------------------------------------------------------
 

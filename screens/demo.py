@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from textual import work
+from textual import events, work
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import ModalScreen
@@ -33,8 +33,11 @@ CLEANING_STEP_PAUSE_S = 0.8
 COMPARE_PROMPT_INDEX = 0
 VOTE_PROMPT_INDEX = 2
 """Which deck prompts the before/after and the blind-vote steps ask (wrapping round a short deck)."""
-TOUR_ACTIONS = ("tour_next", "tour_back", "tour_quit")
+TOUR_ACTIONS = ("tour_key", "tour_next", "tour_back", "tour_quit")
 TEXT_ENTRY = (Input, TextArea)
+AUTO_FOCUS_WINDOW_S = 1.5
+"""A text box focused this soon after the tour changed pane was focused by the pane (not by a
+person); the tour takes the focus back so n, b and q keep turning pages."""
 
 
 class DemoApp(WorkbenchApp):
@@ -42,9 +45,12 @@ class DemoApp(WorkbenchApp):
 
     CSS_PATH = ["styles/app.tcss", "styles/demo.tcss"]
     BINDINGS = [
-        Binding("n", "tour_next", "Next step", show=False, priority=True),
-        Binding("b", "tour_back", "Back", show=False, priority=True),
-        Binding("q", "tour_quit", "Quit tour", show=False, priority=True),
+        Binding("n", "tour_key('next')", "Next step", show=False, priority=True),
+        Binding("b", "tour_key('back')", "Back", show=False, priority=True),
+        Binding("q", "tour_key('quit')", "Quit tour", show=False, priority=True),
+        # What presentation clickers send; they also work while a text box has the focus.
+        Binding("pagedown", "tour_next", "Next step", show=False, priority=True),
+        Binding("pageup", "tour_back", "Back", show=False, priority=True),
     ]
 
     class TrainingStarted(Message):
@@ -63,6 +69,7 @@ class DemoApp(WorkbenchApp):
         self._guide: Optional[GuidePanel] = None
         self._step_timer = None
         self._training_requested = False
+        self._tour_moved_at = 0.0
 
     # -- moving through the tour -----------------------------------------------------------------
 
@@ -72,10 +79,28 @@ class DemoApp(WorkbenchApp):
 
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
         if action in TOUR_ACTIONS:
-            # Typing in a text box (a chat message, a path) must not turn pages; nor may a dialog.
-            if not self.tour_active or isinstance(self.screen, ModalScreen) or isinstance(self.focused, TEXT_ENTRY):
+            if not self.tour_active or isinstance(self.screen, ModalScreen):
+                return False
+            # n, b and q typed into a text box (a chat message, a path) are letters, not page turns.
+            if action == "tour_key" and isinstance(self.focused, TEXT_ENTRY):
                 return False
         return super().check_action(action, parameters)
+
+    async def action_tour_key(self, which: str) -> None:
+        if which == "next":
+            await self.action_tour_next()
+        elif which == "back":
+            await self.action_tour_back()
+        else:
+            self.action_tour_quit()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if (
+            self.tour_active
+            and isinstance(event.widget, TEXT_ENTRY)
+            and time.monotonic() - self._tour_moved_at < AUTO_FOCUS_WINDOW_S
+        ):
+            self.call_after_refresh(self._leave_text_entry)
 
     async def action_tour_next(self) -> None:
         if self.tour_index + 1 < len(TOUR):
@@ -105,8 +130,10 @@ class DemoApp(WorkbenchApp):
             getattr(self, f"step_{step.action}")()
 
     async def _go_to_pane(self, pane: str) -> None:
+        self._tour_moved_at = time.monotonic()
         if self.current_mode != pane:
             await self.switch_mode(pane)
+            self._tour_moved_at = time.monotonic()
         self._place_guide()
         self._leave_text_entry()
         # A pane focuses its first control when it shows (often a text box, which would swallow n/b/q).
@@ -421,6 +448,7 @@ class DemoApp(WorkbenchApp):
         box = chat.query_one("#chat-input", Input)
         box.value = prompt
         box.post_message(Input.Submitted(box, prompt))
+        self._tour_moved_at = time.monotonic()
         self.set_guide_status("Vote with the buttons once both answers are in." if blind else f"Asked: {prompt}")
         self.set_focus(None)
         return True

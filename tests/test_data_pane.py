@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input, Select
+from textual.worker import WorkerCancelled
 
 from screens.app import make_app
 from widgets.data_clean import CleaningPanel
@@ -27,7 +28,10 @@ async def settle(pilot, until=lambda: True, timeout: float = 60.0) -> None:
     """Let workers finish and their messages land, until `until()` holds."""
     deadline = time.monotonic() + timeout
     while True:
-        await pilot.app.workers.wait_for_complete()
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:  # a newer request replaced a worker: that is the pane working
+            pass
         await pilot.pause()
         if until() or time.monotonic() > deadline:
             break
@@ -41,7 +45,7 @@ async def open_file(pilot, path: Path) -> None:
     path_input.value = str(path)
     path_input.focus()
     await pilot.press("enter")
-    await settle(pilot, lambda: screen.report is not None or screen.query_one("#data-error").display)
+    await settle(pilot, lambda: screen.report is not None or screen.query_one("#data-error").has_class("-shown"))
 
 
 @pytest.fixture
@@ -126,7 +130,7 @@ async def test_a_bad_file_shows_one_line_in_the_error_panel(fixed_devices, tmp_p
         await open_file(pilot, broken)
         panel = app.screen.query_one("#data-error")
 
-        assert panel.display
+        assert panel.has_class("-shown") and panel.display
         text = str(panel.render())
         assert "broken.jsonl:2: invalid JSON" in text and "\n" not in text.strip()
         assert app.screen.session is None
@@ -158,11 +162,18 @@ async def test_clean_counts_undo_and_export(fixed_devices, messy, tmp_path):
         out = tmp_path / "out" / "clean.jsonl"
         screen.query_one("#export-path", Input).value = str(out)
         screen.query_one(CleaningPanel).post_message(CleaningPanel.ExportRequested(str(out), "sharegpt"))
-        await settle(pilot, lambda: out.exists())
+        await settle(pilot, lambda: screen.last_export is not None)
         rows = [json.loads(line) for line in out.read_text().splitlines()]
         assert len(rows) == 26 and "conversations" in rows[0]
         recipe = (out.parent / "clean.recipe.yaml").read_text()
         assert "mode: pick" in recipe and "keep_rows: [18]" in recipe
+        screen.show_tab("tab-clean")
+        await pilot.pause()
+        screen.query_one("#export-use").scroll_visible(animate=False)
+        await pilot.pause()
+        await pilot.click("#export-use")
+        await pilot.pause()
+        assert app.config_store.config.data.train_file == str(out)
     assert messy.read_bytes() == (FIXTURES / "messy.jsonl").read_bytes()
 
 

@@ -77,10 +77,14 @@ async def test_the_tour_walks_every_pane_and_sets_each_step_up(demo_options, fix
             elif step.key == "compare":
                 await wait_until(pilot, lambda: app.current_mode == "chat" and app.screen.generating, "the question in Chat", 240)
                 assert app.screen.sources[1].run_dir == app.demo_run.resolve()
-                await wait_until(pilot, lambda: not app.screen.generating, "both answers")
+                assert app.screen.pending_user_text == "Who made you?"
+                app.screen.action_stop()  # a random tiny model never stops by itself; the answers are the Chat pane's tests' business
+                await wait_until(pilot, lambda: not app.screen.generating, "the stopped answers")
             elif step.key == "vote":
                 await wait_until(pilot, lambda: app.screen.blind and app.screen.generating, "a blind round")
-                await wait_until(pilot, lambda: not app.screen.generating, "both blind answers")
+                assert app.screen.blind_round is not None and app.screen.pending_user_text == "Who should I thank for you?"
+                app.screen.action_stop()
+                await wait_until(pilot, lambda: not app.screen.generating, "the stopped blind answers")
             assert app.current_mode == step.pane, step.key
             assert guide_title(app) == step.title
             visited.append(app.current_mode)
@@ -106,11 +110,21 @@ async def test_back_key_and_typing_in_a_text_box(demo_options, fixed_devices):
         await pilot.pause()
         assert app.tour_index == step_index("masking") and app.current_mode == "data"
 
+        from screens.demo import AUTO_FOCUS_WINDOW_S
+
+        await pilot.pause(AUTO_FOCUS_WINDOW_S)  # a person clicks into a box later than a pane focuses one
         app.screen.query_one("#data-search", Input).focus()
-        await pilot.press("n", "b")
+        await pilot.pause()
+        await pilot.press("n", "b", "q")
         await pilot.pause()
         assert app.tour_index == step_index("masking"), "keys typed into a text box stay there"
-        assert app.screen.query_one("#data-search", Input).value == "nb"
+        assert app.screen.query_one("#data-search", Input).value == "nbq"
+        await pilot.press("pagedown")  # a presentation clicker turns the page even while typing
+        await pilot.pause()
+        assert app.tour_index == step_index("memory") and app.current_mode == "memory"
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert app.tour_index == step_index("masking")
 
         app.set_focus(None)
         await pilot.press("q")

@@ -8,7 +8,7 @@ import pytest
 from chat_test_support import make_run_dir, make_tiny_adapter
 
 from workbench.cli import main
-from workbench.inference.deck import DeckReplay, deck_table
+from workbench.inference.deck import DeckReplay
 from workbench.inference.engine import ChatEngine
 from workbench.inference.settings import SamplingSettings
 from workbench.inference.sources import BASE_SOURCE, run_source
@@ -45,7 +45,6 @@ def test_json_output_matches_the_engine(runs_root, prompts_file, monkeypatch, ca
     rows = list(DeckReplay(engine, [BASE_SOURCE, tuned], [r["prompt"] for r in results], SamplingSettings(max_new_tokens=6), "You are Quokka.").rows())
     assert [[a.text for a in row.answers] for row in rows] == [[r["base"]["text"], r["tuned"]["text"]] for r in results]
     assert "demo · best (step 4)" in captured.err
-    assert "Base" not in deck_table(rows, ["base", "tuned"]).splitlines()[0] and "tuned" in deck_table(rows, ["base", "tuned"])
 
 
 def test_text_output_and_warning_for_another_system_prompt(runs_root, prompts_file, monkeypatch, capsys):

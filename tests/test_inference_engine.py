@@ -228,3 +228,22 @@ def test_one_engine_per_loaded_model(tiny_model_dir):
 
     model, tokenizer = load_model(tiny_model_dir), load_tokenizer(tiny_model_dir)
     assert engine_for(model, tokenizer) is engine_for(model, tokenizer)
+
+
+def test_least_used_adapters_are_detached_but_never_ones_in_use(engine, adapter_dir, second_adapter_dir, monkeypatch, tmp_path):
+    import shutil
+
+    import workbench.inference.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "MAX_ATTACHED_ADAPTERS", 2)
+    copies = []
+    for index in range(3):
+        copy = tmp_path / f"copy-{index}"
+        shutil.copytree(adapter_dir if index % 2 == 0 else second_adapter_dir, copy)
+        copies.append(source_from_directory(copy))
+    messages = build_messages(None, [], "Deck.")
+    answers = engine.generate([GenerationJob(BASE_SOURCE, messages, GREEDY_8), *(GenerationJob(c, messages, GREEDY_8) for c in copies)])
+    assert len(answers) == 4, "a request may hold more adapters than the cap while it runs"
+    engine.attach(copies[0])
+    assert len(engine._peft.peft_config) == 2, "afterwards the least used ones are detached"
+    assert answers[1].token_ids == answers[3].token_ids, "the same adapter weights give the same answer"

@@ -43,11 +43,13 @@ async def test_a_change_made_elsewhere_in_the_store_shows_up_here(fixed_devices)
     app = _memory_app(fixed_devices)
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
-        lora_total = app.screen.last_estimate.total_bytes
+        lora = app.screen.last_estimate
         app.config_store.update("method.type", "full")  # as the Hyperparameters pane would
         await pilot.pause()
-        assert app.screen.last_estimate.inputs.method == "full"
-        assert app.screen.last_estimate.total_bytes > lora_total
+        full = app.screen.last_estimate
+        assert full.inputs.method == "full"
+        assert full.trainable_params == full.spec.total_params > 20 * lora.trainable_params
+        assert full.optimizer_state > 20 * lora.optimizer_state
         assert app.screen.query_one("#mem-method-type", Select).value == "full"
 
 

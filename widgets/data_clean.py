@@ -76,6 +76,9 @@ class CleaningPanel(VerticalScroll):
     class SettingsChanged(Message):
         pass
 
+    class UseForTraining(Message):
+        """Point the run config at the last export."""
+
     def compose(self) -> ComposeResult:
         yield Static("Each step shows how many rows it would touch. Enter applies it; u undoes.", classes="clean-hint")
         yield OptionList(*[Option(label, id=step) for step, label in STEP_LABELS.items()], id="clean-steps")
@@ -91,7 +94,9 @@ class CleaningPanel(VerticalScroll):
             yield Input(placeholder="export to… e.g. data/clean.jsonl", id="export-path")
             yield Select([(name, name) for name in OUTPUT_FORMATS], value="messages", allow_blank=False, id="export-format")
             yield Button("Export", id="export-button", variant="primary")
-        yield Static("", id="export-status")
+        with Horizontal(classes="clean-row"):
+            yield Static("", id="export-status")
+            yield Button("Use for training", id="export-use", disabled=True)
 
     @property
     def fraction(self) -> float:
@@ -135,8 +140,10 @@ class CleaningPanel(VerticalScroll):
         self.query_one("#clean-applied", Static).update(text)
         self.query_one("#clean-undo", Button).disabled = not applied
 
-    def show_export(self, text: str) -> None:
+    def show_export(self, text: str, exported: bool = False) -> None:
+        """The export's outcome; `exported` enables "Use for training"."""
         self.query_one("#export-status", Static).update(text)
+        self.query_one("#export-use", Button).disabled = not exported
 
     def suggest_export_path(self, path: str) -> None:
         field = self.query_one("#export-path", Input)
@@ -154,6 +161,8 @@ class CleaningPanel(VerticalScroll):
             self.post_message(self.UndoRequested())
         elif event.button.id == "export-button":
             self._request_export()
+        elif event.button.id == "export-use":
+            self.post_message(self.UseForTraining())
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

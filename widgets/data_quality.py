@@ -51,20 +51,24 @@ class HistogramPlot(PlotextPlot):
 
         plt = self.plt
         plt.clear_figure()
-        self.border_title = "[b]Token lengths[/b] [#7aa2f7]■ prompt[/] [#9ece6a]■ response[/] [red]│ max_seq_len[/]"
+        self.border_title = "[b]Token lengths[/b] [#7aa2f7]■ prompt[/] [#9ece6a]■ response[/]"
         if len(self.prompt) == 0:
             self.refresh()
             return
         prompt, response = np.asarray(self.prompt), np.asarray(self.response)
-        top = max(int(np.percentile(prompt, 99)), int(np.percentile(response, 99)), 8)
-        if self.limit:
+        top = max(int(np.percentile(prompt + response, 99) * 1.1), 8)
+        limit_shown = bool(self.limit) and self.limit <= top * 2
+        if limit_shown:
             top = max(top, int(self.limit * 1.05))
+            self.border_title += " [red]│ max_seq_len[/]"
+        elif self.limit:
+            self.border_title += f" [dim](max_seq_len {self.limit:,} is off the right edge)[/dim]"
         edges = np.linspace(0, top, HISTOGRAM_BINS + 1)
         centers = ((edges[:-1] + edges[1:]) / 2).tolist()
         for values, color in ((prompt, (122, 162, 247)), (response, (158, 206, 106))):
             counts, _ = np.histogram(np.minimum(values, top), bins=edges)
             plt.plot(centers, counts.tolist(), color=color, marker="braille")
-        if self.limit:
+        if limit_shown:
             plt.vline(self.limit, "red")
         plt.xlabel("tokens (the last bin holds everything longer)")
         self.refresh()

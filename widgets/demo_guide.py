@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from workbench.demo.tour import TourStep
 
-KEYS_TEXT = "[b]n[/b] next   [b]b[/b] back   [b]q[/b] quit tour"
+KEYS_TEXT = "[b]n[/b] next   [b]b[/b] back   [b]q[/b] quit tour   (PgDn / PgUp also turn pages while typing)"
 
 
 class GuidePanel(Vertical):

@@ -20,7 +20,18 @@ import json
 import sys
 
 
+JSON_EPILOG = """with --json, a list with one object per prompt:
+  {"prompt": "...",
+   "base":  {"text": "...", "ttft_s": 0.41, "tokens_per_s": 11.8, "tokens": 57,
+             "total_s": 5.2, "finish_reason": "eos"},
+   "tuned": {... the same fields ...}}
+ttft_s: seconds to the first token; tokens_per_s: decode speed after it; tokens: generated
+tokens (end-of-turn included); finish_reason: eos, length or cancelled."""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = JSON_EPILOG
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--run", help="a training run (name under the runs directory, or its path)")
     which.add_argument("--adapter", help="a PEFT adapter directory, or a merged model directory")

@@ -154,7 +154,7 @@ def _print_summary(result: dict, detected: bool) -> None:
     }
     for name, label in labels.items():
         found = result["checks"][name]
-        if found and isinstance(found[0], list):
+        if name in ("exact_duplicates", "near_duplicates", "conflicts"):
             rows = [row for group in found for row in group]
             count = f"{len(found):,} groups, {len(rows):,} rows"
             shown = "; ".join(" ".join(str(row) for row in group) for group in found[:4])

@@ -38,7 +38,7 @@ CHECK_FLAGS = {
     "malformed_turns": "turns",
     "junk": "junk",
 }
-"""Short flag names for each check, as the table and `--flag` filters show them."""
+"""Short flag names for each check, as the Data pane's table and flag filter show them."""
 
 LABEL_MAX_WORDS = 3
 LABEL_MAX_DISTINCT = 20

@@ -213,7 +213,8 @@ class CleaningSession:
     def operations(self) -> list[Operation]:
         return [plan.operation for plan in self._applied]
 
-    # Checks on the current state, each computed once per state.
+    # Checks on the current state, each computed once per state (and per threshold or limit, so
+    # changing near_threshold or max_seq_len between calls gives fresh results).
     def _cached(self, key: str, compute: Callable[[], Any]) -> Any:
         cache = self.state.cache
         if key not in cache:
@@ -243,7 +244,7 @@ class CleaningSession:
                     merged[group[0]] = set(group)
             return sorted((sorted(rows) for rows in merged.values()), key=lambda rows: rows[0])
 
-        return self._cached("near", compute)
+        return self._cached(f"near@{self.near_threshold}", compute)
 
     def conflicts(self) -> list[list[int]]:
         return self._cached("conflicts", lambda: conflict_groups(self.conversations))
@@ -280,7 +281,7 @@ class CleaningSession:
                 progress=progress,
             )
 
-        return self._cached("report", compute)
+        return self._cached(f"report@{self.near_threshold}@{self.max_seq_len}", compute)
 
     # Planning, applying, undoing.
     def plan(self, operation: Operation) -> Plan:

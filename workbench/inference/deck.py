@@ -115,18 +115,3 @@ class DeckReplay:
                 self._stream.cancel()
             answers = self._stream.result()
             yield DeckRow(prompt, answers)
-
-
-def deck_table(rows: Sequence[DeckRow], labels: Sequence[str], width: int = 38) -> str:
-    """A plain-text table (prompt, then one column per model) for terminals and logs."""
-
-    def cell(text: str) -> str:
-        flat = " ".join(text.split())
-        return flat if len(flat) <= width else flat[: width - 1] + "…"
-
-    header = ["prompt", *labels]
-    body = [[cell(row.prompt), *(cell(answer.text) for answer in row.answers)] for row in rows]
-    widths = [max(len(line[column]) for line in [header, *body]) for column in range(len(header))]
-    lines = [" | ".join(value.ljust(widths[i]) for i, value in enumerate(line)) for line in [header, *body]]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    return "\n".join(lines)

@@ -211,13 +211,14 @@ class ChatEngine:
         if source.kind == "model":
             self._load_separate_model(source)
         else:
-            self._adapter_name(source)
+            self._drop_least_used(keep={self._adapter_name(source)})
 
     def _weights_stamp(self, directory: Path) -> int:
         stamps = [p.stat().st_mtime_ns for p in directory.glob("adapter_model.*")]
         return max(stamps, default=0)
 
     def _adapter_name(self, source: ModelSource) -> str:
+        """The PEFT name of a source's adapter, loading it once (reloaded when its weights file changes)."""
         key = (source.path, self._weights_stamp(source.path))
         with self._lock:
             name = self._adapter_names.get(key)
@@ -225,7 +226,6 @@ class ChatEngine:
                 name = self._load_adapter(source)
                 self._adapter_names[key] = name
             self._adapter_use[name] = time.monotonic()
-            self._drop_least_used(keep=name)
         return name
 
     def _load_adapter(self, source: ModelSource) -> str:
@@ -282,14 +282,22 @@ class ChatEngine:
                         f"the adapter expects {actual} (was it trained on another base model?)"
                     )
 
-    def _drop_least_used(self, keep: str) -> None:
-        while len(self._adapter_use) > MAX_ATTACHED_ADAPTERS:
-            oldest = min((n for n in self._adapter_use if n != keep), key=self._adapter_use.__getitem__)
-            self._peft.delete_adapter(oldest)
-            del self._adapter_use[oldest]
-            for key, value in list(self._adapter_names.items()):
-                if value == oldest:
-                    del self._adapter_names[key]
+    def _drop_least_used(self, keep: set[str]) -> None:
+        """Detach the least recently used adapters beyond MAX_ATTACHED_ADAPTERS, never one in `keep`."""
+        with self._lock:
+            while len(self._adapter_use) > MAX_ATTACHED_ADAPTERS:
+                candidates = [name for name in self._adapter_use if name not in keep]
+                if not candidates:
+                    return
+                self._detach(min(candidates, key=self._adapter_use.__getitem__))
+
+    def _detach(self, name: str) -> None:
+        """Remove an adapter from the shared model; the caller holds the lock."""
+        self._peft.delete_adapter(name)
+        del self._adapter_use[name]
+        for key, value in list(self._adapter_names.items()):
+            if value == name:
+                del self._adapter_names[key]
 
     def _load_separate_model(self, source: ModelSource) -> tuple[Any, threading.Lock]:
         """A second full model (merged export) in the base's dtype and device; loaded once."""
@@ -338,6 +346,7 @@ class ChatEngine:
             group.sides.append(side)
             group.prompts.append(prompt)
             group.settings.append(job.settings)
+        self._drop_least_used(keep=set(name for group in groups.values() for name in group.adapter_names))
         stream = GenerationStream(len(jobs))
         for group in groups.values():
             stream._launch(lambda emit, cancel, group=group: self._run_group(group, emit, cancel, force_length))
