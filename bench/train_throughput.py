@@ -27,6 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from workbench.training.run import CPU_THREAD_ENVIRONMENT  # noqa: E402
+
+# Both trainers run in this process under the thread policy `workbench train` uses on the CPU;
+# it has to be in place before torch starts its thread pool.
+for _name, _value in CPU_THREAD_ENVIRONMENT.items():
+    os.environ.setdefault(_name, _value)
+
 
 class CpuClock:
     """Samples (wall time, this process's CPU time) in the background, to price any wall-clock window in CPU-seconds."""
@@ -213,6 +220,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--max-seq-length", type=int, default=256)
     parser.add_argument("--data", default="sample_data/identity_alpaca.json")
+    parser.add_argument(
+        "--baseline-batch-size", type=int, default=None,
+        help="also run the baseline with this many samples per step (e.g. as many as a packed step holds)",
+    )
     parser.add_argument("--demo", action="store_true", help="also time the Quick demo preset end to end")
     args = parser.parse_args()
 
@@ -222,7 +233,8 @@ def main() -> None:
 
     clock = CpuClock()
 
-    print(f"load average at start: {os.getloadavg()[0]:.2f}; torch threads: {torch.get_num_threads()}")
+    print(f"load average at start: {os.getloadavg()[0]:.2f}; torch threads: {torch.get_num_threads()}; "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
     ceiling, ceiling_per_cpu_s = matmul_ceiling()
     base_params = sum(p.numel() for p in load_model(resolve_model(None)).parameters())
     flops_per_token = 4 * base_params
@@ -231,10 +243,15 @@ def main() -> None:
         workdir = Path(folder)
         ours = workbench_throughput(config, workdir, clock)
         baseline = baseline_throughput(config, clock)
+        extra = {}
+        if args.baseline_batch_size:
+            larger = config.model_copy(deep=True)
+            larger.optimization.per_device_train_batch_size = args.baseline_batch_size
+            extra[f"baseline_bs{args.baseline_batch_size}"] = baseline_throughput(larger, clock)
         results = {"ceiling_gflops": ceiling, "ceiling_gflop_per_cpu_s": ceiling_per_cpu_s, "params": base_params, "config": {
             "batch_size": args.batch_size, "max_seq_length": args.max_seq_length, "steps": args.steps,
             "lora_r": config.method.r, "data": args.data}}
-        for name, measured in (("workbench", ours), ("baseline", baseline)):
+        for name, measured in (("workbench", ours), ("baseline", baseline), *extra.items()):
             achieved = measured["tokens_per_s"] * flops_per_token / 1e9
             per_cpu_s = measured["tokens_per_cpu_s"] * flops_per_token / 1e9
             results[name] = {
@@ -248,7 +265,7 @@ def main() -> None:
           f"model {base_params / 1e6:.1f}M params")
     print("| trainer | tokens/s | GFLOP/s (4N) | of ceiling | of ceiling per CPU-s |")
     print("|---|---:|---:|---:|---:|")
-    for name in ("workbench", "baseline"):
+    for name in ("workbench", "baseline", *(key for key in results if key.startswith("baseline_bs"))):
         r = results[name]
         print(f"| {name} | {r['tokens_per_s']:.1f} | {r['gflops']:.1f} | {r['fraction_of_ceiling']:.0%} "
               f"| {r['fraction_of_ceiling_per_cpu_s']:.0%} |")

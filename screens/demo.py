@@ -125,9 +125,14 @@ class DemoApp(WorkbenchApp):
         self._stop_step_timer()
         self.tour_index = index
         step = TOUR[index]
-        await self._go_to_pane(step.pane)
+        await self._go_to_pane(self._pane_for(step))
         if step.action:
             getattr(self, f"step_{step.action}")()
+
+    def _pane_for(self, step) -> str:
+        if step.action in ("compare_answers", "blind_vote") and not self._adapter_ready():
+            return "train"  # the answers need the finished adapter: wait where the run is visible
+        return step.pane
 
     async def _go_to_pane(self, pane: str) -> None:
         self._tour_moved_at = time.monotonic()
@@ -146,13 +151,16 @@ class DemoApp(WorkbenchApp):
     def _place_guide(self) -> None:
         """One guide panel, on the screen now showing (moved there from the previous pane)."""
         step = TOUR[self.tour_index]
-        if self._guide is not None and self._guide.screen is self.screen:
+        if self._guide_is_showing():
             self._guide.show(step, self.tour_index, len(TOUR))
             return
         if self._guide is not None:
             self._guide.remove()
         self._guide = GuidePanel(step, self.tour_index, len(TOUR))
         self.screen.mount(self._guide)
+
+    def _guide_is_showing(self) -> bool:
+        return self._guide is not None and self._guide.parent is self.screen
 
     def set_guide_status(self, text: str) -> None:
         if self._guide is not None:
@@ -287,9 +295,19 @@ class DemoApp(WorkbenchApp):
 
         self._every_tick(tick)
 
-    def step_load_demo_config(self) -> None:
+    def step_show_recipe(self) -> None:
         if self.demo_run is not None:
             self.set_guide_status(f"Training already started: {self.demo_run.name}. Press n to watch it.")
+            return
+        # Show exactly the recipe that will train (panes visited before may have edited the shared config).
+        self.config_store.replace(self.demo_recipe())
+
+    def demo_recipe(self):
+        from workbench.demo.config import demo_config
+
+        options = self.options
+        train_file = self.cleaned_file or options.data_file
+        return demo_config(train_file, model=options.model, epochs=options.epochs, max_steps=options.max_steps)
 
     def step_start_training(self) -> None:
         if self.demo_run is not None:
@@ -391,6 +409,7 @@ class DemoApp(WorkbenchApp):
         status = self.training_status()
         return status is not None and status.state in ("completed", "stopped") and (self.demo_run / "adapter").is_dir()
 
+
     def _ask_when_trained(self, prompt_index: int, *, blind: bool) -> None:
         """Wait on the Train pane until the adapter exists, then ask both models a deck prompt in Chat."""
         if self.demo_run is None and not self._training_requested:
@@ -428,7 +447,7 @@ class DemoApp(WorkbenchApp):
         chat = self.screen
         if not isinstance(chat, ChatScreen):
             return False
-        if self._guide is None or self._guide.screen is not chat:
+        if not self._guide_is_showing():
             self._place_guide()
         if not chat.model_ready:
             self.set_guide_status("Waiting for the base model to load…")
@@ -455,11 +474,11 @@ class DemoApp(WorkbenchApp):
 
 
 def _first_identity_row(table) -> Optional[int]:
-    """Position in the table's view of a short row whose answer names the new identity."""
+    """Position in the table's view of a short question about the model whose answer names the new identity."""
     for position, row in enumerate(table.view):
         conversation = table.rows[row]
-        answer = conversation.final_response or ""
-        if "Sage" in answer and len(answer) < 200:
+        answer, prompt = conversation.final_response or "", conversation.first_prompt
+        if "Sage" in answer and len(answer) < 160 and "Sage" not in prompt and "Northwind" not in prompt:
             return position
     return None
 

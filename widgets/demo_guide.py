@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from workbench.demo.tour import TourStep
 
-KEYS_TEXT = "[b]n[/b] next   [b]b[/b] back   [b]q[/b] quit tour   (PgDn / PgUp also turn pages while typing)"
+KEYS_TEXT = "[b]n[/b] next   [b]b[/b] back   [b]q[/b] quit tour   (PgDn / PgUp turn pages while typing)"
 
 
 class GuidePanel(Vertical):
@@ -26,35 +26,38 @@ class GuidePanel(Vertical):
         self.status = status
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="demo-guide-title")
-        yield Static("", id="demo-guide-body")
-        yield Static("", id="demo-guide-status")
-        yield Static("", id="demo-guide-keys")
-
-    def on_mount(self) -> None:
-        self._redraw()
+        yield Static(self._title(), id="demo-guide-title")
+        yield Static(self._body(), id="demo-guide-body")
+        status = Static(self.status, id="demo-guide-status")
+        status.display = bool(self.status)
+        yield status
+        yield Static(self._keys(), id="demo-guide-keys")
 
     def show(self, step: TourStep, index: int, total: int, status: str = "") -> None:
-        self.step, self.index, self.total, self.status = step, index, total, status
-        self._redraw()
+        self.step, self.index, self.total = step, index, total
+        if not self.children:
+            self.status = status
+            return
+        self.query_one("#demo-guide-title", Static).update(self._title())
+        self.query_one("#demo-guide-body", Static).update(self._body())
+        self.query_one("#demo-guide-keys", Static).update(self._keys())
+        self.set_status(status)
 
     def set_status(self, text: str) -> None:
         """The live line under the sentences (what the step is doing or waiting for)."""
-        if text != self.status:
-            self.status = text
-            if self.is_mounted:
-                status = self.query_one("#demo-guide-status", Static)
-                status.update(text)
-                status.display = bool(text)
-
-    def _redraw(self) -> None:
-        if not self.is_mounted:
-            return
-        self.query_one("#demo-guide-title", Static).update(f"[b]{self.step.title}[/b]")
-        self.query_one("#demo-guide-body", Static).update("\n".join(self.step.lines))
+        self.status = text
+        if not self.children:
+            return  # not composed yet: compose shows self.status
         status = self.query_one("#demo-guide-status", Static)
-        status.update(self.status)
-        status.display = bool(self.status)
-        last = self.index == self.total - 1
-        keys = KEYS_TEXT.replace("next", "finish") if last else KEYS_TEXT
-        self.query_one("#demo-guide-keys", Static).update(f"step {self.index + 1} of {self.total}    {keys}")
+        status.update(text)
+        status.display = bool(text)
+
+    def _title(self) -> str:
+        return f"[b]{self.step.title}[/b]"
+
+    def _body(self) -> str:
+        return "\n".join(self.step.lines)
+
+    def _keys(self) -> str:
+        keys = KEYS_TEXT.replace("next", "finish", 1) if self.index == self.total - 1 else KEYS_TEXT
+        return f"step {self.index + 1} of {self.total}    {keys}"

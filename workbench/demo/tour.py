@@ -36,7 +36,7 @@ TOUR: tuple[TourStep, ...] = (
             "A language model is first pretrained: it reads a mountain of text and learns to continue it.",
             "Supervised fine-tuning (SFT) then shows it example conversations, so it learns how to answer.",
             "Preference tuning comes last: people pick the better of two answers, and the model learns their taste.",
-            "Today, on this laptop's CPU: teach a small model (135M) that it is Sage, made by Northwind Labs.",
+            "Today, on an ordinary CPU: teach a small model (135 million parameters) that it is Sage, by Northwind Labs.",
         ),
     ),
     TourStep(
@@ -71,7 +71,7 @@ TOUR: tuple[TourStep, ...] = (
         (
             "Full fine-tuning needs about 10 to 12 bytes per parameter: weights, gradients and optimizer state.",
             "So a 1-billion-parameter model needs roughly 12 GB before it has read a single example.",
-            "LoRA freezes the model and trains small add-on matrices instead, which is why this fits on a laptop.",
+            "LoRA freezes the model and trains small add-on matrices instead: that is why this fits in a laptop's memory.",
         ),
     ),
     TourStep(
@@ -81,7 +81,7 @@ TOUR: tuple[TourStep, ...] = (
             "Every setting carries its reason; the form checks the whole recipe before anything starts.",
             "Press n to start training. It runs as its own process, so the screen stays responsive.",
         ),
-        "load_demo_config",
+        "show_recipe",
     ),
     TourStep(
         "loss", "train", "Watching it learn: the loss curve",

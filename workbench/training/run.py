@@ -459,6 +459,7 @@ def train_command(
             return 0
         config = load_config(run_dir / CONFIG_FILE)
         _apply_gpu_choice(config)
+        apply_cpu_thread_policy(config)
         return run_training(config, run_dir, config_path=run_dir / CONFIG_FILE, resume=True, report=report)
 
     if config_path is None:
@@ -486,6 +487,7 @@ def train_command(
     if not under_launcher():
         report(f"run directory: {run_dir}")
     _apply_gpu_choice(config)
+    apply_cpu_thread_policy(config)
     return run_training(config, run_dir, config_path=run_config_path, report=report)
 
 
@@ -500,6 +502,23 @@ def preflight(config: "RunConfig", source: str, report: Report) -> None:
         raise ConfigError(errors)
     for problem in problems:
         report(problem.line(source))
+
+
+CPU_THREAD_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
+"""OpenMP threads that sleep instead of spinning while they wait. Measured on this 2-core machine
+with other work running (load ~8): a LoRA step of SmolLM2-135M (2 × 256 tokens) took 5.5 CPU-s and
+11 s with passive waiting against 16–32 CPU-s and 32–67 s with the default spinning, which burns
+the core the other thread needs. The TUI sharing the cores with the trainer is the normal case."""
+
+
+def apply_cpu_thread_policy(config: "RunConfig") -> None:
+    """Set CPU_THREAD_ENVIRONMENT for a CPU run before torch starts (a user's own setting wins)."""
+    from workbench.devices import detect_devices
+
+    if detect_devices().has_cuda and not config.devices.use_cpu:
+        return
+    for name, value in CPU_THREAD_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
 
 
 def _apply_gpu_choice(config: "RunConfig") -> None:
