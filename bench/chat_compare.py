@@ -18,7 +18,7 @@ load from other processes, the same plain generate measured 4-8x slower on the m
 a fresh thread (small-op decoding; libgomp's thread team of the main thread), which would flatter
 the engine.
 
-    .venv/bin/python bench/chat_compare.py [--new-tokens 64] [--repeats 3]
+    .venv/bin/python bench/chat_compare.py [--new-tokens 64] [--repeats 3] [--threads N]
 """
 
 from __future__ import annotations
@@ -103,9 +103,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
 
     import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from peft import PeftModel
     from transformers.utils import logging as hf_logging
 

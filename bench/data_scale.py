@@ -18,6 +18,7 @@ import ast
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import sysconfig
@@ -161,9 +162,12 @@ def main() -> int:
         size_mb = path.stat().st_size / 1e6
         mean_chars = sum(len(r["instruction"]) + len(r["input"]) + len(r["output"]) for r in rows) / len(rows)
         command = [sys.executable, "-m", "workbench", "data", "inspect", str(path), "--json"]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         finished = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ})
         elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_seconds = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if args.tui and finished.returncode == 0:
             import asyncio
 
@@ -189,6 +193,7 @@ def main() -> int:
     load = os.getloadavg()[0]
     verdict = "within" if elapsed <= TARGET_SECONDS else "OVER"
     print(f"inspect wall time: {elapsed:.1f} s ({verdict} the {TARGET_SECONDS:.0f} s target; 1-min load {load:.2f})")
+    print(f"inspect CPU time (user + system, all threads): {cpu_seconds:.1f} s on {os.cpu_count()} cores")
     return 0
 
 

@@ -138,21 +138,23 @@ def _child(spec: dict) -> None:
     optimizer = torch.optim.AdamW(trainable, lr=1e-5, weight_decay=0.0)
     vocab = model.get_input_embeddings().weight.shape[0]
     input_ids = torch.randint(0, vocab, (case.batch_size, case.seq_len))
-    step_seconds = []
+    step_seconds, step_cpu_seconds = [], []
     for _ in range(spec["steps"]):
-        step_start = time.perf_counter()
+        step_start, cpu_start = time.perf_counter(), time.process_time()
         loss = model(input_ids=input_ids, labels=input_ids).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step_seconds.append(time.perf_counter() - step_start)
+        step_cpu_seconds.append(time.process_time() - cpu_start)
     status = _proc_status()
     print(json.dumps({
         "baseline_bytes": baseline,
         "measured_bytes": status["VmHWM"] - baseline,
         "final_bytes": status["VmRSS"] - baseline,
         "step_seconds": step_seconds,
+        "step_cpu_seconds": step_cpu_seconds,
         "total_seconds": time.perf_counter() - started,
         "loss": float(loss),
     }))
@@ -214,8 +216,9 @@ def main() -> None:
         rows = QUICK if args.quick else list(range(len(GRID)))
     mib = 2**20
     print(f"allocator: {args.allocator}; {args.steps} steps per configuration; fp32, AdamW, LoRA r=16 all-linear")
-    print(f"| # | configuration | params | trainable | estimate (MiB) | measured (MiB) | error | peak phase | s/step |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| # | configuration | params | trainable | estimate (MiB) | measured (MiB) | error | peak phase "
+          "| s/step | CPU s/step |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     errors = []
     with tempfile.TemporaryDirectory() as folder:
         dirs = _model_dirs(Path(folder))
@@ -227,9 +230,10 @@ def main() -> None:
             error = (estimate.total_bytes - measured) / measured
             errors.append(error)
             seconds = sorted(result["step_seconds"])[len(result["step_seconds"]) // 2]
+            cpu_seconds = sorted(result["step_cpu_seconds"])[len(result["step_cpu_seconds"]) // 2]
             print(f"| {index + 1} | {case.label} | {estimate.spec.total_params / 1e6:.1f}M | "
                   f"{estimate.trainable_params / 1e6:.2f}M | {estimate.total_bytes / mib:,.0f} | {measured / mib:,.0f} | "
-                  f"{error:+.1%} | {estimate.peak_phase} | {seconds:.1f} |", flush=True)
+                  f"{error:+.1%} | {estimate.peak_phase} | {seconds:.1f} | {cpu_seconds:.1f} |", flush=True)
     worst = max(errors, key=abs)
     print(f"\nworst relative error: {worst:+.1%} over {len(errors)} configurations; "
           f"mean |error| {sum(abs(e) for e in errors) / len(errors):.1%}")

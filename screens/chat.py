@@ -156,6 +156,8 @@ class ChatScreen(PaneScreen):
         chat_input.disabled = not self.model_ready
         if self.model_ready:
             chat_input.placeholder = "Ask both models… (Enter to send)"
+            if self.focused is None:
+                chat_input.focus()
         elif status.state == "error":
             chat_input.placeholder = f"The base model failed to load: {status.detail}"
         elif status.state == "idle":

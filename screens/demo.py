@@ -438,6 +438,12 @@ class DemoApp(WorkbenchApp):
 
         self._every_tick(tick)
 
+    def _use_demo_answer_length(self, chat) -> None:
+        """Short answers keep the room waiting seconds, not a minute (a CPU writes ~10 tokens a second)."""
+        length = self.options.max_new_tokens
+        if chat.settings.left.max_new_tokens != length or chat.settings.right.max_new_tokens != length:
+            chat.settings = _with_answer_length(chat.settings, length)
+
     def _ask_in_chat(self, prompt_index: int, blind: bool) -> bool:
         """True once the question is sent (the Chat pane streams both answers)."""
         from screens.chat import ChatScreen
@@ -457,6 +463,7 @@ class DemoApp(WorkbenchApp):
         tuned = run_source(self.demo_run)
         if chat.sources != [BASE_SOURCE, tuned]:
             chat.set_sources(BASE_SOURCE, tuned)
+        self._use_demo_answer_length(chat)
         if blind and not chat.blind:
             chat.action_toggle_blind()
         if not blind and chat.blind:
@@ -471,6 +478,16 @@ class DemoApp(WorkbenchApp):
         self.set_guide_status("Vote with the buttons once both answers are in." if blind else f"Asked: {prompt}")
         self.set_focus(None)
         return True
+
+
+def _with_answer_length(settings, max_new_tokens: int):
+    from dataclasses import replace
+
+    return replace(
+        settings,
+        left=settings.left.with_changes(max_new_tokens=max_new_tokens),
+        right=settings.right.with_changes(max_new_tokens=max_new_tokens),
+    )
 
 
 def _first_identity_row(table) -> Optional[int]:

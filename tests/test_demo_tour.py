@@ -33,7 +33,10 @@ def demo_options(tmp_path, tiny_model_dir, monkeypatch):
     prompts.write_text("Who made you?\nWhat is 2 plus 2?\nWho should I thank for you?\n", encoding="utf-8")
     runs = tmp_path / "runs"
     monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(runs))
-    return DemoOptions(data_file=data, prompts_file=prompts, heldout_file=None, model=str(tiny_model_dir), max_steps=2, runs_dir=runs)
+    return DemoOptions(
+        data_file=data, prompts_file=prompts, heldout_file=None, model=str(tiny_model_dir), max_steps=2,
+        runs_dir=runs, max_new_tokens=4,
+    )
 
 
 def guide_title(app) -> str:
@@ -75,16 +78,21 @@ async def test_the_tour_walks_every_pane_and_sets_each_step_up(demo_options, fix
                 await wait_until(pilot, lambda: app.demo_run is not None, "the training run")
                 assert app.selected_run == app.demo_run
             elif step.key == "compare":
-                await wait_until(pilot, lambda: app.current_mode == "chat" and app.screen.generating, "the question in Chat", 240)
+                await wait_until(
+                    pilot, lambda: app.current_mode == "chat" and app.screen.pending_user_text == "Who made you?",
+                    "the question in Chat", 240,
+                )
                 assert app.screen.sources[1].run_dir == app.demo_run.resolve()
-                assert app.screen.pending_user_text == "Who made you?"
-                app.screen.action_stop()  # a random tiny model never stops by itself; the answers are the Chat pane's tests' business
-                await wait_until(pilot, lambda: not app.screen.generating, "the stopped answers")
+                assert app.screen.settings.for_side(1).max_new_tokens == 4
+                await wait_until(pilot, lambda: not app.screen.generating, "both answers")
+                assert all(answer is not None for answer in app.screen.last_answers)
             elif step.key == "vote":
-                await wait_until(pilot, lambda: app.screen.blind and app.screen.generating, "a blind round")
-                assert app.screen.blind_round is not None and app.screen.pending_user_text == "Who should I thank for you?"
-                app.screen.action_stop()
-                await wait_until(pilot, lambda: not app.screen.generating, "the stopped blind answers")
+                print("DEBUG", app.focused, app.tour_index, app._guide.status, app.screen.blind, app.screen.generating, app.screen.pending_user_text)
+                await wait_until(pilot, lambda: app.screen.pending_user_text == "Who should I thank for you?", "a blind round")
+                assert app.screen.blind and app.screen.blind_round is not None
+                await wait_until(pilot, lambda: not app.screen.generating, "both blind answers")
+                vote_a = app.screen.query_one("#vote-a")
+                assert not vote_a.disabled, "the room can vote once both answers are in"
             assert app.current_mode == step.pane, step.key
             assert guide_title(app) == step.title
             visited.append(app.current_mode)

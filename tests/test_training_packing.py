@@ -108,3 +108,31 @@ def test_neftune_noise_scale_follows_each_packed_samples_own_length():
     assert scale[0, 0].item() == pytest.approx(5.0 / (4 * 64) ** 0.5)
     assert scale[0, 4].item() == pytest.approx(5.0 / (16 * 64) ** 0.5)
     assert scale[0, 6].item() == 0.0
+
+
+def test_the_trainer_loss_uses_logits_of_trained_positions_only_and_matches_the_model_loss(
+    tmp_path, tiny_model_dir, default_tokenizer
+):
+    import torch
+    from transformers import TrainingArguments
+
+    from workbench.data.templating import render_training_example
+    from workbench.models import load_model
+    from workbench.training.trainer import workbench_trainer_class
+
+    model = load_model(tiny_model_dir)
+    samples = []
+    for conversation in _conversations():
+        example = render_training_example(default_tokenizer, conversation, 256, system_prompt="")
+        samples.append(TokenizedSample(example.input_ids, example.labels))
+    batch = RowCollator(default_tokenizer.pad_token_id, packed=True)(pack_samples(samples, 128))
+    arguments = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", disable_tqdm=True)
+    trainer = workbench_trainer_class()(model=model, args=arguments, train_dataset=[[samples[0]]])
+    expected_inputs = {k: v for k, v in batch.items() if k not in (REAL_TOKENS_KEY, "token_sample_lengths")}
+    trained = int((batch["labels"][:, 1:] != -100).sum())
+    with torch.no_grad():
+        expected = model(**expected_inputs).loss
+        loss, outputs = trainer.compute_loss(model, dict(batch), return_outputs=True)
+    assert outputs.logits.shape == (trained, model.config.vocab_size)
+    assert trained < batch["input_ids"].numel() / 2  # most positions are prompt or padding here
+    assert loss.item() == pytest.approx(expected.item(), abs=1e-5)

@@ -34,7 +34,7 @@ def test_kill_9_leaves_a_dead_run_whose_resume_continues_the_step_count(tmp_path
 
     train = write_alpaca(tmp_path / "train.json", varied_rows(24))
     config = run_config(
-        tiny_model_dir, train, optimization={"max_steps": 10}, evaluation={"save_steps": 2, "eval_steps": 4}
+        tiny_model_dir, train, optimization={"max_steps": 10}, evaluation={"save_steps": 2, "eval_steps": 2}
     )
     config_path = save_config(config, tmp_path / "run.yaml")
     # The launching process (as the TUI would) exits at once; the run must live on without it.

@@ -163,6 +163,22 @@ def test_qlora_on_the_cpu_is_refused_in_one_line_before_any_run_directory(tmp_pa
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_launched_run_whose_config_fails_its_checks_reads_failed_not_dead(tmp_path, tiny_model_dir, capsys):
+    """start_run's child gets `train CONFIG --run-dir DIR`: a config that cannot train must leave a
+    failed run with the reason, not a "starting" one whose process vanished."""
+    from workbench.cli import main
+    from workbench.config.io import save_config
+
+    config = run_config(tiny_model_dir, tmp_path / "missing.json")
+    run_dir = tmp_path / "run"
+    config_path = save_config(config, run_dir / "config.yaml")
+    assert main(["train", str(config_path), "--run-dir", str(run_dir)]) == 2
+    assert "data.train_file: no such file" in capsys.readouterr().err
+    status = read_status(run_dir)
+    assert status.state == "failed" and "no such file" in status.reason
+    assert read_events(run_dir)[-1]["event"] == "end"
+
+
 def test_the_trainer_itself_fails_a_qlora_run_on_the_cpu_with_the_reason(tmp_path, tiny_model_dir):
     """A run started without the CLI's checks (as start_run does) still ends failed, saying why."""
     from workbench.training.run import run_training

@@ -7,12 +7,12 @@ moves one panel to whichever pane the step shows (attributes down: `show`, `set_
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from workbench.demo.tour import TourStep
 
-KEYS_TEXT = "[b]n[/b] next   [b]b[/b] back   [b]q[/b] quit tour   (PgDn / PgUp turn pages while typing)"
+KEYS_TEXT = "[b]n[/b]/PgDn next · [b]b[/b]/PgUp back · [b]q[/b] quit tour"
 
 
 class GuidePanel(Vertical):
@@ -26,19 +26,21 @@ class GuidePanel(Vertical):
         self.status = status
 
     def compose(self) -> ComposeResult:
-        yield Static(self._title(), id="demo-guide-title")
+        with Horizontal(id="demo-guide-header"):
+            yield Static(self._title(), id="demo-guide-title")
+            yield Static(self._counter(), id="demo-guide-counter")
         yield Static(self._body(), id="demo-guide-body")
-        status = Static(self.status, id="demo-guide-status")
-        status.display = bool(self.status)
-        yield status
-        yield Static(self._keys(), id="demo-guide-keys")
+        with Horizontal(id="demo-guide-footer"):
+            yield Static(self.status, id="demo-guide-status")
+            yield Static(self._keys(), id="demo-guide-keys")
 
     def show(self, step: TourStep, index: int, total: int, status: str = "") -> None:
         self.step, self.index, self.total = step, index, total
         if not self.children:
             self.status = status
-            return
+            return  # not composed yet: compose draws the new step
         self.query_one("#demo-guide-title", Static).update(self._title())
+        self.query_one("#demo-guide-counter", Static).update(self._counter())
         self.query_one("#demo-guide-body", Static).update(self._body())
         self.query_one("#demo-guide-keys", Static).update(self._keys())
         self.set_status(status)
@@ -46,18 +48,17 @@ class GuidePanel(Vertical):
     def set_status(self, text: str) -> None:
         """The live line under the sentences (what the step is doing or waiting for)."""
         self.status = text
-        if not self.children:
-            return  # not composed yet: compose shows self.status
-        status = self.query_one("#demo-guide-status", Static)
-        status.update(text)
-        status.display = bool(text)
+        if self.children:
+            self.query_one("#demo-guide-status", Static).update(text)
 
     def _title(self) -> str:
         return f"[b]{self.step.title}[/b]"
+
+    def _counter(self) -> str:
+        return f"step {self.index + 1} of {self.total}"
 
     def _body(self) -> str:
         return "\n".join(self.step.lines)
 
     def _keys(self) -> str:
-        keys = KEYS_TEXT.replace("next", "finish", 1) if self.index == self.total - 1 else KEYS_TEXT
-        return f"step {self.index + 1} of {self.total}    {keys}"
+        return KEYS_TEXT.replace("next", "finish", 1) if self.index == self.total - 1 else KEYS_TEXT

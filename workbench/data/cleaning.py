@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from workbench.data.checks import (
     CODE_SPANS,
     CONTROL_CHARACTERS,
+    DEFAULT_MAX_SEQ_LEN,
     HTML_TAG_PATTERN,
     MARKUP_TOPIC,
-    DEFAULT_MAX_SEQ_LEN,
     QualityReport,
     conflict_groups,
     conversation_text,

@@ -152,13 +152,22 @@ def launch_distributed(config: "RunConfig", config_path: Path, run_dir: Path, re
 
 def run_training(
     config: "RunConfig", run_dir: Path, *, config_path: Optional[Path] = None, resume: bool = False,
-    report: Report = report_line,
+    check_source: Optional[str] = None, report: Report = report_line,
 ) -> int:
     """Train `config` into `run_dir`; returns the exit code (0 completed or stopped, 1 failed).
 
     Bad input (a WorkbenchError) is recorded as a failed run and then raised, for the CLI to print.
+
+    Args:
+        check_source: run the config checks first, naming this file in their messages.
     """
     run_dir = Path(run_dir)
+    if check_source is not None and not under_launcher():
+        try:
+            preflight(config, check_source, report)
+        except WorkbenchError as error:
+            _record_failure(run_dir, config, str(error))
+            raise
     if config.devices.num_processes > 1 and not under_launcher():
         return launch_distributed(config, config_path or run_dir / CONFIG_FILE, run_dir, resume, report)
 
@@ -208,6 +217,14 @@ def run_training(
     if user_error is not None:
         raise user_error  # the CLI prints it as one line and exits 2
     return 1 if outcome.state == "failed" else 0
+
+
+def _record_failure(run_dir: Path, config: "RunConfig", reason: str) -> None:
+    """Mark a run failed before training began (so it never reads as a dead "starting" run)."""
+    status = _raw_status(run_dir) or RunStatus(name=config.name)
+    status.state, status.reason, status.pid = "failed", reason, os.getpid()
+    write_status(run_dir, status)
+    EventLog(run_dir).append("end", state="failed", reason=reason, measured_peak_bytes=None)
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
@@ -465,7 +482,9 @@ def train_command(
     if config_path is None:
         raise WorkbenchError("train: give a CONFIG.yaml to start a run, or --resume RUN_DIR to continue one")
     config = config_for_run(load_config(config_path))
-    if not under_launcher():
+    check_source = None
+    if detach or run_dir is None:
+        # checked before a run directory exists, so a config that cannot train leaves nothing behind
         preflight(config, str(config_path), report)
     if detach:
         started = start_run(config, runs_root)
@@ -474,6 +493,7 @@ def train_command(
     if run_dir is None:
         run_dir = create_run_dir(runs_root, config.name)
     else:
+        check_source = str(config_path)
         run_dir = Path(run_dir)
         existing = _raw_status(run_dir)
         if existing is not None and existing.state != "starting":
@@ -488,7 +508,7 @@ def train_command(
         report(f"run directory: {run_dir}")
     _apply_gpu_choice(config)
     apply_cpu_thread_policy(config)
-    return run_training(config, run_dir, config_path=run_config_path, report=report)
+    return run_training(config, run_dir, config_path=run_config_path, check_source=check_source, report=report)
 
 
 def preflight(config: "RunConfig", source: str, report: Report) -> None:

@@ -7,6 +7,9 @@
   true loss.
 - NEFTune scales its noise per sample (alpha / sqrt(sample length · hidden size)); transformers'
   built-in hook uses the row length, which is wrong when a row packs several samples.
+- Logits are computed only at positions whose next token is trained (`TrainedPositionLogits`): with
+  assistant-only loss most positions are prompt, and the output layer plus the softmax over a large
+  vocabulary are a large share of both time and memory for small models.
 - A non-finite loss is noticed at the step it happens.
 - Time spent evaluating and saving is tracked, so throughput counts training time only.
 
@@ -25,6 +28,45 @@ from workbench.training.packing import REAL_TOKENS_KEY, SAMPLE_LENGTHS_KEY
 def pop_batch_extras(inputs: dict[str, Any]) -> tuple[Any, Any]:
     """Remove the collator's bookkeeping keys before the forward pass: (real token count, per-token sample lengths)."""
     return inputs.pop(REAL_TOKENS_KEY, None), inputs.pop(SAMPLE_LENGTHS_KEY, None)
+
+
+class TrainedPositionLogits:
+    """Makes the output layer see only the hidden states whose next token carries a label.
+
+    While `select` (batch, length - 1; True where labels[:, 1:] is trained) is set, a forward
+    pre-hook on the output embeddings replaces their input (batch, length, hidden) with the
+    selected rows (n, hidden), so the model returns logits of shape (n, vocab) in label order.
+    Anything the model does to logits afterwards (e.g. soft-capping) still applies.
+    """
+
+    def __init__(self, model) -> None:
+        self.select = None
+        self.installed = False
+        output_layer = model.get_output_embeddings()
+        if output_layer is not None:
+            output_layer.register_forward_pre_hook(self._keep_trained_positions)
+            self.installed = True
+
+    def _keep_trained_positions(self, _module, args):
+        if self.select is None:
+            return None
+        hidden = args[0]
+        return (hidden[:, :-1][self.select], *args[1:])
+
+    def loss_sum(self, model, inputs: dict[str, Any]):
+        """(sum of token losses, trained token count, model outputs) for a batch with `labels`."""
+        import torch
+
+        labels = inputs.pop("labels")
+        targets = labels[:, 1:]
+        self.select = targets != -100
+        try:
+            outputs = model(**inputs)
+        finally:
+            selected, self.select = self.select, None
+        logits = outputs.logits
+        total = torch.nn.functional.cross_entropy(logits.float(), targets[selected], reduction="sum")
+        return total, selected.sum(), outputs
 
 
 def neftune_noise_scale(token_sample_lengths, hidden_size: int, alpha: float):
@@ -59,6 +101,7 @@ def workbench_trainer_class():
             self.nonfinite_loss_seen = False
             self.pause_seconds = 0.0
             self._token_sample_lengths = None
+            self.trained_logits = TrainedPositionLogits(self.model)
             if neftune_alpha:
                 embeddings = self.model.get_input_embeddings()
                 embeddings.register_forward_hook(self._neftune_hook)
@@ -68,13 +111,28 @@ def workbench_trainer_class():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             _, self._token_sample_lengths = pop_batch_extras(inputs)
             try:
-                result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+                if not self.trained_logits.installed:
+                    result = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+                    loss = result[0] if return_outputs else result
+                else:
+                    loss, outputs = self._trained_position_loss(model, inputs, num_items_in_batch)
+                    result = (loss, outputs) if return_outputs else loss
             finally:
                 self._token_sample_lengths = None
-            loss = result[0] if return_outputs else result
             if model.training and not torch.isfinite(loss.detach()).all():
                 self.nonfinite_loss_seen = True
             return result
+
+        def _trained_position_loss(self, model, inputs, num_items_in_batch):
+            """The causal-LM loss scaled as Trainer scales the model's own (see Trainer.compute_loss)."""
+            total, count, outputs = self.trained_logits.loss_sum(model, inputs)
+            if num_items_in_batch is None:
+                return total / count.clamp(min=1), outputs
+            loss = total / num_items_in_batch
+            if self.args.average_tokens_across_devices:
+                # gradients are averaged over ranks while num_items_in_batch counts all ranks' tokens
+                loss = loss * (self.accelerator.num_processes // self.get_tp_size())
+            return loss, outputs
 
         def _track_num_input_tokens(self, inputs):
             real = inputs.get(REAL_TOKENS_KEY)
@@ -127,11 +185,12 @@ def workbench_trainer_class():
                     for batch in loader:
                         pop_batch_extras(batch)
                         batch = self._prepare_inputs(batch)
-                        count = (batch["labels"][..., 1:] != -100).sum()
-                        if count == 0:
-                            continue
-                        loss = model(**batch).loss
-                        totals[0] += loss.double() * count
+                        if self.trained_logits.installed:
+                            loss_sum, count, _ = self.trained_logits.loss_sum(model, batch)
+                        else:
+                            count = (batch["labels"][..., 1:] != -100).sum()
+                            loss_sum = model(**batch).loss * count if count else 0.0
+                        totals[0] += loss_sum.double() if torch.is_tensor(loss_sum) else loss_sum
                         totals[1] += count
             finally:
                 model.train(was_training)
