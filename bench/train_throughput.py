@@ -93,6 +93,7 @@ def bench_config(args):
     config.data.train_file = str(ROOT / args.data)
     config.data.validation_split = 0.0  # no evaluation: pure training throughput
     config.data.max_seq_length = args.max_seq_length
+    config.model.precision = args.precision
     config.optimization.max_steps = args.steps
     config.optimization.per_device_train_batch_size = args.batch_size
     config.evaluation.save_steps = 10_000
@@ -154,6 +155,7 @@ def baseline_throughput(config, clock: CpuClock) -> dict:
         seed=o.seed,
         include_num_input_tokens_seen="non_padding",
         remove_unused_columns=False,
+        bf16=precision.autocast == "bf16",
     )
     from transformers.trainer_callback import PrinterCallback
 
@@ -220,6 +222,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--max-seq-length", type=int, default=256)
     parser.add_argument("--data", default="sample_data/identity_alpaca.json")
+    parser.add_argument("--precision", default="fp32", help="model.precision for both trainers (the Quick demo uses fp32)")
     parser.add_argument(
         "--baseline-batch-size", type=int, default=None,
         help="also run the baseline with this many samples per step (e.g. as many as a packed step holds)",
@@ -250,7 +253,7 @@ def main() -> None:
             extra[f"baseline_bs{args.baseline_batch_size}"] = baseline_throughput(larger, clock)
         results = {"ceiling_gflops": ceiling, "ceiling_gflop_per_cpu_s": ceiling_per_cpu_s, "params": base_params, "config": {
             "batch_size": args.batch_size, "max_seq_length": args.max_seq_length, "steps": args.steps,
-            "lora_r": config.method.r, "data": args.data}}
+            "lora_r": config.method.r, "data": args.data, "precision": args.precision}}
         for name, measured in (("workbench", ours), ("baseline", baseline), *extra.items()):
             achieved = measured["tokens_per_s"] * flops_per_token / 1e9
             per_cpu_s = measured["tokens_per_cpu_s"] * flops_per_token / 1e9

@@ -159,6 +159,10 @@ class DemoApp(WorkbenchApp):
         self._guide = GuidePanel(step, self.tour_index, len(TOUR))
         self.screen.mount(self._guide)
 
+    def on_resize(self, event: events.Resize) -> None:
+        if self._guide is not None:
+            self._guide.fit_to(event.size.height)
+
     def _guide_is_showing(self) -> bool:
         return self._guide is not None and self._guide.parent is self.screen
 
@@ -415,7 +419,13 @@ class DemoApp(WorkbenchApp):
         if self.demo_run is None and not self._training_requested:
             self.set_guide_status("Training has not started: go back (b) to the recipe and press n.")
             return
-        state = {"asked": False, "moving": False}
+        moving = {"worker": None}
+
+        def move_to(pane: str) -> None:
+            """One pane change at a time: a second switch_mode while one is under way builds a second screen."""
+            worker = moving["worker"]
+            if self.current_mode != pane and (worker is None or worker.is_finished):
+                moving["worker"] = self.run_worker(self._go_to_pane(pane), group="demo-pane")
 
         def tick() -> bool:
             if not self._adapter_ready():
@@ -423,17 +433,12 @@ class DemoApp(WorkbenchApp):
                 if ended:
                     self.set_guide_status(line)
                     return True
-                if self.current_mode != "train" and not state["moving"]:
-                    state["moving"] = True
-                    self.run_worker(self._go_to_pane("train"), group="demo-pane", exclusive=True)
+                move_to("train")
                 self.set_guide_status(f"{line} · the answers come when it finishes")
                 return False
-            if self.current_mode != "chat":
-                if not state["moving"] or self.current_mode == "train":
-                    state["moving"] = True
-                    self.run_worker(self._go_to_pane("chat"), group="demo-pane", exclusive=True)
+            if self.current_mode != "chat" or not (moving["worker"] is None or moving["worker"].is_finished):
+                move_to("chat")
                 return False
-            state["moving"] = False
             return self._ask_in_chat(prompt_index, blind)
 
         self._every_tick(tick)

@@ -87,7 +87,6 @@ async def test_the_tour_walks_every_pane_and_sets_each_step_up(demo_options, fix
                 await wait_until(pilot, lambda: not app.screen.generating, "both answers")
                 assert all(answer is not None for answer in app.screen.last_answers)
             elif step.key == "vote":
-                print("DEBUG", app.focused, app.tour_index, app._guide.status, app.screen.blind, app.screen.generating, app.screen.pending_user_text)
                 await wait_until(pilot, lambda: app.screen.pending_user_text == "Who should I thank for you?", "a blind round")
                 assert app.screen.blind and app.screen.blind_round is not None
                 await wait_until(pilot, lambda: not app.screen.generating, "both blind answers")

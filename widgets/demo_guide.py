@@ -13,6 +13,8 @@ from textual.widgets import Static
 from workbench.demo.tour import TourStep
 
 KEYS_TEXT = "[b]n[/b]/PgDn next · [b]b[/b]/PgUp back · [b]q[/b] quit tour"
+COMPACT_BELOW_ROWS = 32
+"""On terminals shorter than this the panel drops its padding and gaps, so the pane keeps some room."""
 
 
 class GuidePanel(Vertical):
@@ -33,6 +35,12 @@ class GuidePanel(Vertical):
         with Horizontal(id="demo-guide-footer"):
             yield Static(self.status, id="demo-guide-status")
             yield Static(self._keys(), id="demo-guide-keys")
+
+    def on_mount(self) -> None:
+        self.fit_to(self.app.size.height)
+
+    def fit_to(self, terminal_rows: int) -> None:
+        self.set_class(terminal_rows < COMPACT_BELOW_ROWS, "-compact")
 
     def show(self, step: TourStep, index: int, total: int, status: str = "") -> None:
         self.step, self.index, self.total = step, index, total

@@ -62,7 +62,7 @@ class DemoCleaning:
         for check, words in CHECK_WORDS.items():
             count = self.report.count(check)
             if count:
-                lines.append(f"{count:>3} rows  {words}")
+                lines.append(f"{count:>3} {'row ' if count == 1 else 'rows'}  {words}")
         return lines
 
     def step_lines(self) -> list[str]:

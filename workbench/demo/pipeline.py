@@ -171,7 +171,7 @@ def train_demo(config: "RunConfig", options: DemoOptions, report: Report) -> Tra
     view, tail = RunView(run_dir), EventTail(run_dir)
     deadline = started + options.max_minutes * 60 if options.max_minutes else None
     stopped_at_limit = False
-    last_line = 0.0
+    last_line, last_step = 0.0, -1
     try:
         while True:
             events = tail.read_new()
@@ -185,10 +185,10 @@ def train_demo(config: "RunConfig", options: DemoOptions, report: Report) -> Tra
                     )
                 elif event.get("event") == "eval":
                     report(f"{_progress_line(view)} · eval loss {event['eval_loss']:.3f}")
-                    last_line = time.monotonic()
-            if view.latest_train and time.monotonic() - last_line >= PROGRESS_EVERY_S:
+                    last_line, last_step = time.monotonic(), view.step
+            if view.latest_train and view.step != last_step and time.monotonic() - last_line >= PROGRESS_EVERY_S:
                 report(_progress_line(view))
-                last_line = time.monotonic()
+                last_line, last_step = time.monotonic(), view.step
             status = read_status(run_dir)
             if status is not None and status.state not in ACTIVE_STATES:
                 break
