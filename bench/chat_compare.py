@@ -8,6 +8,7 @@ compare equal work. Each case runs `--repeats` times after one warm-up; medians 
 Cases (all greedy, same prompt):
     plain tuned   PeftModel.generate, batch 1, the adapter active: one fine-tuned answer alone
     plain base    the same with the adapter disabled: one base answer alone
+    plain base x2 two base rows in one batch, adapter disabled: what a second row costs without LoRA
     engine one    ChatEngine, the fine-tuned side alone (streamer, cancel check, per-row limits)
     engine pair   ChatEngine, base + fine-tuned rows in one batched generate (adapter_names)
 
@@ -63,7 +64,7 @@ def make_adapter(model_dir: Path, out_dir: Path) -> Path:
 
 
 def plain_generate(model, input_ids, new_tokens: int) -> tuple[float, float]:
-    """(wall seconds, decode tokens/s after the first token) for one plain generate call."""
+    """(wall seconds, decode tokens/s after the first token) for one plain generate call (any batch)."""
     import torch
 
     streamer = TimestampStreamer()
@@ -126,7 +127,9 @@ def main() -> int:
     messages = build_messages(None, [], PROMPT)
     input_ids = torch.tensor([encode_prompt(tokenizer, messages)])
     settings = SamplingSettings(max_new_tokens=args.new_tokens)
-    results: dict[str, list] = {name: [] for name in ("plain tuned", "plain base", "engine one", "engine pair")}
+    results: dict[str, list] = {
+        name: [] for name in ("plain tuned", "plain base", "plain base x2", "engine one", "engine pair")
+    }
     with tempfile.TemporaryDirectory() as folder:
         adapter_dir = make_adapter(resolved.path, Path(folder) / "adapter")
         plain = PeftModel.from_pretrained(load_model(resolved), str(adapter_dir)).eval()
@@ -136,13 +139,14 @@ def main() -> int:
         one = [GenerationJob(tuned, messages, settings)]
         pair = [GenerationJob(BASE_SOURCE, messages, settings), GenerationJob(tuned, messages, settings)]
 
-        def plain_base():
+        def plain_base(rows: int = 1):
             with plain.disable_adapter():
-                return plain_generate(plain, input_ids, args.new_tokens)
+                return plain_generate(plain, input_ids.repeat(rows, 1), args.new_tokens)
 
         cases = {
             "plain tuned": lambda: in_fresh_thread(lambda: plain_generate(plain, input_ids, args.new_tokens)),
             "plain base": lambda: in_fresh_thread(plain_base),
+            "plain base x2": lambda: in_fresh_thread(lambda: plain_base(2)),
             "engine one": lambda: engine_generate(engine, one),
             "engine pair": lambda: engine_generate(engine, pair),
         }
@@ -171,6 +175,7 @@ def main() -> int:
     print(f"{'case':<14}{'wall s':>9}{'decode tok/s':>14}")
     print(f"{'plain tuned':<14}{wall('plain tuned'):>9.2f}{plain_rate('plain tuned'):>14.1f}")
     print(f"{'plain base':<14}{wall('plain base'):>9.2f}{plain_rate('plain base'):>14.1f}")
+    print(f"{'plain base x2':<14}{wall('plain base x2'):>9.2f}{plain_rate('plain base x2'):>14.1f}  (per row)")
     print(f"{'engine one':<14}{wall('engine one'):>9.2f}{engine_rate('engine one', 0):>14.1f}")
     print(f"{'engine pair':<14}{wall('engine pair'):>9.2f}{engine_rate('engine pair', 1):>14.1f}  (per side)")
     pair_ratio = wall("engine pair") / wall("plain tuned")
@@ -179,6 +184,7 @@ def main() -> int:
     print(f"both answers / one answer alone: {pair_ratio:.2f}x (target <= 1.3; one after the other would be {serial_ratio:.2f}x)")
     print(f"engine decode tok/s / plain generate: {one_ratio:.2f}x (target >= 0.9)")
     print(f"pair per-side decode tok/s / plain generate: {engine_rate('engine pair', 1) / plain_rate('plain tuned'):.2f}x")
+    print(f"two base rows, no LoRA / one tuned answer: {wall('plain base x2') / wall('plain tuned'):.2f}x (the floor for any batch of two)")
     return 0
 
 

@@ -4,19 +4,19 @@ Each configuration runs in a fresh Python process: import torch, transformers an
 resident set (the idle baseline), reset the kernel's peak-RSS counter (/proc/self/clear_refs), then
 build or load the model, wrap it (LoRA), and run a few real optimizer steps (forward with labels,
 backward, gradient clipping at 1.0, AdamW step, zero_grad(set_to_none=True), as transformers'
-Trainer does). Measured = peak RSS (VmHWM) minus the baseline: everything the estimate claims to
-cover (weights, gradients, optimizer state and temporaries, activations, logits, framework
-overhead), nothing it does not (the interpreter and the imported libraries).
+Trainer does; KV cache off, as in the workbench trainer). Measured = peak RSS (VmHWM) minus the
+baseline: everything the estimate claims to cover (weights, gradients, optimizer state and
+temporaries, activations, logits, framework overhead), nothing it does not (the interpreter and
+the imported libraries).
 
 Allocator: by default glibc raises its mmap threshold as large blocks are freed and then keeps
-freed memory mapped, so RSS drifts above live memory by a varying amount (from +2% to +60% in
-runs here). The child processes run with MALLOC_MMAP_THRESHOLD_=65536 so large tensors are
-returned to the kernel when freed and RSS tracks live memory; `--allocator default` measures the
-glibc default instead, to show that drift.
+freed heap memory resident, so RSS runs 15-68% above live memory, by a varying amount. The child
+processes run with MALLOC_MMAP_THRESHOLD_=65536 so large tensors are returned to the kernel when
+freed and RSS tracks live memory; `--allocator default` measures the glibc default instead.
 
-    .venv/bin/python bench/memory_accuracy.py            # the full grid (~15-30 min on 2 cores)
+    .venv/bin/python bench/memory_accuracy.py            # the full grid (~30-60 min on 2 busy cores)
     .venv/bin/python bench/memory_accuracy.py --quick    # three rows
-    .venv/bin/python bench/memory_accuracy.py --allocator default --only 4,6,8
+    .venv/bin/python bench/memory_accuracy.py --allocator default --only 7,9,11
 """
 
 from __future__ import annotations
@@ -123,6 +123,7 @@ def _child(spec: dict) -> None:
 
         config = AutoConfig.from_pretrained(spec["model_dir"])
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation=case.attention)
+    model.config.use_cache = False  # as the trainer does: no KV cache holding keys and values in training
     if case.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     if case.method == "lora":

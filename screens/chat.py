@@ -392,6 +392,9 @@ class ChatScreen(PaneScreen):
     def action_new_chat(self) -> None:
         if self.generating:
             self.action_stop()
+            # The stopped generation's last messages belong to the old conversation: ignore them.
+            self.generation += 1
+            self.generating = False
         self.histories = [[], []]
         self.last_answers = [None, None]
         self.blind_round = None

@@ -177,13 +177,12 @@ class MemoryScreen(PaneScreen):
             return
         verdict = check_fit(estimate, memory_budget(inputs, devices, self.whatif_gpu_gib))
         self.last_estimate = estimate
-        self.query_one(MemoryReport).show(estimate, verdict, self._measured_peak(), self.whatif_model is not None)
+        self.query_one(MemoryReport).show(estimate, verdict, self._run_memory(), self.whatif_model is not None)
 
-    def _measured_peak(self) -> tuple[str, int] | None:
+    def _run_memory(self):
         run = getattr(self.app, "selected_run", None)
         if run is None:
             return None
-        from workbench.memory import read_measured_peak
+        from workbench.memory import read_run_memory
 
-        peak = read_measured_peak(run)
-        return (Path(run).name, peak) if peak else None
+        return read_run_memory(run)

@@ -236,3 +236,27 @@ async def test_columns_stack_when_narrow_and_sit_side_by_side_from_80(chat_app, 
             assert screen.has_class("-narrow") and left.y < right.y and left.width == right.width
         else:
             assert not screen.has_class("-narrow") and left.x < right.x and left.width >= 38
+
+
+async def test_new_chat_mid_answer_drops_the_old_answer(chat_app):
+    from widgets.chat_settings import ChatSettings
+    from workbench.inference.settings import SamplingSettings
+
+    async with chat_app.run_test(size=(80, 24)) as pilot:
+        screen = pilot.app.screen
+        screen.settings = ChatSettings(SamplingSettings(max_new_tokens=5000))
+        chat_input = screen.query_one("#chat-input")
+        chat_input.value = "Talk forever."
+        chat_input.focus()
+        await pilot.press("enter")
+        while not any(column.turns and column.turns[-1].answer for column in screen.query(ChatColumn)):
+            await pilot.pause(0.05)
+        await pilot.press("ctrl+n")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.pause()
+        assert screen.histories == [[], []]
+        assert all(column.turns == [] for column in screen.query(ChatColumn))
+        screen.settings = ChatSettings(SamplingSettings(max_new_tokens=8))
+        await send(pilot, "Fresh start")
+        assert [len(history) for history in screen.histories] == [2, 2]

@@ -48,7 +48,7 @@ def test_dora_adds_one_magnitude_per_output_row(llama8b):
     assert lora_trainable_params(llama8b, 16, ("all-linear",), dora=True) == plain + rows
 
 
-def test_nf4_double_quant_costs_4_127_bits_with_embeddings_and_head_in_16_bits(llama8b):
+def test_nf4_double_quant_costs_4_127_bits_and_leaves_embeddings_and_head_unquantized(llama8b):
     assert round(quantized_bits_per_weight(True), 3) == 4.127
     assert quantized_bits_per_weight(False) == 4.5
     inputs = MemoryInputs(method="qlora", precision="mixed-bf16", double_quant=True)
@@ -57,8 +57,12 @@ def test_nf4_double_quant_costs_4_127_bits_with_embeddings_and_head_in_16_bits(l
     embeddings_and_head = 2 * llama8b.vocab_size * llama8b.hidden_size
     norms = llama8b.total_params - llama8b.linear_weight_params - embeddings_and_head
     base = estimate.weights - adapters
-    quantized_bits = (base - 2 * (embeddings_and_head + norms)) * 8 / llama8b.linear_weight_params
+    # not quantized: bitsandbytes stores them in 16 bits and PEFT's k-bit preparation upcasts them to fp32
+    unquantized_bytes = 4 * (embeddings_and_head + norms)
+    quantized_bits = (base - unquantized_bytes) * 8 / llama8b.linear_weight_params
     assert quantized_bits == pytest.approx(4.127, abs=0.001)
+    no_double = estimate_training_memory(llama8b, inputs.with_changes(double_quant=False))
+    assert (no_double.weights - estimate.weights) * 8 / llama8b.linear_weight_params == pytest.approx(4.5 - 4.127, abs=0.001)
 
 
 def test_adamw_keeps_8_bytes_of_state_per_trainable_fp32_parameter(llama8b):
@@ -112,8 +116,8 @@ def test_inputs_move_the_estimate_the_right_way(llama8b):
     e = estimate_training_memory(llama8b, base)
     assert estimate_training_memory(llama8b, base.with_changes(batch_size=4)).activations > 1.9 * e.activations
     assert estimate_training_memory(llama8b, base.with_changes(gradient_checkpointing=True)).activations < e.activations / 5
-    # embeddings and lm_head (1.05B of the 8B parameters) stay 16-bit under QLoRA
-    assert estimate_training_memory(llama8b, base.with_changes(method="qlora")).weights < e.weights / 2.5
+    # embeddings and lm_head (1.05B of the 8B parameters) are not quantized, and fp32 after k-bit preparation
+    assert estimate_training_memory(llama8b, base.with_changes(method="qlora")).weights < e.weights / 2
     assert estimate_training_memory(llama8b, base.with_changes(method="full")).total_bytes > 3 * e.total_bytes
     assert estimate_training_memory(llama8b, base.with_changes(lora_dropout=0.1)).activations > e.activations
     eager = estimate_training_memory(llama8b, base.with_changes(attention="eager"))

@@ -86,15 +86,19 @@ async def test_qlora_7b_on_a_24_gib_card_what_if_leaves_the_config_alone(fixed_d
 
 
 async def test_measured_peak_of_the_selected_run_is_shown_beside_the_estimate(fixed_devices, tmp_path):
-    (tmp_path / "status.json").write_text(json.dumps({"state": "done", "measured_peak_bytes": 3 * 2**30}))
+    status = {"state": "completed", "measured_peak_bytes": 3 * 2**30, "estimated_peak_bytes": 2 * 2**30}
+    (tmp_path / "status.json").write_text(json.dumps(status))
     app = _memory_app(fixed_devices)
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
-        assert str(app.screen.query_one("#mem-measured", Static).render()) == ""
+        measured = app.screen.query_one("#mem-measured", Static)
+        assert not measured.display
         app.selected_run = tmp_path
         await pilot.pause()
-        assert "measured peak" in str(app.screen.query_one("#mem-measured", Static).render())
-        assert "3.0 GiB" in str(app.screen.query_one("#mem-measured", Static).render())
+        text = str(measured.render())
+        assert measured.display and tmp_path.name in text
+        assert "measured 3.0 GiB" in text and "estimate at start 2.0 GiB" in text
+        assert app.screen.query_one("MemoryBar").measured == 3 * 2**30
 
 
 async def test_a_local_model_directory_is_counted_in_a_worker(fixed_devices, tiny_model_dir):
@@ -106,3 +110,14 @@ async def test_a_local_model_directory_is_counted_in_a_worker(fixed_devices, tin
         estimate = app.screen.last_estimate
         assert estimate is not None and estimate.spec.source == str(tiny_model_dir.resolve())
         assert estimate.spec.num_layers == 2
+
+
+def test_bar_cells_are_proportional_and_fill_the_share_of_the_scale():
+    from widgets.memory_bar import bar_cells
+
+    cells = dict(bar_cells({"weights": 300, "activations": 600, "logits": 100, "gradients": 0}, 1000, 50))
+    assert cells == {"weights": 15, "activations": 30, "logits": 5}
+    half = dict(bar_cells({"weights": 250, "activations": 250}, 1000, 40))  # a budget twice the total
+    assert sum(half.values()) == 20
+    tiny = dict(bar_cells({"weights": 990, "framework overhead": 13}, 1000, 40))  # 0.52 of a cell
+    assert tiny["framework overhead"] == 1 and sum(tiny.values()) == 40

@@ -9,7 +9,14 @@ import pytest
 from workbench.config import RunConfig
 from workbench.devices import CpuInfo, DeviceReport, GpuInfo
 from workbench.errors import WorkbenchError
-from workbench.memory import memory_inputs_from_config, read_measured_peak, resolve_model_spec, spec_from_model_dir
+from workbench.memory import (
+    RunMemory,
+    memory_inputs_from_config,
+    read_measured_peak,
+    read_run_memory,
+    resolve_model_spec,
+    spec_from_model_dir,
+)
 
 GIB = 2**30
 CPU_ONLY = DeviceReport(cpu=CpuInfo("test cpu", 2, 24 * GIB, 20 * GIB))
@@ -41,6 +48,8 @@ def test_local_directory_resolves_before_the_catalog(tiny_model_dir):
 def test_directory_without_config_is_a_user_error(tmp_path):
     with pytest.raises(WorkbenchError, match="config.json"):
         spec_from_model_dir(tmp_path)
+    with pytest.raises(WorkbenchError, match="no such directory"):
+        resolve_model_spec(str(tmp_path / "missing"))
 
 
 def test_default_config_maps_to_cpu_lora_inputs():
@@ -89,5 +98,8 @@ def test_measured_peak_is_read_when_the_run_recorded_it(tmp_path):
     assert read_measured_peak(tmp_path) is None
     (tmp_path / "status.json").write_text(json.dumps({"state": "done", "measured_peak_bytes": 123456789}))
     assert read_measured_peak(tmp_path) == 123456789
+    assert read_run_memory(tmp_path).estimated_bytes is None
+    (tmp_path / "status.json").write_text(json.dumps({"measured_peak_bytes": 5, "estimated_peak_bytes": 7}))
+    assert read_run_memory(tmp_path) == RunMemory(tmp_path.name, 5, 7)
     (tmp_path / "status.json").write_text("{not json")
     assert read_measured_peak(tmp_path) is None

@@ -9,6 +9,7 @@ def test_memory_pane_snapshot(snap_compare, fixed_devices):
     precision auto, optimizer adamw_torch, batch size 4, seq length 1024, LoRA rank 16, grad ckpt, GPUs 1,
     GPU GiB "this machine"); on the right "SmolLM2-135M · 0.13B params · 4,884,480 trainable · fp32 on
     CPU · peak …", the stacked bar (blue weights, green activations, yellow logits, grey free space, the
-    budget ┃ at the right end), its scale and legend, and the green "Fits: …" verdict; footer."""
+    budget ┃ at the right end), its scale and legend, the green "Fits: …" verdict with the dim CPU note about
+    glibc, and the start of "Room to grow"; footer."""
     app = make_app(load_model=False, device_report=fixed_devices, initial_pane="memory")
     assert snap_compare(app, terminal_size=(80, 24))

@@ -13,7 +13,7 @@ from widgets.memory_bar import MemoryBar
 from workbench.memory.verdict import format_bytes
 
 if TYPE_CHECKING:
-    from workbench.memory import FitVerdict, MemoryEstimate
+    from workbench.memory import FitVerdict, MemoryEstimate, RunMemory
 
 VERDICT_STYLES = {"fits": "green", "tight": "yellow", "does not fit": "red", "unknown": "blue"}
 SHOWN_SUGGESTIONS = 4
@@ -36,10 +36,15 @@ class MemoryReport(VerticalScroll):
         self.query_one("#mem-title", Static).update(text)
         self.query_one(MemoryBar).show({}, None)
         for name in ("verdict", "measured", "suggestions", "thumb", "explanation"):
-            self.query_one(f"#mem-{name}", Static).update("")
+            self._set(f"#mem-{name}", "")
 
-    def show(self, estimate: "MemoryEstimate", verdict: "FitVerdict", measured: tuple[str, int] | None,
-             whatif: bool) -> None:
+    def _set(self, selector: str, text: str) -> None:
+        """Update a block, hiding it (and its margin) while it has nothing to say."""
+        block = self.query_one(selector, Static)
+        block.update(text)
+        block.display = bool(text)
+
+    def show(self, estimate: "MemoryEstimate", verdict: "FitVerdict", run: "RunMemory | None", whatif: bool) -> None:
         from workbench.memory import plain_explanation, rule_of_thumb
 
         spec, inputs = estimate.spec, estimate.inputs
@@ -52,23 +57,26 @@ class MemoryReport(VerticalScroll):
             f"{' per GPU' if inputs.device == 'cuda' and inputs.gpus > 1 else ''}"
         )
         self.query_one("#mem-title", Static).update(title)
-        self.query_one(MemoryBar).show(estimate.at_peak(), verdict.budget.bytes, measured[1] if measured else None)
+        self.query_one(MemoryBar).show(estimate.at_peak(), verdict.budget.bytes, run.measured_bytes if run else None)
         style = VERDICT_STYLES[verdict.status]
         notes = "".join(f"\n[dim]note: {escape(note)}[/dim]" for note in estimate.notes)
-        self.query_one("#mem-verdict", Static).update(f"[b {style}]{escape(verdict.headline)}[/]{notes}")
+        self._set("#mem-verdict", f"[b {style}]{escape(verdict.headline)}[/]{notes}")
         measured_text = ""
-        if measured:
-            run, peak = measured
-            error = (estimate.total_bytes - peak) / peak
-            measured_text = (f"[magenta]▲ measured peak of run {escape(run)}: {format_bytes(peak)}[/magenta] "
-                             f"(estimate {format_bytes(estimate.total_bytes)}, {error:+.0%})")
-        self.query_one("#mem-measured", Static).update(measured_text)
+        if run:
+            if inputs.device == "cuda":
+                what = "PyTorch's max reserved, without the CUDA context"
+            else:
+                what = "whole-process RSS, Python and data included"
+            its_estimate = f"; its estimate at start {format_bytes(run.estimated_bytes)}" if run.estimated_bytes else ""
+            measured_text = (f"[magenta]▲ run {escape(run.run_name)} measured {format_bytes(run.measured_bytes)}"
+                             f"[/magenta] ({what}){its_estimate}")
+        self._set("#mem-measured", measured_text)
         lines = []
         for suggestion in verdict.suggestions[:SHOWN_SUGGESTIONS]:
             mark = "[green]✓[/green]" if suggestion.fits else "[red]✗[/red]"
             lines.append(f" {mark} {escape(suggestion.text)}: {format_bytes(suggestion.total_bytes)}")
         heading = "[b]What would make it fit[/b]" if verdict.status != "fits" else "[b]Room to grow[/b]"
-        self.query_one("#mem-suggestions", Static).update("\n".join([heading, *lines]) if lines else "")
-        self.query_one("#mem-thumb", Static).update(f"[dim]{escape(rule_of_thumb(estimate).text)}[/dim]")
+        self._set("#mem-suggestions", "\n".join([heading, *lines]) if lines else "")
+        self._set("#mem-thumb", f"[dim]{escape(rule_of_thumb(estimate).text)}[/dim]")
         explanation = "\n".join(escape(line) for line in plain_explanation(estimate))
-        self.query_one("#mem-explanation", Static).update(f"[b]In plain words[/b]\n{explanation}")
+        self._set("#mem-explanation", f"[b]In plain words[/b]\n{explanation}")

@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lora-r", type=int, default=16, help="LoRA rank (default: 16)")
     parser.add_argument("--lora-targets", default="all-linear",
                         help="comma-separated linear layer names, or all-linear (default)")
-    parser.add_argument("--lora-dropout", type=float, default=0.0, help="LoRA dropout (above 0 costs memory)")
+    # 0.05 is the run config's default, so the CLI and the Memory pane answer the same question alike
+    parser.add_argument("--lora-dropout", type=float, default=0.05,
+                        help="LoRA dropout (default: 0.05; 0 saves each adapter's copy of its input)")
     parser.add_argument("--dora", action="store_true", help="weight-decomposed LoRA")
     parser.add_argument("--no-double-quant", action="store_true", help="QLoRA without double quantization")
     parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward")

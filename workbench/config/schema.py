@@ -42,7 +42,9 @@ class DataSection(Section):
     packing: bool = Field(True, description="pack several samples into one sequence (faster; samples never attend to each other)")
     assistant_only_loss: bool = Field(True, description="learn only from the assistant's replies (loss masking)")
     system_prompt: Optional[str] = Field(
-        None, description="system message for samples without one; empty keeps the chat template's default"
+        None,
+        description="system message for samples that have none; null keeps the chat template's own default, "
+        "an empty string gives an empty system message",
     )
 
 

@@ -137,7 +137,7 @@ def describe_config(config: "RunConfig") -> str:
     length = f"{o.max_steps} steps" if o.max_steps > 0 else f"{o.num_train_epochs:g} epochs"
     return (
         f"{m.type} r={m.r} on {m.target_modules if isinstance(m.target_modules, str) else ','.join(m.target_modules)}, "
-        f"lr {o.learning_rate:g}, {length}, batch {o.per_device_train_batch_size} packed rows of "
+        f"lr {o.learning_rate:.1e}".replace("e-0", "e-") + f", {length}, batch {o.per_device_train_batch_size} packed rows of "
         f"{d.max_seq_length} tokens, system prompt {d.system_prompt!r}"
     )
 

@@ -7,7 +7,7 @@ from workbench.memory.estimator import MemoryEstimate, estimate_training_memory,
 from workbench.memory.explain import plain_explanation, rule_of_thumb
 from workbench.memory.from_config import memory_inputs_from_config
 from workbench.memory.inputs import MemoryInputs
-from workbench.memory.measured import read_measured_peak
+from workbench.memory.measured import RunMemory, read_measured_peak, read_run_memory
 from workbench.memory.spec import ModelSpec, catalog_spec, resolve_model_spec, spec_from_model_dir
 from workbench.memory.verdict import FitVerdict, check_fit, format_bytes, memory_budget
 
@@ -24,7 +24,9 @@ __all__ = [
     "memory_budget",
     "memory_inputs_from_config",
     "plain_explanation",
+    "RunMemory",
     "read_measured_peak",
+    "read_run_memory",
     "resolve_model_spec",
     "rule_of_thumb",
     "spec_from_model_dir",

@@ -152,12 +152,15 @@ class _Regime:
         self.full = inputs.method == "full"
         # Tensors produced by matmuls: fp32, or 16-bit under autocast / pure half precision.
         self.compute = 4 if fp32 else 2
+        # PEFT's k-bit preparation (prepare_model_for_kbit_training, which the trainer runs for
+        # QLoRA) upcasts every parameter it does not quantize (embeddings, lm_head, norms) to fp32.
+        self.kbit = inputs.method in ("qlora", "8bit-base")
         # The residual stream follows the weights of embeddings and norms: fp32 when those are fp32.
-        self.stream = 4 if fp32 or (self.full and inputs.autocast) else 2
+        self.stream = 4 if fp32 or (self.full and inputs.autocast) or self.kbit else 2
         # Trainable parameters: full fine-tuning in pure half precision trains 16-bit weights;
         # PEFT keeps adapters in fp32 whatever the base dtype.
         self.trainable = 2 if self.full and inputs.precision in ("bf16", "fp16") else 4
-        self.frozen_dense = 4 if fp32 else 2
+        self.frozen_dense = 4 if fp32 or self.kbit else 2
 
 
 def _weights_bytes(spec: ModelSpec, inputs: MemoryInputs, regime: _Regime, trainable: int) -> int:
@@ -170,6 +173,7 @@ def _weights_bytes(spec: ModelSpec, inputs: MemoryInputs, regime: _Regime, train
     adapters = trainable * regime.trainable
     if inputs.method == "lora":
         return spec.total_params * regime.frozen_dense + adapters
+    # embeddings, lm_head, norms and biases are not quantized (and k-bit preparation makes them fp32)
     dense = (spec.total_params - spec.linear_weight_params) * regime.frozen_dense
     if inputs.method == "qlora":
         quantized = spec.linear_weight_params * quantized_bits_per_weight(inputs.double_quant) / 8
@@ -217,14 +221,15 @@ def _input_copies_bytes(width: int, needing: int, from_stream: bool, inputs: Mem
             return needing * 2 * width
         return (regime.stream if from_stream else regime.compute) * width
     per_copy = 2 if inputs.autocast else 4
-    # bitsandbytes layers skip PEFT's fp32 cast under autocast, so their adapters share a 16-bit input
-    bitsandbytes_autocast = inputs.autocast and inputs.method in ("qlora", "8bit-base")
+    # bitsandbytes layers skip PEFT's fp32 cast under autocast: an input that is already 16-bit
+    # (attention output, MLP product) is shared; the fp32 stream is cast once per adapter.
+    already_half = inputs.autocast and regime.kbit and not from_stream
     if inputs.lora_dropout > 0:
-        dropped = 2 if bitsandbytes_autocast else 4
+        dropped = 2 if already_half else 4
         # CUDA's fused dropout keeps a bool mask; on CPU dropout multiplies by a saved noise tensor
         mask = 1 if inputs.device == "cuda" else dropped
         return needing * (per_copy + mask) * width
-    if inputs.precision == "fp32" or bitsandbytes_autocast:
+    if inputs.precision == "fp32" or already_half:
         return per_copy * width
     return needing * per_copy * width
 
@@ -266,9 +271,7 @@ def _layer_activation_bytes_per_token(spec: ModelSpec, inputs: MemoryInputs, reg
     attention = _effective_attention(spec, inputs)
     repeats_kv = spec.num_kv_heads < spec.num_heads and (attention == "eager" or inputs.attention_mask)
     kv_saved = q if repeats_kv and attention != "flash" else kv
-    total += c * (q + 2 * kv_saved)  # roped queries and keys, values
-    if repeats_kv and attention != "flash":
-        total += c * 2 * kv  # the un-repeated keys and values stay referenced by the layer's cache
+    total += c * (q + 2 * kv_saved)  # roped queries and keys, values (repeated to every head if need be)
     per_position = 0
     if attention == "eager":
         # softmax output in fp32 (kept for its backward) and its cast back to the compute dtype
@@ -357,6 +360,9 @@ def estimate_training_memory(spec: ModelSpec, inputs: MemoryInputs) -> MemoryEst
         trainable = lora_trainable_params(spec, inputs.lora_r, inputs.lora_targets, inputs.dora)
     if inputs.method in ("qlora", "8bit-base") and inputs.device == "cpu":
         notes.append("bitsandbytes quantization needs a CUDA GPU; this CPU figure is only indicative")
+    if inputs.device == "cpu":
+        # measured: 15-68% above live memory with glibc's defaults (docs/benchmarks.md, Memory)
+        notes.append("freed memory glibc keeps can push CPU RSS up to ~1.7x this")
     if _effective_attention(spec, inputs) != inputs.attention:
         notes.append(f"{spec.name} soft-caps attention scores, which sdpa cannot do: counted as eager attention")
 

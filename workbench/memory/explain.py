@@ -43,8 +43,8 @@ def rule_of_thumb(estimate: MemoryEstimate) -> RuleOfThumb:
         elif inputs.optimizer == "sgd":
             reason += ", less the 8 bytes of Adam state with plain SGD"
     elif inputs.method == "qlora":
-        reason = ("QLoRA stores the frozen base in about 4 bits per weight and trains only small adapters "
-                  "(under 1 byte per parameter)")
+        reason = ("QLoRA stores the frozen linear layers in about 4 bits per weight (embeddings and the output "
+                  "layer are not quantized) and trains only small adapters")
     elif inputs.method == "8bit-base":
         reason = "the frozen base is stored in 8 bits (about 1 byte per weight) and only small adapters train"
     else:
@@ -72,12 +72,12 @@ def plain_explanation(estimate: MemoryEstimate) -> list[str]:
     else:
         share = estimate.trainable_params / spec.total_params
         if inputs.method == "qlora":
-            storage = (f"compressed to about {quantized_bits_per_weight(inputs.double_quant):.2f} bits per number "
-                       "(the vocabulary tables stay 16-bit)")
+            storage = (f"compresses most of them to about {quantized_bits_per_weight(inputs.double_quant):.2f} "
+                       "bits per number (the vocabulary tables are not compressed)")
         elif inputs.method == "8bit-base":
-            storage = "stored in 8 bits per number"
+            storage = "stores most of them in 8 bits per number"
         else:
-            storage = "kept as they are"
+            storage = "keeps them as they are"
         lines.append(
             f"{'QLoRA' if inputs.method == 'qlora' else 'LoRA'} freezes them, {storage}, and trains small add-on "
             f"matrices instead: {estimate.trainable_params:,} numbers ({share:.2%} of the model). "

@@ -278,9 +278,11 @@ def resolve_model_spec(name_or_path: str | Path | None, *, trust_remote_code: bo
     path = Path(text).expanduser()
     if path.is_dir():
         return spec_from_model_dir(path, trust_remote_code=trust_remote_code)
+    if text.startswith(("/", ".", "~")) or text.count("/") > 1:
+        raise WorkbenchError(f"model {text!r}: no such directory (give a model directory, a catalog name or 'default')")
     if find_catalog_name(text) is not None:
         return catalog_spec(text)
-    if text.count("/") == 1 and not text.startswith((".", "/", "~")):
+    if text.count("/") == 1:
         from workbench.models import resolve_model
 
         try:
