@@ -86,7 +86,7 @@ QUICK_DEMO = Preset(
     },
     reasons={
         "model.name_or_path": "SmolLM2-135M-Instruct ships with the workbench and trains at ~140 tokens/s on 2 CPU cores",
-        "model.precision": "this CPU has no native bf16; emulated bf16 is hundreds of times slower than fp32",
+        "model.precision": "fp32 behaves the same on every CPU: where bf16 is emulated (no AVX512-BF16/AMX) it is hundreds of times slower",
         "data.train_file": "short identity questions mixed with general ones, so the model learns its name without forgetting the rest",
         "data.max_seq_length": "the longest sample is about 100 tokens; 256 leaves room and packs 4–5 samples per row",
         "data.packing": "short samples waste most of a padded batch; packing trains on real tokens only",

@@ -23,6 +23,7 @@ from workbench.training.callbacks import (
     StopRequest,
     TrackerState,
     callback_classes,
+    checkpoint_relpath,
     install_stop_handlers,
     is_resume_only_file,
     remove_incomplete_checkpoints,
@@ -298,6 +299,12 @@ def _train(
         checkpoint = _resume_checkpoint(run_dir, quiet)
         if checkpoint is not None:
             tracker_state = TrackerState.read(checkpoint)
+        # What happened after the checkpoint (evals, a save cut short) is replayed, so forget it.
+        best = tracker_state.best_step
+        status.best_eval_loss = tracker_state.best_eval_loss
+        status.best_checkpoint = checkpoint_relpath(best) if best is not None else None
+        status.last_checkpoint = str(checkpoint.relative_to(run_dir)) if checkpoint else None
+        status.step = _checkpoint_step(checkpoint)
     args = _training_arguments(config, run_dir, precision, on_gpu, world, has_eval=bool(eval_rows))
 
     from workbench.training.trainer import workbench_trainer_class
