@@ -187,7 +187,7 @@ def test_counting_by_pieces_equals_counting_whole_texts(default_tokenizer):
     assert splitter is not None
 
     def count(counter):
-        split = counter.split(texts)
+        split = counter.split(rows, texts)
         return counter.count(rows, texts, split, counter.encode(split))
 
     by_pieces = count(token_lengths._PieceCounter(backend, splitter))

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
+from typing import Callable
 
 FORMAT_CHOICES = ("auto", "alpaca", "sharegpt", "messages", "prompt-completion")
 OUTPUT_FORMATS = ("messages", "sharegpt", "alpaca", "prompt-completion")
@@ -88,6 +90,30 @@ def _load_tokenizer(model: str | None):
     return load_data_tokenizer(model)
 
 
+def _load_tokenizer_in_background(model: str | None) -> Callable[[], tuple]:
+    """Start loading the tokenizer (importing transformers, reading tokenizer.json) while the data
+    file loads; returns a function that waits for it. The thread is a daemon so that a bad data
+    file exits at once instead of waiting for a first-use model conversion."""
+    outcome: dict[str, object] = {}
+
+    def load() -> None:
+        try:
+            outcome["tokenizer"] = _load_tokenizer(model)
+        except BaseException as error:  # handed to the waiting thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=load, name="load-tokenizer", daemon=True)
+    thread.start()
+
+    def wait() -> tuple:
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]  # type: ignore[misc]
+        return outcome["tokenizer"]  # type: ignore[return-value]
+
+    return wait
+
+
 def run(args: argparse.Namespace) -> int:
     if args.data_command == "inspect":
         return run_inspect(args)
@@ -102,8 +128,9 @@ def run_inspect(args: argparse.Namespace) -> int:
     max_seq_len = args.max_seq_len or DEFAULT_MAX_SEQ_LEN
     threshold = DEFAULT_NEAR_THRESHOLD if args.near_threshold is None else args.near_threshold
     _check_threshold(threshold)
+    wait_for_tokenizer = _load_tokenizer_in_background(args.model)
     loaded = load_conversations(args.path, args.format or "auto", progress)
-    model_name, tokenizer = _load_tokenizer(args.model)
+    model_name, tokenizer = wait_for_tokenizer()
     report = run_quality_checks(
         loaded.conversations, tokenizer, max_seq_len=max_seq_len, near_threshold=threshold, progress=progress
     )

@@ -21,7 +21,7 @@ from bisect import bisect_right
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from workbench.data.conversation import Conversation
 from workbench.data.templating import render_chat_text, with_system_prompt
@@ -137,7 +137,7 @@ def measure_token_lengths(
     def prepare(batch_start: int):
         batch = [with_system_prompt(c, system_prompt) for c in conversations[batch_start : batch_start + BATCH_ROWS]]
         texts = _render_batch(tokenizer, batch)
-        return batch_start, batch, texts, counter.split(texts)
+        return batch_start, batch, texts, counter.split(batch, texts)
 
     # The Rust encoder releases the GIL: encode one batch in a helper thread while this thread
     # renders the next batch and reads the counts of the previous one.
@@ -172,7 +172,7 @@ class _WholeTextCounter:
     def __init__(self, backend) -> None:
         self.backend = backend
 
-    def split(self, texts: list[str]) -> list[str]:
+    def split(self, batch: list[Conversation], texts: list[str]) -> list[str]:
         return texts
 
     def encode(self, texts: list[str]) -> list:
@@ -187,51 +187,71 @@ class _WholeTextCounter:
 
 
 class _PieceCounter:
-    """Counts by tokenizing each distinct piece between control tokens once."""
+    """Counts by tokenizing each distinct piece between control tokens once.
+
+    Only pieces holding an assistant answer need character offsets (to count the answer's own
+    tokens); the others go through the encoder that skips offset tracking, about 30% cheaper.
+    """
 
     def __init__(self, backend, splitter: "re.Pattern[str]") -> None:
         self.backend = backend
         self.splitter = splitter
+        self.encode_without_offsets = getattr(backend, "encode_batch_fast", backend.encode_batch)
 
-    def split(self, texts: list[str]) -> tuple[list[list[str]], dict[str, int]]:
+    def split(self, batch: list[Conversation], texts: list[str]):
+        """Per row (parts, answers), where answers are (start, stop, piece) in piece coordinates;
+        the distinct pieces with their ids; the pieces holding an answer."""
         piece_ids: dict[str, int] = {}
+        answer_pieces: set[str] = set()
         rows = []
-        for text in texts:
+        for conversation, text in zip(batch, texts):
             parts = self.splitter.split(text)  # text, control, text, control, ..., text
-            rows.append(parts)
             for piece in parts[::2]:
                 if piece and piece not in piece_ids:
                     piece_ids[piece] = len(piece_ids)
-        return rows, piece_ids
+            answers = list(_pieces_holding(parts, _assistant_spans(text, conversation)))
+            answer_pieces.update(piece for _start, _stop, piece in answers)
+            rows.append((parts, answers))
+        return rows, piece_ids, answer_pieces
 
     def encode(self, split) -> list:
-        return self.backend.encode_batch(list(split[1]), add_special_tokens=False)
+        _rows, piece_ids, answer_pieces = split
+        with_offsets = [piece for piece in piece_ids if piece in answer_pieces]
+        without_offsets = [piece for piece in piece_ids if piece not in answer_pieces]
+        encodings: list = [None] * len(piece_ids)
+        for pieces, encoded in (
+            (with_offsets, self.backend.encode_batch(with_offsets, add_special_tokens=False)),
+            (without_offsets, self.encode_without_offsets(without_offsets, add_special_tokens=False)),
+        ):
+            for piece, encoding in zip(pieces, encoded):
+                encodings[piece_ids[piece]] = encoding
+        return encodings
 
     def count(self, batch: list[Conversation], texts: list[str], split, encodings) -> tuple[list[int], list[int]]:
-        rows, piece_ids = split
+        rows, piece_ids, _answer_pieces = split
         piece_lengths = [len(encoding) for encoding in encodings]
         totals, responses = [], []
-        for conversation, text, parts in zip(batch, texts, rows):
-            pieces = parts[::2]
-            totals.append(len(parts) // 2 + sum(piece_lengths[piece_ids[p]] for p in pieces if p))
-            spans = _assistant_spans(text, conversation)
-            if not spans:
-                responses.append(0)
-                continue
-            piece_starts, position = [], 0
-            for index, part in enumerate(parts):
-                if index % 2 == 0:
-                    piece_starts.append(position)
-                position += len(part)
-            trained = 0
-            for start, end in spans:
-                which = bisect_right(piece_starts, start) - 1
-                piece, offset = pieces[which], piece_starts[which]
-                # An answer holding a control token's text is counted up to it (the junk check flags it).
-                stop = min(end, offset + len(piece)) - offset
-                trained += _tokens_in_span(encodings[piece_ids[piece]], start - offset, stop)
-            responses.append(trained)
+        for parts, answers in rows:
+            totals.append(len(parts) // 2 + sum(piece_lengths[piece_ids[p]] for p in parts[::2] if p))
+            responses.append(sum(_tokens_in_span(encodings[piece_ids[piece]], start, stop) for start, stop, piece in answers))
         return totals, responses
+
+
+def _pieces_holding(parts: list[str], spans: list[tuple[int, int]]) -> Iterator[tuple[int, int, str]]:
+    """(start, stop, piece) for each span, in the coordinates of the piece holding its start."""
+    if not spans:
+        return
+    piece_starts, position = [], 0
+    for index, part in enumerate(parts):
+        if index % 2 == 0:
+            piece_starts.append(position)
+        position += len(part)
+    pieces = parts[::2]
+    for start, end in spans:
+        which = bisect_right(piece_starts, start) - 1
+        piece, offset = pieces[which], piece_starts[which]
+        # An answer holding a control token's text is counted up to it (the junk check flags it).
+        yield start - offset, min(end, offset + len(piece)) - offset, piece
 
 
 def _render_batch(tokenizer: "PreTrainedTokenizerBase", batch: list[Conversation]) -> list[str]:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 from workbench.errors import WorkbenchError
 from workbench.inference.prompting import encode_prompt
 from workbench.inference.settings import SamplingSettings
-from workbench.inference.sources import BASE_SOURCE, ModelSource
+from workbench.inference.sources import ModelSource
 from workbench.inference.streaming import (
     BatchStreamer,
     CancelCriterion,
@@ -462,5 +462,3 @@ def engine_for(
         _ENGINES[model] = engine
     return engine
 
-
-__all__ = ["BASE_SOURCE", "ChatEngine", "GenerationJob", "GenerationStream", "engine_for"]
