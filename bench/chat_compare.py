@@ -105,6 +105,10 @@ def main() -> int:
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument(
+        "--dtype", choices=("auto", "fp32", "bf16"), default="auto",
+        help="weights' dtype (auto: what the Chat pane uses on this machine, devices.choose_precision)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -120,6 +124,9 @@ def main() -> int:
     from workbench.inference.sources import BASE_SOURCE, source_from_directory
     from workbench.models import load_model, load_tokenizer, resolve_model
 
+    from workbench.devices import inference_placement
+
+    dtype = inference_placement()[0] if args.dtype == "auto" else args.dtype
     hf_logging.disable_progress_bar()
     load_start = os.getloadavg()[0]
     resolved = resolve_model(None)
@@ -132,8 +139,8 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory() as folder:
         adapter_dir = make_adapter(resolved.path, Path(folder) / "adapter")
-        plain = PeftModel.from_pretrained(load_model(resolved), str(adapter_dir)).eval()
-        engine = ChatEngine(load_model(resolved), tokenizer, model_path=resolved.path, model_name=resolved.display_name)
+        plain = PeftModel.from_pretrained(load_model(resolved, dtype=dtype), str(adapter_dir)).eval()
+        engine = ChatEngine(load_model(resolved, dtype=dtype), tokenizer, model_path=resolved.path, model_name=resolved.display_name)
         tuned = source_from_directory(adapter_dir)
         engine.attach(tuned)
         one = [GenerationJob(tuned, messages, settings)]
@@ -168,7 +175,7 @@ def main() -> int:
     def engine_rate(name: str, side: int) -> float:
         return statistics.median(run[1][side].decode_tokens_per_s for run in results[name])
 
-    print(f"model {resolved.display_name} fp32 · LoRA r=16 all linear · {args.new_tokens} new tokens forced · "
+    print(f"model {resolved.display_name} {dtype} · LoRA r=16 all linear · {args.new_tokens} new tokens forced · "
           f"median of {args.repeats} · torch threads {torch.get_num_threads()} · "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')} · load {load_start:.1f} -> {load_end:.1f}")
     print(f"adapter changes the answer: {distinct}")

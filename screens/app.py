@@ -195,7 +195,12 @@ class WorkbenchApp(App):
         progress("loading tokenizer", None)
         tokenizer = load_tokenizer(resolved, trust_remote_code=self.config_store.config.model.trust_remote_code)
         progress("loading weights", None)
-        model = load_model(resolved, trust_remote_code=self.config_store.config.model.trust_remote_code)
+        from workbench.devices import inference_placement
+
+        dtype, device = inference_placement()
+        model = load_model(
+            resolved, dtype=dtype, device=device, trust_remote_code=self.config_store.config.model.trust_remote_code
+        )
         self.resolved_model, self.tokenizer, self.base_model = resolved, tokenizer, model
         self.post_message(self.ModelProgress(ModelStatus("ready", resolved.display_name)))
         return resolved

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 
-def make_tiny_adapter(model_dir: Path, out_dir: Path, *, seed: int = 1, r: int = 4) -> Path:
+def make_tiny_adapter(model_dir: Path, out_dir: Path, *, seed: int = 1, r: int = 4, use_dora: bool = False) -> Path:
     """A LoRA adapter on every linear layer with random (non-zero) B, so it really changes the answers."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -16,7 +16,7 @@ def make_tiny_adapter(model_dir: Path, out_dir: Path, *, seed: int = 1, r: int =
 
     torch.manual_seed(seed)
     model = load_model(model_dir)
-    config = LoraConfig(r=r, lora_alpha=4 * r, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
+    config = LoraConfig(r=r, lora_alpha=4 * r, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM", use_dora=use_dora)
     peft_model = get_peft_model(model, config)
     with torch.no_grad():
         for name, parameter in peft_model.named_parameters():

@@ -10,6 +10,7 @@ from chat_test_support import make_run_dir, make_tiny_adapter
 
 from screens.app import ModelStatus, make_app
 from widgets.chat_column import ChatColumn
+from workbench.devices import inference_placement
 from workbench.models import ResolvedModel, load_model, load_tokenizer
 
 
@@ -28,7 +29,8 @@ def chat_app(tiny_model_dir, runs_root, fixed_devices, monkeypatch, tmp_path):
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
     app = make_app(load_model=False, device_report=fixed_devices, initial_pane="chat")
     app.tokenizer = load_tokenizer(tiny_model_dir)
-    app.base_model = load_model(tiny_model_dir)
+    dtype, device = inference_placement()  # as the app's own loader, so answers match the CLI's
+    app.base_model = load_model(tiny_model_dir, dtype=dtype, device=device)
     app.resolved_model = ResolvedModel(tiny_model_dir, "tiny-llama", "local")
     app.model_status = ModelStatus("ready", "tiny-llama")
     return app

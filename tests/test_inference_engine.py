@@ -29,7 +29,7 @@ def second_adapter_dir(tiny_model_dir, tmp_path_factory):
 
 @pytest.fixture()
 def engine(tiny_model_dir):
-    return ChatEngine.load(str(tiny_model_dir))
+    return ChatEngine.load(str(tiny_model_dir), placement=("fp32", "cpu"))  # the references below are fp32
 
 
 def reference_greedy(model_dir, adapter_dir, messages, max_new_tokens, force_length=True):
@@ -86,6 +86,39 @@ def test_two_adapters_compare_in_one_batch(engine, tiny_model_dir, adapter_dir, 
     answers = engine.generate([GenerationJob(first, messages, GREEDY_8), GenerationJob(second, messages, GREEDY_8)], force_length=True)
     assert answers[0].token_ids == reference_greedy(tiny_model_dir, adapter_dir, messages, 8)
     assert answers[1].token_ids == reference_greedy(tiny_model_dir, second_adapter_dir, messages, 8)
+
+
+def test_plain_lora_rows_are_routed_by_mask_and_the_masks_are_removed_after(engine, tiny_model_dir, adapter_dir, monkeypatch):
+    import peft.tuners.lora.layer as lora_layer
+
+    mixed_calls = []
+    original = lora_layer.Linear._mixed_batch_forward
+    monkeypatch.setattr(
+        lora_layer.Linear, "_mixed_batch_forward", lambda self, *a, **k: mixed_calls.append(1) or original(self, *a, **k)
+    )
+    tuned = source_from_directory(adapter_dir)
+    messages = build_messages(None, [], "Say something.")
+    engine.generate([GenerationJob(BASE_SOURCE, messages, GREEDY_8), GenerationJob(tuned, messages, GREEDY_8)], force_length=True)
+    assert not mixed_calls, "plain LoRA adapters take the row-mask route"
+    lora_outputs = [m for m in engine._peft.modules() if isinstance(m, lora_layer.Linear)]
+    assert lora_outputs and not any(m.lora_B[name]._forward_hooks for m in lora_outputs for name in m.lora_B)
+    # The adapter state after a masked batch still answers each side alone correctly.
+    (alone,) = engine.generate([GenerationJob(tuned, messages, GREEDY_8)], force_length=True)
+    assert alone.token_ids == reference_greedy(tiny_model_dir, adapter_dir, messages, 8)
+    (base_alone,) = engine.generate([GenerationJob(BASE_SOURCE, messages, GREEDY_8)], force_length=True)
+    assert base_alone.token_ids == reference_greedy(tiny_model_dir, None, messages, 8)
+
+
+def test_dora_adapters_fall_back_to_peft_mixed_batches_and_still_match(engine, tiny_model_dir, tmp_path):
+    dora_dir = make_tiny_adapter(tiny_model_dir, tmp_path / "dora", seed=3, use_dora=True)
+    dora = source_from_directory(dora_dir)
+    messages = build_messages(None, [], "Say something.")
+    base_answer, dora_answer = engine.generate(
+        [GenerationJob(BASE_SOURCE, messages, GREEDY_8), GenerationJob(dora, messages, GREEDY_8)], force_length=True
+    )
+    assert base_answer.token_ids == reference_greedy(tiny_model_dir, None, messages, 8)
+    assert dora_answer.token_ids == reference_greedy(tiny_model_dir, dora_dir, messages, 8)
+    assert base_answer.token_ids != dora_answer.token_ids
 
 
 def test_merged_model_runs_as_a_second_model_and_matches_its_adapter(engine, tiny_model_dir, adapter_dir, tmp_path):

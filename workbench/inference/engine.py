@@ -1,8 +1,13 @@
 """ChatEngine: one base model, adapters attached to it, and answers for several sides at once.
 
-Sides that use the base model or one of its attached LoRA adapters run in ONE batched `generate`:
-PEFT routes each row through its own adapter (`adapter_names=["__base__", name]`), so the weights
-exist once in memory. A separate full model (a merged export) runs in its own `generate`, in its
+Sides that use the base model or one of its attached LoRA adapters run in ONE batched `generate`,
+so the weights exist once in memory. LoRA adapters are routed with a per-row mask: every adapter
+of the batch is active, and each adapter's update is multiplied by 1 on its own rows and 0 on the
+others. That costs one small multiply per layer, where PEFT's mixed-batch routing
+(`adapter_names=["__base__", name]`) gathers and scatters the rows of every layer: on a CPU with
+native bf16 the mask makes a base + tuned pair about a fifth faster (docs/benchmarks.md, Chat).
+DoRA and other LoRA variants cannot be masked (nor mixed by PEFT): their sides run one after the
+other under the same lock, each with its adapter switched on alone. A separate full model (a merged export) runs in its own `generate`, in its
 own thread. Every `generate` on the shared weights holds the engine's lock, and attaching an
 adapter takes the same lock, so adapter state never changes under a running generation.
 """
@@ -188,13 +193,25 @@ class ChatEngine:
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos), 0)
 
     @classmethod
-    def load(cls, name_or_path: Optional[str] = None, *, trust_remote_code: bool = False) -> "ChatEngine":
-        """Resolve and load a base model and its tokenizer (the CLI's way in; the app shares its loaded model)."""
+    def load(
+        cls,
+        name_or_path: Optional[str] = None,
+        *,
+        trust_remote_code: bool = False,
+        placement: Optional[tuple[str, str]] = None,
+    ) -> "ChatEngine":
+        """Resolve and load a base model and its tokenizer (the CLI's way in; the app shares its loaded model).
+
+        placement: (dtype, device); default devices.inference_placement() (bf16 where native).
+        """
         from workbench.models import load_model, load_tokenizer, resolve_model
+
+        from workbench.devices import inference_placement
 
         resolved = resolve_model(name_or_path)
         tokenizer = load_tokenizer(resolved, trust_remote_code=trust_remote_code)
-        model = load_model(resolved, trust_remote_code=trust_remote_code)
+        dtype, device = inference_placement() if placement is None else placement
+        model = load_model(resolved, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
         return cls(model, tokenizer, model_path=resolved.path, model_name=resolved.display_name)
 
     # -- attaching -----------------------------------------------------------------------------
@@ -348,9 +365,33 @@ class ChatEngine:
             group.settings.append(job.settings)
         self._drop_least_used(keep=set(name for group in groups.values() for name in group.adapter_names))
         stream = GenerationStream(len(jobs))
-        for group in groups.values():
+        for group in self._serialize_unmaskable(list(groups.values())):
             stream._launch(lambda emit, cancel, group=group: self._run_group(group, emit, cancel, force_length))
         return stream
+
+    def _serialize_unmaskable(self, groups: list[_Group]) -> list[_Group]:
+        """Split a shared-weights group whose adapters cannot be masked per row (DoRA and other LoRA
+        variants, which PEFT cannot mix in one batch either) into one group per adapter: they share
+        the lock, so they run one after the other, each with its adapter switched on alone."""
+        result = []
+        for group in groups:
+            adapters = set(group.adapter_names) - {BASE_ADAPTER_NAME}
+            mixed = group.model is self._base and len(set(group.adapter_names)) > 1
+            if mixed:
+                with self._lock:
+                    maskable = self._plain_lora_outputs(adapters) is not None
+            if not mixed or maskable:
+                result.append(group)
+                continue
+            by_name: dict[str, _Group] = {}
+            for side, prompt, settings, name in zip(group.sides, group.prompts, group.settings, group.adapter_names):
+                part = by_name.setdefault(name, _Group(group.model, group.lock))
+                part.sides.append(side)
+                part.prompts.append(prompt)
+                part.settings.append(settings)
+                part.adapter_names.append(name)
+            result.extend(by_name.values())
+        return result
 
     def generate(self, jobs: Sequence[GenerationJob], *, force_length: bool = False) -> list[Answer]:
         """Blocking form of `start`: the answers in side order."""
@@ -396,7 +437,7 @@ class ChatEngine:
 
     @contextmanager
     def _adapter_routing(self, group: _Group):
-        """Route rows to adapters: all base -> adapters off; one adapter -> it active; mixed -> per-row names.
+        """Route rows to adapters: all base -> adapters off; one adapter -> it active; mixed -> row masks.
 
         Runs under the group's lock, so switching PEFT's shared adapter state here is safe.
         """
@@ -410,13 +451,57 @@ class ChatEngine:
             self._peft.set_adapter(names[0], inference_mode=True)
             yield self._peft, {}
         else:
-            yield self._peft, {"adapter_names": list(names)}
+            lora_outputs = self._plain_lora_outputs(set(names) - {BASE_ADAPTER_NAME})
+            if lora_outputs is None:  # _serialize_unmaskable keeps such groups from getting here
+                raise RuntimeError(f"adapters {sorted(set(names))} cannot share a batch")
+            with self._row_masks(names, lora_outputs):
+                yield self._peft, {}
+
+    def _plain_lora_outputs(self, adapters: set[str]) -> Optional[dict[str, list]]:
+        """Each adapter's lora_B modules, when every one of its layers is a plain LoRA Linear (no DoRA or
+        other variant, no embedding LoRA), so masking lora_B's output removes its whole update; else None."""
+        from peft.tuners.lora.layer import Linear as LoraLinear
+
+        outputs: dict[str, list] = {name: [] for name in adapters}
+        for module in self._peft.modules():
+            for name in adapters:
+                if name in getattr(module, "lora_embedding_A", {}):
+                    return None
+                if name not in getattr(module, "lora_A", {}):
+                    continue
+                if type(module) is not LoraLinear or name in module.lora_variant:
+                    return None
+                outputs[name].append(module.lora_B[name])
+        return outputs
+
+    @contextmanager
+    def _row_masks(self, row_adapters: list[str], lora_outputs: dict[str, list]):
+        """Activate every adapter of the batch, each one's update kept only on its own rows."""
+        import torch
+
+        parameter = next(self._base.parameters())
+        handles = []
+        try:
+            for name, modules in lora_outputs.items():
+                rows = [1.0 if row_name == name else 0.0 for row_name in row_adapters]
+                mask = torch.tensor(rows, dtype=parameter.dtype, device=parameter.device).view(-1, 1, 1)
+                handles += [module.register_forward_hook(_mask_output(mask)) for module in modules]
+            self._peft.base_model.set_adapter(sorted(lora_outputs), inference_mode=True)
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
 
     def _run_group(self, group: _Group, emit, cancel: threading.Event, force_length: bool) -> None:
         import torch
         from transformers import LogitsProcessorList, StoppingCriteriaList
 
         with group.lock:
+            if cancel.is_set():  # a serialized group whose turn came after a stop or an error
+                now = time.perf_counter()
+                for side in group.sides:
+                    emit(SideFinished(side, Answer(text="", finish_reason="cancelled", started_at=now, ended_at=now)))
+                return
             started = time.perf_counter()
             input_ids, attention_mask = self._left_pad(group.prompts)
             limits = [settings.max_new_tokens for settings in group.settings]
@@ -442,6 +527,13 @@ class ChatEngine:
                     streamer=streamer,
                     **routing,
                 )
+
+
+def _mask_output(mask):
+    def hook(module, inputs, output):
+        return output * mask
+
+    return hook
 
 
 _ENGINES: "weakref.WeakKeyDictionary[Any, ChatEngine]" = weakref.WeakKeyDictionary()
