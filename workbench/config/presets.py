@@ -59,7 +59,7 @@ QUICK_DEMO = Preset(
     settings={
         "name": "quick-demo",
         "model.name_or_path": "default",
-        "model.precision": "fp32",
+        "model.precision": "auto",
         "data.train_file": "sample_data/identity_alpaca.json",
         "data.validation_split": 0.1,
         "data.max_seq_length": 256,
@@ -86,7 +86,11 @@ QUICK_DEMO = Preset(
     },
     reasons={
         "model.name_or_path": "SmolLM2-135M-Instruct ships with the workbench and trains at ~140 tokens/s on 2 CPU cores",
-        "model.precision": "fp32 behaves the same on every CPU: where bf16 is emulated (no AVX512-BF16/AMX) it is hundreds of times slower",
+        "model.precision": (
+            "auto trains in bf16 only on CPUs that run it natively (AVX512-BF16 or AMX: 2 min 55 s instead of "
+            "4 min 2 s in fp32 on the measured machine) and in fp32 everywhere else, where emulated bf16 is "
+            "hundreds of times slower"
+        ),
         "data.train_file": "short identity questions mixed with general ones, so the model learns its name without forgetting the rest",
         "data.max_seq_length": "the longest sample is about 100 tokens; 256 leaves room and packs 4–5 samples per row",
         "data.packing": "short samples waste most of a padded batch; packing trains on real tokens only",
