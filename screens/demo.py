@@ -166,6 +166,13 @@ class DemoApp(WorkbenchApp):
     def _guide_is_showing(self) -> bool:
         return self._guide is not None and self._guide.parent is self.screen
 
+    def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = True) -> None:
+        """While the guide is up, routine toasts would pile up over its text on a projector: the
+        guide's status line tells what happened instead. Warnings and errors still show."""
+        if severity == "information" and self.tour_active and self._guide_is_showing():
+            return
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
     def set_guide_status(self, text: str) -> None:
         if self._guide is not None:
             self._guide.set_status(text)

@@ -67,7 +67,8 @@ class MemoryScreen(PaneScreen):
         self._unsubscribe = self.store.subscribe(lambda config: self.post_message(self.ConfigChanged()))
         self.watch(self.app, "device_summary", lambda _: self.recompute(), init=False)
         self.watch(self.app, "selected_run", lambda _: self.recompute(), init=False)
-        self.refresh_from_config()
+        # After mounting completes: recompute() draws nothing on a screen that is not mounted yet.
+        self.call_after_refresh(self.refresh_from_config)
 
     def on_unmount(self) -> None:
         if self._unsubscribe:

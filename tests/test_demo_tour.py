@@ -71,6 +71,11 @@ async def test_the_tour_walks_every_pane_and_sets_each_step_up(demo_options, fix
                 await wait_until(pilot, lambda: app.config_store.config.data.train_file == str(cleaned), "the cleaned file")
                 assert len(app.screen.session.applied) == 6
                 assert 0 < len(cleaned.read_text().splitlines()) < 61
+                toasts = [note for note in app._notifications if note.severity == "information"]
+                assert not toasts, "routine toasts would cover the guide's text"
+            elif step.key == "memory":
+                await wait_until(pilot, lambda: app.screen.last_estimate is not None, "the memory estimate")
+                assert "trainable" in str(app.screen.query_one("#mem-title").render())
             elif step.key == "masking":
                 await wait_until(pilot, lambda: app.screen.query_one(RowDetail).mode == "model", "the model view")
                 assert "Sage" in (app.screen.query_one(RowDetail).conversation.final_response or "")

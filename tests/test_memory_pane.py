@@ -121,3 +121,14 @@ def test_bar_cells_are_proportional_and_fill_the_share_of_the_scale():
     assert sum(half.values()) == 20
     tiny = dict(bar_cells({"weights": 990, "framework overhead": 13}, 1000, 40))  # 0.52 of a cell
     assert tiny["framework overhead"] == 1 and sum(tiny.values()) == 40
+
+
+async def test_the_estimate_shows_when_the_pane_is_first_opened_from_another_pane(fixed_devices):
+    app = make_app(load_model=False, device_report=fixed_devices, initial_pane="data")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.current_mode == "memory"
+        assert app.screen.last_estimate is not None
+        assert "trainable" in _report_text(app.screen)
