@@ -55,6 +55,11 @@ class ChatScreen(PaneScreen):
         Binding("ctrl+n", "new_chat", "New chat"),
         Binding("ctrl+s", "export_votes", "Export votes"),
         Binding("ctrl+l", "open_directory", "Open dir", show=False),
+        # Function keys, so votes work over SSH without a mouse while the prompt box keeps the letters.
+        Binding("f6", "vote('a')", "A better"),
+        Binding("f7", "vote('b')", "B better"),
+        Binding("f8", "vote('tie')", "Tie"),
+        Binding("f9", "vote('both_bad')", "Both bad"),
     ]
 
     class StreamUpdate(Message):
@@ -489,6 +494,15 @@ class ChatScreen(PaneScreen):
     def _set_votes_enabled(self, enabled: bool) -> None:
         for button in self.query("#vote-bar Button"):
             button.disabled = not enabled
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "vote":  # the vote keys show in the footer only while a vote is open
+            return self.blind and not self.round_voted and None not in self.last_answers and not self.generating
+        return True
+
+    def action_vote(self, choice: str) -> None:
+        self.vote(choice)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

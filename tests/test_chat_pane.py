@@ -163,6 +163,14 @@ async def test_blind_round_vote_reveal_and_tally(chat_app, runs_root):
         await send(pilot, "Next question")
         assert screen.blind_round is not None and not screen.round_voted, "a new round"
         assert len(screen.histories[0]) == 2, "a new round starts a fresh conversation"
+        assert screen.query_one("#chat-input").has_focus
+        await pilot.press("f8")  # the keyboard vote, with the prompt box focused (over SSH, no mouse)
+        await pilot.pause()
+        assert screen.round_voted
+        await pilot.press("f6")  # one vote per round
+        await pilot.pause()
+    votes = [json.loads(line) for line in votes_file.read_text().splitlines()]
+    assert [vote["winner"] for vote in votes[1:]] == ["tie"]
     votes_file.unlink()
 
 

@@ -114,7 +114,7 @@ TOUR: tuple[TourStep, ...] = (
         "vote", "chat", "The blind test",
         (
             "Now the names are hidden and the sides are shuffled.",
-            "Ask the room which answer is better, then vote with the buttons: the names appear after the vote.",
+            "Ask the room which answer is better, then vote (the buttons, or F6 to F9): the names appear after the vote.",
             "Votes like these are the raw material of preference tuning, the step after SFT.",
         ),
         "blind_vote",
