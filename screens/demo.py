@@ -487,7 +487,7 @@ class DemoApp(WorkbenchApp):
         box.value = prompt
         box.post_message(Input.Submitted(box, prompt))
         self._tour_moved_at = time.monotonic()
-        self.set_guide_status("Vote with the buttons once both answers are in." if blind else f"Asked: {prompt}")
+        self.set_guide_status("Vote with the buttons or F6 to F9 once both answers are in." if blind else f"Asked: {prompt}")
         self.set_focus(None)
         return True
 
