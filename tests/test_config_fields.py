@@ -58,4 +58,4 @@ def test_differences_list_changed_fields_in_schema_order():
     tweaked = demo.model_copy(update={"optimization": demo.optimization.model_copy(update={"learning_rate": 1e-4})})
     assert config_differences(tweaked, demo) == [("optimization.learning_rate", 1e-4, 2e-4)]
     fields = [dotted for dotted, _, _ in config_differences(demo, RunConfig())]
-    assert fields.index("model.precision") < fields.index("optimization.num_train_epochs") < fields.index("prompts")
+    assert fields.index("data.max_seq_length") < fields.index("optimization.num_train_epochs") < fields.index("prompts")
