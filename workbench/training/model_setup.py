@@ -171,7 +171,10 @@ def build_training_model(
         return model
 
     from peft import LoraConfig, get_peft_model
+    from transformers import set_seed
 
+    # The adapters' A matrices start random: seed them, or two runs of one config train differently.
+    set_seed(config.optimization.seed)
     lora = LoraConfig(
         task_type="CAUSAL_LM",
         r=method.r,
