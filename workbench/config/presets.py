@@ -87,8 +87,8 @@ QUICK_DEMO = Preset(
     reasons={
         "model.name_or_path": "SmolLM2-135M-Instruct ships with the workbench and trains at ~140 tokens/s on 2 CPU cores",
         "model.precision": (
-            "auto trains in bf16 only on CPUs that run it natively (AVX512-BF16 or AMX: 2 min 55 s instead of "
-            "4 min 2 s in fp32 on the measured machine) and in fp32 everywhere else, where emulated bf16 is "
+            "auto trains in bf16 only on CPUs that run it natively (AVX512-BF16 or AMX: about 3 minutes instead of "
+            "about 4 in fp32 on the measured machine) and in fp32 everywhere else, where emulated bf16 is "
             "hundreds of times slower"
         ),
         "data.train_file": "short identity questions mixed with general ones, so the model learns its name without forgetting the rest",
