@@ -197,6 +197,48 @@ def test_counting_by_pieces_equals_counting_whole_texts(default_tokenizer):
     assert by_pieces[1][1] < whole[1][1]  # an answer holding a control token is counted up to it
 
 
+TRICKY_STARTS = ["'s fine", "42 is it", "...well", "¿Qué?", "日本語です", "\u200bhidden", "- item", "`code`", "Émile", "'ll do"]
+
+
+def test_answers_counted_from_ids_match_offsets_on_varied_text(default_tokenizer, monkeypatch):
+    """The header shortcut and the offsets give the same trained-token counts, also when the
+    shortcut has to fall back (the header's ids not at the start of the piece)."""
+    import random
+
+    from workbench.data import token_lengths
+
+    rng = random.Random(3)
+    rows = []
+    for index in range(120):
+        words = rng.choices(["alpha", "beta,", "γ", "12", "\n", "end."], k=rng.randint(0, 12))
+        answer = rng.choice(TRICKY_STARTS) + " " + " ".join(words)
+        turns = [("user", f"question {index}?"), ("assistant", answer)]
+        if index % 3 == 0:
+            turns += [("user", "and then?"), ("assistant", rng.choice(TRICKY_STARTS))]
+        rows.append(conversation(*turns))
+    texts = token_lengths._render_batch(default_tokenizer, rows)
+    splitter = token_lengths._control_token_splitter(default_tokenizer)
+    backend = default_tokenizer.backend_tokenizer
+
+    def count(counter):
+        split = counter.split(rows, texts)
+        return counter.count(rows, texts, split, counter.encode(split))
+
+    whole = count(token_lengths._WholeTextCounter(backend))
+    pieces = token_lengths._PieceCounter(backend, splitter)
+    assert count(pieces) == whole
+    assert any(header is not None for header in pieces.split(rows, texts)[2].values()), "the shortcut is taken"
+
+    encode = token_lengths._PieceCounter.encode
+
+    def wrong_headers(self, split):
+        encodings, header_ids = encode(self, split)
+        return encodings, {header: [0, *ids] for header, ids in header_ids.items()}
+
+    monkeypatch.setattr(token_lengths._PieceCounter, "encode", wrong_headers)
+    assert count(token_lengths._PieceCounter(backend, splitter)) == whole
+
+
 def test_data_tokenizer_matches_the_workbench_tokenizer(default_model_dir, default_tokenizer):
     from workbench.data.token_lengths import load_data_tokenizer
 
