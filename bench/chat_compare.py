@@ -107,7 +107,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument(
         "--dtype", choices=("auto", "fp32", "bf16"), default="auto",
-        help="weights' dtype (auto: what the Chat pane uses on this machine, devices.choose_precision)",
+        help="weights' dtype (auto: what the Chat pane uses on this machine, devices.inference_placement)",
     )
     args = parser.parse_args()
 
@@ -118,13 +118,12 @@ def main() -> int:
     from peft import PeftModel
     from transformers.utils import logging as hf_logging
 
+    from workbench.devices import inference_placement
     from workbench.inference.engine import ChatEngine, GenerationJob
     from workbench.inference.prompting import build_messages, encode_prompt
     from workbench.inference.settings import SamplingSettings
     from workbench.inference.sources import BASE_SOURCE, source_from_directory
     from workbench.models import load_model, load_tokenizer, resolve_model
-
-    from workbench.devices import inference_placement
 
     dtype = inference_placement()[0] if args.dtype == "auto" else args.dtype
     hf_logging.disable_progress_bar()

@@ -200,33 +200,34 @@ class DemoApp(WorkbenchApp):
 
     # -- the steps' set-up (named by TourStep.action) ------------------------------------------
 
-    def _data_screen(self):
+    def _data_screen_with_messy_file(self):
+        """The Data pane showing, with the messy file opened there (None if another pane shows)."""
         from screens.data import DataScreen
 
-        screen = self.screen
-        return screen if isinstance(screen, DataScreen) else None
+        data = self.screen
+        if not isinstance(data, DataScreen):
+            return None
+        if not self._has_messy_file(data):
+            data.open_path(str(self.options.data_file))
+        return data
+
+    def _has_messy_file(self, data) -> bool:
+        loaded = data.loaded
+        return loaded is not None and loaded.path.resolve() == Path(self.options.data_file).resolve()
 
     def _data_ready(self, data) -> bool:
         """The messy file is open, the tokenizer is there and the checks have run."""
-        loaded = data.loaded
         return (
-            loaded is not None
-            and loaded.path.resolve() == Path(self.options.data_file).resolve()
+            self._has_messy_file(data)
             and data.tokenizer is not None
             and data.session is not None
             and data.report is not None
         )
 
-    def _open_messy_file(self, data) -> None:
-        loaded = data.loaded
-        if loaded is None or loaded.path.resolve() != Path(self.options.data_file).resolve():
-            data.open_path(str(self.options.data_file))
-
     def step_open_messy_data(self) -> None:
-        data = self._data_screen()
+        data = self._data_screen_with_messy_file()
         if data is None:
             return
-        self._open_messy_file(data)
         self.set_guide_status("Opening the file and running the checks…")
 
         def tick() -> bool:
@@ -240,10 +241,9 @@ class DemoApp(WorkbenchApp):
         self._every_tick(tick)
 
     def step_clean_data(self) -> None:
-        data = self._data_screen()
+        data = self._data_screen_with_messy_file()
         if data is None:
             return
-        self._open_messy_file(data)
         target = demo_work_dir(self.options) / cleaned_file_name(Path(self.options.data_file))
         state = {"pending": None, "last_apply": 0.0, "exporting": False, "tab": False}
 
@@ -287,10 +287,9 @@ class DemoApp(WorkbenchApp):
         from widgets.data_detail import RowDetail
         from widgets.data_table import RowTable
 
-        data = self._data_screen()
+        data = self._data_screen_with_messy_file()
         if data is None:
             return
-        self._open_messy_file(data)
 
         def tick() -> bool:
             if not self._data_ready(data):

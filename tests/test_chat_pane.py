@@ -50,6 +50,22 @@ def column_text(screen, column_id: str) -> str:
     return screen.query_one(f"#{column_id}", ChatColumn).turns[-1].answer
 
 
+async def start_an_endless_answer(pilot):
+    """Ask for a 5,000-token answer and wait until its first tokens show; returns the screen."""
+    from widgets.chat_settings import ChatSettings
+    from workbench.inference.settings import SamplingSettings
+
+    screen = pilot.app.screen
+    screen.settings = ChatSettings(SamplingSettings(max_new_tokens=5000))
+    chat_input = screen.query_one("#chat-input")
+    chat_input.value = "Talk forever."
+    chat_input.focus()
+    await pilot.press("enter")
+    while not any(column.turns and column.turns[-1].answer for column in screen.query(ChatColumn)):
+        await pilot.pause(0.05)
+    return screen
+
+
 async def test_both_answers_stream_with_timings_and_match_the_cli(chat_app, runs_root, tmp_path, capsys):
     async with chat_app.run_test(size=(120, 40)) as pilot:
         screen = pilot.app.screen
@@ -117,18 +133,8 @@ async def test_a_generation_error_shows_in_the_pane(chat_app):
 
 
 async def test_stop_cancels_mid_answer(chat_app):
-    from widgets.chat_settings import ChatSettings
-    from workbench.inference.settings import SamplingSettings
-
     async with chat_app.run_test(size=(80, 24)) as pilot:
-        screen = pilot.app.screen
-        screen.settings = ChatSettings(SamplingSettings(max_new_tokens=5000))
-        chat_input = screen.query_one("#chat-input")
-        chat_input.value = "Talk forever."
-        chat_input.focus()
-        await pilot.press("enter")
-        while not any(column.turns and column.turns[-1].answer for column in screen.query(ChatColumn)):
-            await pilot.pause(0.05)
+        screen = await start_an_endless_answer(pilot)
         await pilot.press("escape")
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
@@ -253,14 +259,7 @@ async def test_new_chat_mid_answer_drops_the_old_answer(chat_app):
     from workbench.inference.settings import SamplingSettings
 
     async with chat_app.run_test(size=(80, 24)) as pilot:
-        screen = pilot.app.screen
-        screen.settings = ChatSettings(SamplingSettings(max_new_tokens=5000))
-        chat_input = screen.query_one("#chat-input")
-        chat_input.value = "Talk forever."
-        chat_input.focus()
-        await pilot.press("enter")
-        while not any(column.turns and column.turns[-1].answer for column in screen.query(ChatColumn)):
-            await pilot.pause(0.05)
+        screen = await start_an_endless_answer(pilot)
         await pilot.press("ctrl+n")
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()

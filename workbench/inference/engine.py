@@ -67,6 +67,8 @@ class _Group:
     prompts: list[list[int]] = field(default_factory=list)
     settings: list[SamplingSettings] = field(default_factory=list)
     adapter_names: list[str] = field(default_factory=list)
+    lora_outputs: Optional[dict[str, list]] = None
+    """For rows of several adapters on the shared weights: each adapter's lora_B modules to mask."""
 
 
 @dataclass(frozen=True)
@@ -204,9 +206,8 @@ class ChatEngine:
 
         placement: (dtype, device); default devices.inference_placement() (bf16 where native).
         """
-        from workbench.models import load_model, load_tokenizer, resolve_model
-
         from workbench.devices import inference_placement
+        from workbench.models import load_model, load_tokenizer, resolve_model
 
         resolved = resolve_model(name_or_path)
         tokenizer = load_tokenizer(resolved, trust_remote_code=trust_remote_code)
@@ -370,17 +371,18 @@ class ChatEngine:
         return stream
 
     def _serialize_unmaskable(self, groups: list[_Group]) -> list[_Group]:
-        """Split a shared-weights group whose adapters cannot be masked per row (DoRA and other LoRA
-        variants, which PEFT cannot mix in one batch either) into one group per adapter: they share
-        the lock, so they run one after the other, each with its adapter switched on alone."""
+        """Give each shared-weights group of several adapters the modules its row masks need; split
+        one whose adapters cannot be masked (DoRA and other LoRA variants, which PEFT cannot mix in
+        one batch either) into one group per adapter: they share the lock, so they run one after the
+        other, each with its adapter switched on alone."""
         result = []
         for group in groups:
-            adapters = set(group.adapter_names) - {BASE_ADAPTER_NAME}
-            mixed = group.model is self._base and len(set(group.adapter_names)) > 1
-            if mixed:
-                with self._lock:
-                    maskable = self._plain_lora_outputs(adapters) is not None
-            if not mixed or maskable:
+            if group.model is not self._base or len(set(group.adapter_names)) == 1:
+                result.append(group)
+                continue
+            with self._lock:
+                group.lora_outputs = self._plain_lora_outputs(set(group.adapter_names) - {BASE_ADAPTER_NAME})
+            if group.lora_outputs is not None:
                 result.append(group)
                 continue
             by_name: dict[str, _Group] = {}
@@ -451,10 +453,7 @@ class ChatEngine:
             self._peft.set_adapter(names[0], inference_mode=True)
             yield self._peft, {}
         else:
-            lora_outputs = self._plain_lora_outputs(set(names) - {BASE_ADAPTER_NAME})
-            if lora_outputs is None:  # _serialize_unmaskable keeps such groups from getting here
-                raise RuntimeError(f"adapters {sorted(set(names))} cannot share a batch")
-            with self._row_masks(names, lora_outputs):
+            with self._row_masks(names, group.lora_outputs):
                 yield self._peft, {}
 
     def _plain_lora_outputs(self, adapters: set[str]) -> Optional[dict[str, list]]:
