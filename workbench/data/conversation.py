@@ -9,16 +9,64 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 ROLES = ("system", "user", "assistant", "tool")
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One function call an assistant turn makes.
+
+    Attributes:
+        name: the function's name.
+        arguments: the arguments, a JSON object (a dict) when the source gave valid JSON, else the raw text.
+        id: the call's id when the source names one (OpenAI `tool_calls[].id`).
+    """
+
+    name: str
+    arguments: Any
+    id: str | None = None
+
+    def to_chat(self) -> dict[str, Any]:
+        """The call in the shape Hugging Face chat templates read (`tool_calls[]` entries)."""
+        call: dict[str, Any] = {"type": "function", "function": {"name": self.name, "arguments": self.arguments}}
+        if self.id is not None:
+            call["id"] = self.id
+        return call
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
-    """One turn. `role` is one of ROLES; `content` is plain text."""
+    """One turn.
+
+    Attributes:
+        role: one of ROLES.
+        content: plain text ("" for an assistant turn that only calls tools).
+        tool_calls: the function calls an assistant turn makes, structured (never pasted into content).
+        reasoning: an assistant turn's thinking text, rendered the way the chat template renders it.
+        trained: the turn's loss weight when the source states one (LLaMA-Factory v1 `loss_weight`):
+            True trains it, False masks it; None applies the default rule (assistant turns trained).
+        name: a tool result's function name, when the source gives it.
+    """
 
     role: str
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    reasoning: str | None = None
+    trained: bool | None = None
+    name: str | None = None
+
+    def to_chat(self) -> dict[str, Any]:
+        """The message as the dict Hugging Face chat templates read; optional keys only when set."""
+        chat: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            chat["tool_calls"] = [call.to_chat() for call in self.tool_calls]
+        if self.reasoning is not None:
+            chat["reasoning_content"] = self.reasoning
+        if self.name is not None:
+            chat["name"] = self.name
+        return chat
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +79,20 @@ class Conversation:
         source_index: 0-based row index in the source file (file order), kept through cleaning.
         source_format: "alpaca", "sharegpt", "messages" or "prompt-completion".
         source_line: 1-based line in the source file, when the file has one line per row (JSONL).
-        tools: the tool schemas a ShareGPT/messages row carried (JSON text), kept for export.
+        tools: the tool schemas the row offers the model, each in the shape chat templates read
+            (`{"type": "function", "function": {"name", "description", "parameters"}}`); None when none.
+            Part of the prompt: passed to `apply_chat_template(tools=...)`.
+        text: a raw-text row (TRL `text`): no messages and no chat template; every token is trained.
+        source: which training source of a mixture the row came from (its name), None for one file.
     """
 
     messages: tuple[Message, ...]
     source_index: int
     source_format: str
     source_line: int | None = None
-    tools: str | None = None
+    tools: tuple[dict[str, Any], ...] | None = None
+    text: str | None = None
+    source: str | None = None
 
     def with_messages(self, messages: tuple[Message, ...] | list[Message]) -> "Conversation":
         """A copy with other messages, keeping where the row came from."""
@@ -80,9 +134,13 @@ class Conversation:
         """How many assistant turns (answers) the conversation trains on."""
         return sum(1 for message in self.messages if message.role == "assistant")
 
-    def to_chat(self) -> list[dict[str, str]]:
-        """The messages as the dicts chat templates expect."""
-        return [{"role": message.role, "content": message.content} for message in self.messages]
+    def to_chat(self) -> list[dict[str, Any]]:
+        """The messages as the dicts chat templates expect (tool calls and reasoning included)."""
+        return [message.to_chat() for message in self.messages]
+
+    def tools_for_template(self) -> list[dict[str, Any]] | None:
+        """The `tools=` argument for `apply_chat_template`."""
+        return [dict(tool) for tool in self.tools] if self.tools else None
 
     def location(self, path: str) -> str:
         """Where this row lives, for messages: 'data.jsonl:15 (row 14)' or 'data.json: row 14'."""

@@ -12,7 +12,8 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from workbench.data.conversation import Conversation, Message
+from workbench.data.conversation import Conversation
+from workbench.data.system_prompt import with_system_prompt
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -59,17 +60,6 @@ class TrainingExample:
     def trained_mask(self) -> list[bool]:
         """Per kept token: True where it receives loss."""
         return [label != IGNORE_INDEX for label in self.labels]
-
-
-def with_system_prompt(conversation: Conversation, system_prompt: str | None) -> Conversation:
-    """Insert `system_prompt` as a system message when the conversation has none.
-
-    None leaves the conversation alone, so the chat template does whatever it does by default
-    (SmolLM2's template then adds its own "You are a helpful AI assistant named SmolLM" message).
-    """
-    if system_prompt is None or conversation.system is not None:
-        return conversation
-    return conversation.with_messages((Message("system", system_prompt), *conversation.messages))
 
 
 def render_chat_text(

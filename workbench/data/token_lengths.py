@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from workbench.data.conversation import Conversation
-from workbench.data.templating import render_chat_text, with_system_prompt
+from workbench.data.system_prompt import with_system_prompt
+from workbench.data.templating import render_chat_text
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Sequence
 
 from workbench.data.conversation import Conversation, Message
-from workbench.data.templating import render_chat_text, with_system_prompt
+from workbench.data.system_prompt import with_system_prompt
+from workbench.data.templating import render_chat_text
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
