@@ -54,7 +54,7 @@ class ConfigFieldRow(Vertical):
             return Select([(choice, choice) for choice in spec.choices], value=str(value), allow_blank=False, compact=True, classes="config-editor")
         if spec.kind == "bool":
             return Checkbox(_on_off(bool(value)), bool(value), compact=True, classes="config-editor")
-        if spec.kind == "lines":
+        if spec.kind in ("lines", "yaml"):
             area = TextArea(spec.format(value), classes="config-editor", soft_wrap=True, show_line_numbers=False)
             area.tab_behavior = "focus"
             return area

@@ -12,7 +12,7 @@ from typing import Any, Literal, Union
 
 from workbench.config.schema import RunConfig, Section
 
-FieldKind = Literal["choice", "bool", "int", "float", "text", "names", "gpus", "lines"]
+FieldKind = Literal["choice", "bool", "int", "float", "text", "names", "gpus", "lines", "yaml"]
 
 # The usual range of a field, from common SFT practice, shown next to its description.
 USUAL_RANGES: dict[str, str] = {
@@ -91,6 +91,8 @@ class FieldSpec:
             return "\n".join(value)
         if self.kind == "bool":
             return "true" if value else "false"
+        if self.kind == "yaml":
+            return _yaml_text(value)
         return str(value)
 
     def parse(self, text: str) -> Any:
@@ -128,6 +130,8 @@ class FieldSpec:
                 raise ValueError(f"expected 'all' or GPU indices like 0,1, got {text!r}") from None
         if self.kind == "lines":
             return [line.strip() for line in text.splitlines() if line.strip()]
+        if self.kind == "yaml":
+            return _yaml_value(text)
         if self.kind == "choice" and text not in self.choices:
             raise ValueError(f"expected one of {', '.join(self.choices)}, got {text!r}")
         return text
@@ -142,8 +146,37 @@ def _is_optional(annotation: Any) -> tuple[bool, Any]:
     return False, annotation
 
 
+def _is_structured(annotation: Any) -> bool:
+    """A section, or a list of sections (data.columns, data.sources): edited as YAML text."""
+    if typing.get_origin(annotation) is list:
+        annotation = typing.get_args(annotation)[0]
+    return isinstance(annotation, type) and issubclass(annotation, Section)
+
+
+def _yaml_text(value: Any) -> str:
+    import yaml
+
+    if isinstance(value, list):
+        plain: Any = [item.model_dump(mode="json", exclude_none=True) for item in value]
+    else:
+        plain = value.model_dump(mode="json", exclude_none=True)
+    return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True).strip() if plain else ""
+
+
+def _yaml_value(text: str) -> Any:
+    import yaml
+
+    try:
+        value = yaml.safe_load(text) if text.strip() else []
+    except yaml.YAMLError as error:
+        raise ValueError(f"expected YAML: {str(error).splitlines()[0]}") from None
+    return value
+
+
 def _kind_of(annotation: Any) -> tuple[FieldKind, tuple[str, ...]]:
     origin = typing.get_origin(annotation)
+    if _is_structured(annotation):
+        return "yaml", ()
     if origin is Literal:
         return "choice", tuple(str(arg) for arg in typing.get_args(annotation))
     if origin in (Union, types.UnionType):

@@ -7,16 +7,21 @@ turns pydantic's errors into one line per problem with a "did you mean".
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from workbench.config.optimizers import OPTIMIZER_NAMES
+from workbench.data.formats import FORMATS
 
 AttentionImplementation = Literal["sdpa", "eager", "flash_attention_2"]
 PrecisionChoice = Literal["auto", "fp32", "mixed-bf16", "mixed-fp16", "bf16", "fp16"]
-DataFormat = Literal["auto", "alpaca", "sharegpt", "messages", "prompt-completion"]
+DataFormat = Literal[("auto", *FORMATS)]
+MixStrategy = Literal["interleave_under", "interleave_over"]
 MethodType = Literal["lora", "qlora", "full"]
 SchedulerType = Literal["linear", "cosine", "constant", "constant_with_warmup"]
-OptimizerName = Literal["adamw_torch", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "sgd"]
+OptimizerName = Literal[OPTIMIZER_NAMES]
+Tracker = Literal["tensorboard", "wandb", "mlflow"]
 
 
 class Section(BaseModel):
@@ -33,11 +38,100 @@ class ModelSection(Section):
     )
 
 
+DATA_PATH_HELP = (
+    "a .json, .jsonl, .csv, .parquet or .arrow file, a `datasets` save_to_disk directory, "
+    "a dataset id already in the local Hugging Face datasets cache (owner/name, never downloaded), "
+    "or one entry of a LLaMA-Factory dataset_info.json as path/to/dataset_info.json#entry_name"
+)
+
+
+class DataColumns(Section):
+    """Which of a file's columns (and which role names) hold what: LLaMA-Factory's dataset_info.json
+    `columns` and `tags` in one mapping. Unset keys keep the format's usual names."""
+
+    prompt: Optional[str] = Field(None, description="column of the instruction (alpaca `instruction`) or, with a `completion` column, the prompt")
+    query: Optional[str] = Field(None, description="column of the extra input appended to the instruction (alpaca `input`)")
+    response: Optional[str] = Field(None, description="column of the answer (alpaca `output`)")
+    completion: Optional[str] = Field(None, description="column of the completion (TRL prompt/completion)")
+    history: Optional[str] = Field(None, description="column of earlier [question, answer] pairs (alpaca `history`)")
+    system: Optional[str] = Field(None, description="column of the system prompt")
+    tools: Optional[str] = Field(None, description="column of the tool schemas offered to the model (JSON text or a list)")
+    messages: Optional[str] = Field(None, description="column of the conversation turns (`conversations` / `messages`)")
+    text: Optional[str] = Field(None, description="column of raw text rows, every token trained (TRL `text`)")
+    role_tag: Optional[str] = Field(None, description="key naming a turn's speaker (`from` / `role`)")
+    content_tag: Optional[str] = Field(None, description="key holding a turn's text (`value` / `content`)")
+    user_tag: Optional[str] = Field(None, description="speaker name of user turns (e.g. human)")
+    assistant_tag: Optional[str] = Field(None, description="speaker name of assistant turns (e.g. gpt)")
+    observation_tag: Optional[str] = Field(None, description="speaker name of tool results (e.g. observation)")
+    function_tag: Optional[str] = Field(None, description="speaker name of the assistant's tool calls (e.g. function_call)")
+    system_tag: Optional[str] = Field(None, description="speaker name of system turns (e.g. system)")
+
+
+class DataSource(Section):
+    """One training source of a mixture."""
+
+    path: str = Field(..., min_length=1, description=f"the data: {DATA_PATH_HELP}")
+    name: Optional[str] = Field(None, description="short name in reports and events (default: the file's stem or the entry name)")
+    format: DataFormat = Field("auto", description="row format; auto-detected by default")
+    columns: Optional[DataColumns] = Field(None, description="column mapping, when the columns have other names")
+    weight: Optional[float] = Field(
+        None, gt=0,
+        description="share of the training mix (weights are normalized: 1 and 3 mean 25% and 75%); "
+        "set on every source or on none (none: every row of every source, once)",
+    )
+    split: Optional[str] = Field(None, description="split to train on for a save_to_disk directory or cached dataset id (default train)")
+    subset: Optional[str] = Field(None, description="configuration (subset) name of a cached dataset id")
+    validation_file: Optional[str] = Field(None, description="this source's own validation data")
+    validation_split: Optional[float] = Field(
+        None, ge=0.0, lt=1.0, description="fraction of this source held out for eval loss (default data.validation_split)"
+    )
+
+    @property
+    def display_name(self) -> str:
+        """`name`, else the dataset_info entry, the file's stem or the dataset id's last part."""
+        if self.name:
+            return self.name
+        if "#" in self.path:
+            return self.path.rsplit("#", 1)[1]
+        tail = self.path.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+        return tail.split(".", 1)[0] if "." in tail[1:] else tail
+
+
 class DataSection(Section):
-    train_file: Optional[str] = Field(None, description="training data (.json, .jsonl, .csv, .parquet)")
+    train_file: Optional[str] = Field(None, description=f"training data: {DATA_PATH_HELP}")
     validation_file: Optional[str] = Field(None, description="separate validation data; else validation_split is used")
     validation_split: float = Field(0.1, ge=0.0, lt=1.0, description="fraction of train_file held out for eval loss")
-    format: DataFormat = Field("auto", description="data format; auto-detected by default")
+    format: DataFormat = Field("auto", description="data format of train_file and validation_file; auto-detected by default")
+    columns: Optional[DataColumns] = Field(
+        None,
+        description="column mapping for train_file and validation_file, e.g. {prompt: question, response: answer} "
+        "or {messages: dialog, role_tag: speaker, content_tag: text, user_tag: customer, assistant_tag: agent}",
+    )
+    sources: list[DataSource] = Field(
+        default_factory=list,
+        description="a mixture of training sources instead of train_file, each with its own path, format, columns "
+        "and weight, e.g. [{path: domain.jsonl, weight: 0.3}, {path: general.json, weight: 0.7}]",
+    )
+    mix_strategy: MixStrategy = Field(
+        "interleave_under",
+        description="with weights: interleave_under stops when a source runs out (no row repeats), "
+        "interleave_over goes on until every row was used (smaller sources repeat)",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind_of_training_data(self):
+        if self.sources and self.train_file:
+            raise ValueError("set data.train_file or data.sources, not both (a mixture lists every file in sources)")
+        weighted = [source.weight is not None for source in self.sources]
+        if any(weighted) and not all(weighted):
+            missing = ", ".join(f"sources[{i}]" for i, has in enumerate(weighted) if not has)
+            raise ValueError(f"set a weight on every source or on none; {missing} has none")
+        names = [source.display_name for source in self.sources]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"sources share the name {repeated[0]!r}; give each a distinct name")
+        return self
+
     max_seq_length: int = Field(1024, gt=0, description="longest training sequence in tokens; longer samples are truncated")
     packing: bool = Field(True, description="pack several samples into one sequence (faster; samples never attend to each other)")
     assistant_only_loss: bool = Field(True, description="learn only from the assistant's replies (loss masking)")
@@ -84,6 +178,10 @@ class OptimizationSection(Section):
     neftune_noise_alpha: Optional[float] = Field(None, gt=0, description="NEFTune embedding noise (off when empty)")
     gradient_checkpointing: bool = Field(False, description="recompute activations to save memory (~30% slower)")
     seed: int = Field(42, description="random seed for shuffling, splits and initialization")
+    extra: dict[str, Any] = Field(
+        default_factory=dict,
+        description="any other TrainingArguments field, passed through as is (e.g. {adam_beta2: 0.95, dataloader_num_workers: 2})",
+    )
 
     @field_validator("max_steps")
     @classmethod
@@ -104,6 +202,9 @@ class EvaluationSection(Section):
     load_best_model_at_end: bool = Field(True, description="keep the checkpoint with the lowest eval loss as 'best'")
     save_total_limit: int = Field(2, gt=0, description="keep the last K checkpoints (plus the best)")
     sample_max_new_tokens: int = Field(48, gt=0, description="length of prompt-deck generations at each evaluation")
+    report_to: Union[Literal["none"], Tracker, list[Tracker]] = Field(
+        "none", description="experiment trackers that also get the logs: none, tensorboard, wandb, mlflow, or a list"
+    )
 
 
 class DevicesSection(Section):

@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 from workbench.data.conversation import Conversation, Message, check_role_order
 
-FORMATS = ("alpaca", "sharegpt", "messages", "prompt-completion")
+FORMATS = ("alpaca", "sharegpt", "messages", "llamafactory-v1", "prompt-completion", "text")
+"""Every row layout the loader reads (the names `data.format` and `--format` take)."""
 
 SHAREGPT_ROLES = {
     "human": "user",
