@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from workbench.data.conversation import ToolCall
 from workbench.data.loading import load_conversations
 from workbench.errors import WorkbenchError
 
@@ -47,8 +48,14 @@ def test_sharegpt_with_function_calls_and_observations():
     assert (loaded.format, loaded.rows) == ("sharegpt", 3)
     weather = loaded.conversations[0]
     assert roles(weather) == ["user", "assistant", "tool", "assistant"]
-    assert json.loads(weather.messages[1].content)["name"] == "get_current_weather"
-    assert json.loads(weather.tools)[0]["name"] == "get_current_weather"
+    # The call is structured (never JSON pasted into the content) and the glaive-style bare tool
+    # schema is wrapped in the chat-template shape.
+    assert weather.messages[1].content == ""
+    assert weather.messages[1].tool_calls == (ToolCall("get_current_weather", {"city": "Lisbon", "unit": "celsius"}),)
+    assert weather.messages[2].content == '{"temperature": 21, "condition": "sunny"}'
+    assert weather.tools[0]["type"] == "function"
+    assert weather.tools[0]["function"]["name"] == "get_current_weather"
+    assert weather.tools[0]["function"]["parameters"]["required"] == ["city"]
     assert roles(loaded.conversations[1]) == ["user", "assistant", "tool", "assistant"] * 2
     assert loaded.conversations[2].tools is None  # "[]" carries no tools
 
@@ -70,8 +77,11 @@ def test_openai_messages_with_text_parts_and_tool_calls():
     assert parts.messages[1].content == "Who wrote 'Romeo and Juliet'?"
     tool_use = loaded.conversations[2]
     assert roles(tool_use) == ["user", "assistant", "tool", "assistant"]
-    assert json.loads(tool_use.messages[1].content)[0]["function"]["name"] == "get_current_weather"
-    assert json.loads(tool_use.tools)[0]["function"]["name"] == "get_current_weather"
+    # arguments arrive as JSON text and become a dict; the result names the call it answers.
+    assert tool_use.messages[1].tool_calls == (ToolCall("get_current_weather", {"location": "Boston, MA"}, "call_1"),)
+    assert tool_use.messages[2].name == "get_current_weather"
+    assert tool_use.tools[0]["function"]["name"] == "get_current_weather"
+    assert parts.messages[2].trained is True  # OpenAI's per-message weight 1
 
 
 def test_prompt_completion_as_text_and_as_messages():

@@ -6,13 +6,14 @@ order, and stable through cleaning.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from workbench.data.conversation import Conversation
+from workbench.data.conversation import Conversation, Message
 from workbench.data.near_duplicates import (
     DEFAULT_THRESHOLD,
     differ_only_in_small_edits,
@@ -161,23 +162,67 @@ def normalize_text(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
+def tools_key(conversation: Conversation) -> str:
+    """The row's tool list as one comparable string ('' when it offers none); order does not matter.
+    Part of the prompt: the same question with other tools on offer is another prompt."""
+    if not conversation.tools:
+        return ""
+    return "\x1d".join(sorted(json.dumps(tool, sort_keys=True, ensure_ascii=False) for tool in conversation.tools))
+
+
+def calls_text(message: Message) -> str:
+    """A turn's tool calls as text, `name {"argument": ...}` per call ('' when it makes none)."""
+    return "\n".join(
+        f"{call.name} {json.dumps(call.arguments, sort_keys=True, ensure_ascii=False)}" for call in message.tool_calls
+    )
+
+
 def _message_keys(conversation: Conversation) -> list[str]:
-    return [f"{m.role}\x1f{normalize_text(m.content)}" for m in conversation.messages]
+    if conversation.text is not None:
+        return [f"text\x1f{normalize_text(conversation.text)}"]
+    return [f"{m.role}\x1f{normalize_text(m.content)}\x1f{calls_text(m)}" for m in conversation.messages]
 
 
 def _duplicate_keys(conversations: Sequence[Conversation]) -> tuple[list[str], list[str]]:
-    """Per conversation: the normalized whole conversation, and its normalized prompt part."""
+    """Per conversation: the normalized whole conversation, and its normalized prompt part (both
+    with the tool list, which is part of the prompt)."""
     whole, prompts = [], []
     for conversation in conversations:
         keys = _message_keys(conversation)
-        whole.append("\x1e".join(keys))
-        prompts.append("\x1e".join(keys[: len(conversation.prompt_messages)]))
+        tools = tools_key(conversation)
+        whole.append("\x1e".join([tools, *keys]))
+        prompts.append("\x1e".join([tools, *keys[: len(conversation.prompt_messages)]]))
     return whole, prompts
 
 
 def conversation_text(conversation: Conversation) -> str:
-    """All message contents, one per line: what near-duplicate detection and search look at."""
-    return "\n".join(message.content for message in conversation.messages)
+    """All message contents and tool calls (or a raw-text row's text), one per line: what
+    near-duplicate detection and search look at."""
+    if conversation.text is not None:
+        return conversation.text
+    return "\n".join(
+        "\n".join(part for part in (message.content, calls_text(message)) if part) for message in conversation.messages
+    )
+
+
+def near_duplicate_row_groups(conversations: Sequence[Conversation], threshold: float) -> list[list[int]]:
+    """Positions of near-duplicate conversations: texts that MinHash and the word check find
+    alike, split so that rows offering different tools are never near-duplicates of each other."""
+    groups = []
+    for group in near_duplicate_groups([conversation_text(c) for c in conversations], threshold):
+        by_tools: dict[str, list[int]] = {}
+        for position in group:
+            by_tools.setdefault(tools_key(conversations[position]), []).append(position)
+        groups += [members for members in by_tools.values() if len(members) > 1]
+    return sorted(groups, key=lambda members: members[0])
+
+
+def _answer_words(conversation: Conversation) -> tuple[str, ...]:
+    """The final answer's words, its tool calls included."""
+    for message in reversed(conversation.messages):
+        if message.role == "assistant":
+            return tuple(normalized_words(f"{message.content}\n{calls_text(message)}"))
+    return ()
 
 
 def exact_duplicate_groups(conversations: Sequence[Conversation], keys: list[str] | None = None) -> list[list[int]]:
@@ -206,7 +251,7 @@ def conflict_groups(conversations: Sequence[Conversation], prompt_keys: list[str
     for members in by_prompt.values():
         if len(members) < 2:
             continue
-        answers = list({tuple(normalized_words(c.final_response or "")) for c in members})
+        answers = list({_answer_words(c) for c in members})
         if any(
             _materially_different(list(answers[i]), list(answers[j]))
             for i in range(len(answers))
@@ -217,10 +262,12 @@ def conflict_groups(conversations: Sequence[Conversation], prompt_keys: list[str
 
 
 def empty_response_reason(conversation: Conversation) -> str | None:
+    if conversation.text is not None:
+        return None if conversation.text.strip() else "empty text"
     empty = [
         position
         for position, message in enumerate(conversation.messages)
-        if message.role == "assistant" and not message.content.strip()
+        if message.role == "assistant" and not message.content.strip() and not message.tool_calls
     ]
     if not empty:
         return None
@@ -229,6 +276,8 @@ def empty_response_reason(conversation: Conversation) -> str | None:
 
 def malformed_turns_reason(conversation: Conversation) -> str | None:
     """Turns that load but make a poor training example."""
+    if conversation.text is not None:
+        return None  # raw text has no turns
     roles = [message.role for message in conversation.messages]
     if "assistant" not in roles:
         return "no assistant turn: nothing to train on"
@@ -251,29 +300,31 @@ def junk_reason(
 ) -> str | None:
     """Markup remnants, broken characters or the model's control tokens inside the text."""
     suspicious = suspicious or suspicious_characters(control_tokens)
-    if not any(suspicious.search(message.content) for message in conversation.messages):
+    turns = [(message.role, message.content) for message in conversation.messages]
+    if conversation.text is not None:
+        turns = [("text", conversation.text)]
+    if not any(suspicious.search(text) for _, text in turns):
         return None
     markup_topic = bool(MARKUP_TOPIC.search(conversation.first_prompt))
-    for message in conversation.messages:
-        text = message.content
+    for role, text in turns:
         if "\ufffd" in text:
-            return f"replacement character U+FFFD in the {message.role} turn (text was decoded wrongly)"
+            return f"replacement character U+FFFD in the {role} turn (text was decoded wrongly)"
         if CONTROL_CHARACTERS.search(text):
-            return f"control character in the {message.role} turn"
+            return f"control character in the {role} turn"
         for token in control_tokens:
             if token in text:
-                return f"the model's control token {token} inside the {message.role} turn"
+                return f"the model's control token {token} inside the {role} turn"
         if ("\u00c3" in text or "\u00e2" in text) and _MOJIBAKE.search(text):
-            return f"mojibake in the {message.role} turn ({_MOJIBAKE.search(text).group()!r}: UTF-8 read as Latin-1)"
+            return f"mojibake in the {role} turn ({_MOJIBAKE.search(text).group()!r}: UTF-8 read as Latin-1)"
         if "<" in text or "&" in text:
             prose = CODE_SPANS.sub(" ", text) if "`" in text else text
             if not (markup_topic or MARKUP_TOPIC.search(text)):
                 tag = HTML_TAG_PATTERN.search(prose)
                 if tag:
-                    return f"HTML tag {tag.group()[:40]!r} in the {message.role} turn"
+                    return f"HTML tag {tag.group()[:40]!r} in the {role} turn"
             entity = _HTML_ENTITY.search(prose)
             if entity:
-                return f"HTML entity {entity.group()!r} in the {message.role} turn"
+                return f"HTML entity {entity.group()!r} in the {role} turn"
     return None
 
 
@@ -362,7 +413,7 @@ def _group_checks(conversations: Sequence[Conversation], near_threshold: float, 
     later_copies = {row for group in exact for row in group[1:]}
     distinct = [c for c in conversations if c.source_index not in later_copies]
     report_progress("Finding near-duplicates (MinHash)", None)
-    near_positions = near_duplicate_groups([conversation_text(c) for c in distinct], near_threshold)
+    near_positions = near_duplicate_row_groups(distinct, near_threshold)
     near = [[distinct[position].source_index for position in group] for group in near_positions]
     conflicts = conflict_groups(conversations, prompt_keys)
     return {"exact_duplicates": exact, "near_duplicates": near, "conflicts": conflicts}

@@ -8,6 +8,7 @@ one stays on the stack, so undo is exact and the source file is never touched.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import random
 import re
@@ -26,10 +27,11 @@ from workbench.data.checks import (
     conversation_text,
     empty_response_reason,
     exact_duplicate_groups,
+    near_duplicate_row_groups,
     run_quality_checks,
 )
-from workbench.data.conversation import Conversation, Message
-from workbench.data.near_duplicates import DEFAULT_THRESHOLD, near_duplicate_groups
+from workbench.data.conversation import Conversation
+from workbench.data.near_duplicates import DEFAULT_THRESHOLD
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -232,7 +234,7 @@ class CleaningSession:
             exact = self.exact_groups()
             later = {row for group in exact for row in group[1:]}
             distinct = [c for c in self.conversations if c.source_index not in later]
-            near = near_duplicate_groups([conversation_text(c) for c in distinct], self.near_threshold)
+            near = near_duplicate_row_groups(distinct, self.near_threshold)
             copies = {group[0]: group for group in exact}
             for group in near:
                 rows = {distinct[position].source_index for position in group}
@@ -348,7 +350,7 @@ class CleaningSession:
             # Like the junk check: tags stay where the conversation is about markup.
             topic = bool(MARKUP_TOPIC.search(conversation.first_prompt))
             messages = tuple(
-                Message(m.role, strip_message(m.content, topic or bool(MARKUP_TOPIC.search(m.content))))
+                dataclasses.replace(m, content=strip_message(m.content, topic or bool(MARKUP_TOPIC.search(m.content))))
                 for m in conversation.messages
             )
             if messages != conversation.messages:

@@ -1,8 +1,9 @@
-"""Read a data file into Conversations, or fail with one line naming the file, row/line and field.
+"""Read data into Conversations, or fail with one line naming the file, row/line and field.
 
 JSON and JSON Lines are parsed with the standard library's json module, one line at a time for
-JSONL so a broken line is reported by number; CSV and Parquet are read with pyarrow. The file is
-only ever opened for reading.
+JSONL so a broken line is reported by number; CSV and Parquet are read with pyarrow; Arrow files,
+save_to_disk directories and cached Hub datasets with `datasets` (workbench.data.hf_datasets).
+What a path names is resolved first (workbench.data.data_refs). Data is only ever opened for reading.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from workbench.data.columns import ColumnMap
 from workbench.data.conversation import Conversation
+from workbench.data.data_refs import FILE_KINDS, DataRef, column_map, resolve_data_ref
 from workbench.data.formats import FORMATS, RowError, describe_expected_keys, detect_format, make_conversation
 from workbench.errors import WorkbenchError
 
-SUFFIX_KINDS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+SUFFIX_KINDS = {suffix: kind for suffix, kind in FILE_KINDS.items() if kind != "arrow"}
+"""Text and Parquet files read without `datasets` (`.arrow` goes through it)."""
 PROGRESS_EVERY_ROWS = 5000
 
 Progress = Callable[[str, float | None], None]
@@ -25,19 +29,21 @@ Progress = Callable[[str, float | None], None]
 
 @dataclass
 class LoadedData:
-    """A data file read into conversations.
+    """Data read into conversations.
 
     Attributes:
-        path: the file that was read.
-        format: the row format ("alpaca", "sharegpt", "messages", "prompt-completion").
+        path: the file or directory that was read (a cached dataset's id as a Path).
+        format: the row format (one of FORMATS).
         detected: True when the format was auto-detected, False when the caller named it.
         conversations: one per row, in file order (`source_index` is the 0-based row).
+        ref: what was read, resolved (kind, columns, split).
     """
 
     path: Path
     format: str
     detected: bool
     conversations: list[Conversation]
+    ref: DataRef | None = None
 
     @property
     def rows(self) -> int:
@@ -184,59 +190,115 @@ def read_records(path: Path) -> list[_Record]:
     return _read_json(path, text)
 
 
-def _where(path: Path, index: int, line: int | None) -> str:
-    return f"{path}:{line} (row {index})" if line is not None else f"{path}: row {index}"
+def _where(label: str, index: int, line: int | None) -> str:
+    return f"{label}:{line} (row {index})" if line is not None else f"{label}: row {index}"
+
+
+def _dataset_records(ref: DataRef, progress: Progress) -> list[_Record]:
+    from workbench.data import hf_datasets
+
+    dataset = _open_dataset(ref)
+    stage = f"Reading {ref.display_path.name}"
+    return [_Record(row, None) for row in hf_datasets.iter_rows(dataset, progress, stage)]
+
+
+def _open_dataset(ref: DataRef):
+    from workbench.data import hf_datasets
+
+    if ref.kind == "arrow":
+        return hf_datasets.open_arrow_file(ref.path)
+    if ref.kind == "saved":
+        return hf_datasets.open_saved_dataset(ref.path, ref.split)
+    return hf_datasets.open_cached_dataset(ref.dataset_id, ref.subset, ref.split)
+
+
+def read_ref_records(ref: DataRef, progress: Progress | None = None) -> list[_Record]:
+    """The rows `ref` names, as Python objects (with line numbers for JSON Lines)."""
+    progress = progress or _no_progress
+    progress(f"Reading {ref.display_path.name}", None)
+    if ref.kind in SUFFIX_KINDS.values():
+        return read_records(ref.path)
+    return _dataset_records(ref, progress)
+
+
+def count_data_rows(ref: DataRef) -> int:
+    """How many rows `ref` holds (Arrow-backed data is counted without reading its rows)."""
+    if ref.kind in SUFFIX_KINDS.values():
+        return len(read_records(ref.path))
+    return _open_dataset(ref).num_rows
 
 
 def load_conversations(
-    path: str | os.PathLike, format: str = "auto", progress: Progress | None = None
+    path: str | os.PathLike,
+    format: str = "auto",
+    progress: Progress | None = None,
+    *,
+    columns: ColumnMap | dict | None = None,
+    split: str | None = None,
+    subset: str | None = None,
+    source_name: str | None = None,
+    base_dir: str | os.PathLike | None = None,
 ) -> LoadedData:
-    """Load a data file and normalize every row to a Conversation.
+    """Load data and normalize every row to a Conversation.
 
     Args:
-        path: a .json (array, or JSON Lines), .jsonl, .csv or .parquet file.
+        path: a data file, a save_to_disk directory, a cached Hub dataset id or dataset_info.json#entry
+            (workbench.data.data_refs).
         format: "auto" to detect from the first row, or one of FORMATS.
-        progress: called with a stage and a fraction while rows are normalized.
+        progress: called with a stage and a fraction while rows are read and normalized.
+        columns: a column mapping (the config's `data.columns`), when the columns have other names.
+        split / subset: the split and configuration of a save_to_disk directory or cached dataset.
+        source_name: the mixture source the rows belong to (Conversation.source).
+        base_dir: where relative paths start (default: the current directory).
 
     Raises:
         WorkbenchError: one line naming the file, the row or line and the field.
     """
-    progress = progress or _no_progress
-    source = Path(path).expanduser()
     if format != "auto" and format not in FORMATS:
         raise WorkbenchError(f"--format: unknown format {format!r}; expected auto or one of {', '.join(FORMATS)}")
-    if not source.exists():
-        raise WorkbenchError(f"{source}: no such file")
-    if source.is_dir():
-        raise WorkbenchError(f"{source}: is a directory; expected a .json, .jsonl, .csv or .parquet file")
-    progress(f"Reading {source.name}", None)
-    records = read_records(source)
+    ref = resolve_data_ref(
+        os.fspath(path) if not isinstance(path, str) else path,
+        format=format,
+        columns=column_map(columns, "data.columns"),
+        split=split,
+        subset=subset,
+        base_dir=base_dir,
+    )
+    return load_data_ref(ref, progress, source_name=source_name)
+
+
+def load_data_ref(ref: DataRef, progress: Progress | None = None, *, source_name: str | None = None) -> LoadedData:
+    """Load what a resolved DataRef names (see load_conversations)."""
+    progress = progress or _no_progress
+    records = read_ref_records(ref, progress)
+    label = ref.label
     if not records:
-        raise WorkbenchError(f"{source}: no rows; the file holds no training examples")
+        raise WorkbenchError(f"{label}: no rows; the file holds no training examples")
 
     first = records[0]
     if not isinstance(first.row, dict):
-        raise WorkbenchError(f"{_where(source, 0, first.line)}: expected an object, got {type(first.row).__name__}")
-    chosen = format
-    if format == "auto":
-        chosen = detect_format(first.row)
+        raise WorkbenchError(f"{_where(label, 0, first.line)}: expected an object, got {type(first.row).__name__}")
+    chosen = ref.format
+    if chosen == "auto":
+        columns = ref.columns
+        chosen = detect_format(columns.apply(first.row, "auto") if columns is not None else first.row)
         if chosen is None:
             keys = ", ".join(sorted(map(str, first.row))[:8]) or "none"
             raise WorkbenchError(
-                f"{_where(source, 0, first.line)}: unknown schema (keys: {keys}); {describe_expected_keys()}; "
-                "rename the columns or pass --format"
+                f"{_where(label, 0, first.line)}: unknown schema (keys: {keys}); {describe_expected_keys(first.row)}; "
+                "map the columns with data.columns or pass --format"
             )
 
     conversations = []
     total = len(records)
     for index, record in enumerate(records):
         if not isinstance(record.row, dict):
-            raise WorkbenchError(f"{_where(source, index, record.line)}: expected an object, got {type(record.row).__name__}")
+            raise WorkbenchError(f"{_where(label, index, record.line)}: expected an object, got {type(record.row).__name__}")
         try:
-            conversations.append(make_conversation(record.row, chosen, index, record.line))
+            conversations.append(make_conversation(record.row, chosen, index, record.line, ref.columns, source_name))
         except RowError as error:
-            raise WorkbenchError(f"{_where(source, index, record.line)}: {error}") from None
+            raise WorkbenchError(f"{_where(label, index, record.line)}: {error}") from None
         if index % PROGRESS_EVERY_ROWS == 0:
             progress(f"Normalizing rows ({chosen})", index / total)
     progress(f"Loaded {total:,} rows", 1.0)
-    return LoadedData(source, chosen, format == "auto", conversations)
+    return LoadedData(ref.display_path, chosen, ref.format == "auto", conversations, ref)
