@@ -144,6 +144,8 @@ class QualityView(VerticalScroll):
                 f" · tokens min {summary['min']:,}, median {summary['median']:,}, p95 {summary['p95']:,}, "
                 f"max {summary['max']:,} (max_seq_len {report.max_seq_len:,})"
             )
+        for note in report.notes:
+            status.append(f"\n{note}", style="yellow")
         self.show_status(status)
         checks = self.query_one("#quality-checks", OptionList)
         highlighted = checks.highlighted

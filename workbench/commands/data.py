@@ -1,6 +1,7 @@
 """`workbench data`: inspect a data file (format, token lengths, quality checks) and clean it.
 
-    workbench data inspect PATH [--format ...] [--model M] [--max-seq-len N] [--json]
+    workbench data inspect PATH [--format ...] [--model M] [--chat-template T] [--max-seq-len N] [--json]
+    workbench data show PATH --row N [--model M] [--chat-template T] [--system-prompt S]
     workbench data clean PATH -o OUT [--dedupe exact|near] [--drop-empty] [--drop-too-long]
                          [--resolve-conflicts drop|keep-first] [--split-validation FRACTION] ...
     workbench data clean NEW.jsonl -o OUT --recipe OLD.recipe.yaml     (replay a recipe)
@@ -39,6 +40,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", help="a .json, .jsonl, .csv or .parquet file")
     parser.add_argument("--format", choices=FORMAT_CHOICES, default=None, help="row format (default: auto-detect)")
     parser.add_argument("--model", default=None, help="whose tokenizer and chat template count tokens (default: the default model)")
+    parser.add_argument(
+        "--chat-template", default=None, metavar="T",
+        help="auto (the tokenizer's own, default), a built-in (chatml, llama3, qwen2.5, …) or a .jinja file",
+    )
     parser.add_argument("--max-seq-len", type=_positive_int, default=None, help=f"token limit (default {DEFAULT_MAX_SEQ_LEN})")
     parser.add_argument(
         "--near-threshold", type=float, default=None,
@@ -51,6 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     inspect = actions.add_parser("inspect", help="format, token lengths and quality checks of a data file")
     _add_common(inspect)
     inspect.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
+
+    show = actions.add_parser("show", help="one row as the model sees it: the templated text, trained spans marked")
+    _add_common(show)
+    show.add_argument("--row", type=int, required=True, help="the row to show (0-based, in file order)")
+    show.add_argument(
+        "--system-prompt", default=None, metavar="S",
+        help="system message for a row that has none (default: the chat template's own behaviour)",
+    )
 
     clean = actions.add_parser("clean", help="clean a data file into a new JSONL file plus a replayable recipe")
     _add_common(clean)
@@ -84,13 +97,16 @@ def _progress_printer(enabled: bool):
     return report
 
 
-def _load_tokenizer(model: str | None):
+def _load_tokenizer(model: str | None, chat_template: str | None = None):
+    """(model name, tokenizer prepared for the chat template choice)."""
+    from workbench.data.chat_templates import prepare_tokenizer
     from workbench.data.token_lengths import load_data_tokenizer
 
-    return load_data_tokenizer(model)
+    name, tokenizer = load_data_tokenizer(model)
+    return name, prepare_tokenizer(tokenizer, chat_template, in_place=True).tokenizer
 
 
-def _load_tokenizer_in_background(model: str | None) -> Callable[[], tuple]:
+def _load_tokenizer_in_background(model: str | None, chat_template: str | None = None) -> Callable[[], tuple]:
     """Start loading the tokenizer (importing transformers, reading tokenizer.json) while the data
     file loads; returns a function that waits for it. The thread is a daemon so that a bad data
     file exits at once instead of waiting for a first-use model conversion."""
@@ -98,7 +114,7 @@ def _load_tokenizer_in_background(model: str | None) -> Callable[[], tuple]:
 
     def load() -> None:
         try:
-            outcome["tokenizer"] = _load_tokenizer(model)
+            outcome["tokenizer"] = _load_tokenizer(model, chat_template)
         except BaseException as error:  # handed to the waiting thread
             outcome["error"] = error
 
@@ -117,6 +133,8 @@ def _load_tokenizer_in_background(model: str | None) -> Callable[[], tuple]:
 def run(args: argparse.Namespace) -> int:
     if args.data_command == "inspect":
         return run_inspect(args)
+    if args.data_command == "show":
+        return run_show(args)
     return run_clean(args)
 
 
@@ -128,7 +146,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     max_seq_len = args.max_seq_len or DEFAULT_MAX_SEQ_LEN
     threshold = DEFAULT_NEAR_THRESHOLD if args.near_threshold is None else args.near_threshold
     _check_threshold(threshold)
-    wait_for_tokenizer = _load_tokenizer_in_background(args.model)
+    wait_for_tokenizer = _load_tokenizer_in_background(args.model, args.chat_template)
     loaded = load_conversations(args.path, args.format or "auto", progress)
     model_name, tokenizer = wait_for_tokenizer()
     report = run_quality_checks(
@@ -139,6 +157,7 @@ def run_inspect(args: argparse.Namespace) -> int:
         "format": loaded.format,
         "rows": loaded.rows,
         "model": model_name,
+        "chat_template": args.chat_template or "auto",
         "max_seq_len": max_seq_len,
         "near_threshold": threshold,
         "token_lengths": report.token_summary(),
@@ -149,6 +168,64 @@ def run_inspect(args: argparse.Namespace) -> int:
     else:
         _print_summary(result, loaded.detected)
     return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """`data show`: one row through the chat template, trained spans marked, and its counts."""
+    from workbench.data.loading import load_conversations
+    from workbench.data.templating import render_training_example, renders_tool_parts
+    from workbench.errors import WorkbenchError
+
+    max_seq_len = args.max_seq_len or DEFAULT_MAX_SEQ_LEN
+    wait_for_tokenizer = _load_tokenizer_in_background(args.model, args.chat_template)
+    loaded = load_conversations(args.path, args.format or "auto")
+    conversation = next((c for c in loaded.conversations if c.source_index == args.row), None)
+    if conversation is None:
+        last = f"0..{loaded.rows - 1}" if loaded.rows else "none"
+        raise WorkbenchError(f"{loaded.path}: --row {args.row}: no such row (the file has {loaded.rows:,} rows, 0-based: {last})")
+    model_name, tokenizer = wait_for_tokenizer()
+    example = render_training_example(tokenizer, conversation, max_seq_len, system_prompt=args.system_prompt)
+    template = args.chat_template or "auto"
+    print(f"{conversation.location(str(loaded.path))} · {loaded.format} · {model_name} · chat template {template}")
+    _print_marked(example, color=sys.stdout.isatty())
+    trained = example.trained_token_count
+    kept = len(example.input_ids)
+    cut = f"yes, {example.full_length - kept:,} cut" if example.truncated else "no"
+    print(
+        f"tokens {example.full_length:,} · trained {trained:,} · masked {kept - trained:,} · "
+        f"truncated {cut} (max_seq_len {max_seq_len:,}) · end-of-turn trained {'yes' if example.eos_trained else 'no'}"
+    )
+    if not renders_tool_parts(tokenizer, conversation):
+        print(f"note: chat template {template} does not render this row's tool schemas or calls; choose one that does (qwen2.5, llama3)")
+    return 0
+
+
+TRAINED_MARKERS = ("[[", "]]")
+"""How `data show` marks trained text when the output is not a terminal (no colours)."""
+
+
+def _print_marked(example, *, color: bool) -> None:
+    """The kept text with trained runs highlighted (a terminal) or wrapped in TRAINED_MARKERS,
+    then what max_seq_len cut off."""
+    runs = example.trained_runs()
+    cut_text = example.text[sum(len(text) for text, _ in runs):]
+    if color:
+        from rich.console import Console
+        from rich.text import Text
+
+        shown = Text()
+        for text, trained in runs:
+            shown.append(text, style="bold green" if trained else "dim")
+        if cut_text:
+            shown.append("\n✂ cut by max_seq_len:\n", style="bold red")
+            shown.append(cut_text, style="dim strike")
+        Console(highlight=False, soft_wrap=True).print(shown)
+        print("(bold green: trained, receives loss; dim: masked)")
+        return
+    opening, closing = TRAINED_MARKERS
+    body = "".join(f"{opening}{text}{closing}" if trained else text for text, trained in runs)
+    print(body + (f"\n--- cut by max_seq_len ---\n{cut_text}" if cut_text else ""))
+    print(f"({opening}…{closing}: trained, receives loss; everything else is masked)")
 
 
 def _check_threshold(threshold: float) -> None:
@@ -163,11 +240,15 @@ def _rows_text(rows: list[int]) -> str:
     return shown + (f", ... (+{len(rows) - SHOWN_ROWS})" if len(rows) > SHOWN_ROWS else "")
 
 
+def _template_words(chat_template: str) -> str:
+    return "chat template" if chat_template == "auto" else f"tokenizer and the {chat_template} chat template"
+
+
 def _print_summary(result: dict, detected: bool) -> None:
     lengths = result["token_lengths"]
     print(f"{result['path']}: {result['rows']:,} rows, format {result['format']}{' (detected)' if detected else ''}")
     print(
-        f"tokens with the {result['model']} chat template: min {lengths['min']:,}, median {lengths['median']:,}, "
+        f"tokens with the {result['model']} {_template_words(result['chat_template'])}: min {lengths['min']:,}, median {lengths['median']:,}, "
         f"p95 {lengths['p95']:,}, max {lengths['max']:,} (max_seq_len {result['max_seq_len']:,})"
     )
     labels = {
@@ -193,6 +274,8 @@ def _print_summary(result: dict, detected: bool) -> None:
     balance = result.get("label_balance")
     if balance:
         print("label balance: " + ", ".join(f"{label!r} {count:,}" for label, count in balance.items()))
+    for note in result.get("notes", []):
+        print(f"note: {note}")
     print("rows are 0-based, in file order; --json lists every row and the reasons")
 
 
@@ -228,7 +311,7 @@ def run_clean(args: argparse.Namespace) -> int:
     needs_tokens = any(op.name in ("drop_too_long", "truncate_too_long") for op in operations)
     model_name, counter = "default", None
     if needs_tokens or model is not None:
-        model_name, tokenizer = _load_tokenizer(model)
+        model_name, tokenizer = _load_tokenizer(model, args.chat_template)
         counter = TokenCounter(tokenizer)
     session = CleaningSession(
         loaded.conversations,

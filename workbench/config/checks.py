@@ -125,15 +125,41 @@ def _check_model(config: RunConfig, base_dir: Path | None) -> list[Problem]:
         name = config.model.name_or_path
         hint = f"; `workbench models {name} --allow-download` fetches it" if "/" in name and not Path(name).is_absolute() else ""
         return [Problem("model.name_or_path", f"{error}{hint}")]
+    problems = _check_chat_template(config, model_dir, base_dir)
     if model_dir is None:
-        return []
+        return problems
     limit = model_context_length(model_dir)
     if limit is not None and config.data.max_seq_length > limit:
-        return [
+        problems.append(
             Problem(
                 "data.max_seq_length",
                 f"{config.data.max_seq_length} is above the model's limit of {limit} tokens "
                 f"(max_position_embeddings); set it to {limit} or less",
+            )
+        )
+    return problems
+
+
+def _check_chat_template(config: RunConfig, model_dir: Path | None, base_dir: Path | None) -> list[Problem]:
+    """The template must resolve, and "auto" needs a tokenizer that has one (base models have none)."""
+    from workbench.data.chat_templates import (
+        BUILTIN_TEMPLATE_NAMES,
+        TEMPLATE_FIELD,
+        model_dir_lacks_chat_template,
+        resolve_chat_template,
+    )
+
+    try:
+        choice = resolve_chat_template(config.data.chat_template, base_dir)
+    except WorkbenchError as error:
+        return [Problem(TEMPLATE_FIELD, str(error).removeprefix(f"{TEMPLATE_FIELD}: "))]
+    if choice.is_auto and model_dir is not None and model_dir_lacks_chat_template(model_dir):
+        return [
+            Problem(
+                TEMPLATE_FIELD,
+                f"auto uses the tokenizer's own chat template, and {config.model.name_or_path} has none (a base "
+                f"model); choose one of {', '.join(BUILTIN_TEMPLATE_NAMES)} (chatml for a chat model, alpaca for "
+                "plain prompt/response) or a path to a .jinja file",
             )
         ]
     return []

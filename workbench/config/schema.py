@@ -12,6 +12,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from workbench.config.optimizers import OPTIMIZER_NAMES
+from workbench.data.chat_templates import BUILTIN_TEMPLATE_NAMES
 from workbench.data.formats import FORMATS
 
 AttentionImplementation = Literal["sdpa", "eager", "flash_attention_2"]
@@ -139,6 +140,12 @@ class DataSection(Section):
         None,
         description="system message for samples that have none; null keeps the chat template's own default, "
         "an empty string gives an empty system message",
+    )
+    chat_template: str = Field(
+        "auto",
+        min_length=1,
+        description=f"chat template: auto (the tokenizer's own; base models have none), a built-in "
+        f"({', '.join(BUILTIN_TEMPLATE_NAMES)}) or a path to a .jinja file",
     )
 
 

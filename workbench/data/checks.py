@@ -20,6 +20,7 @@ from workbench.data.near_duplicates import (
     near_duplicate_groups,
     normalized_words,
 )
+from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -79,6 +80,8 @@ class QualityReport:
         turns: how many conversations have each number of assistant turns.
         leading_words / leading_phrases: the most common first words / two words of prompts.
         label_balance: answer -> count when answers are short categorical labels, else None.
+        notes: findings about the data as a whole, one line each (e.g. tool calls the chat
+            template does not write).
     """
 
     rows: int
@@ -93,6 +96,7 @@ class QualityReport:
     leading_words: list[tuple[str, int]]
     leading_phrases: list[tuple[str, int]]
     label_balance: list[tuple[str, int]] | None
+    notes: list[str] = field(default_factory=list)
     _flags_by_row: dict[int, tuple[str, ...]] | None = field(default=None, repr=False)
 
     def rows_in(self, check: str) -> list[int]:
@@ -141,6 +145,7 @@ class QualityReport:
             },
             "distributions": distributions,
             "label_balance": dict(self.label_balance) if self.label_balance is not None else None,
+            "notes": list(self.notes),
         }
 
 
@@ -432,6 +437,40 @@ def _too_long(conversations, token_lengths, max_seq_len: int, flagged, reasons) 
     flagged["too_long"].sort()
 
 
+def unrendered_tools_note(conversations: Sequence[Conversation], tokenizer: "PreTrainedTokenizerBase | None") -> str | None:
+    """One line when rows carry tool schemas or calls that the chat template does not write
+    (rendering with and without them gives the same text), with how many rows; else None.
+
+    Whether a template writes tools is a property of the template, so it is tried on the first
+    row with schemas and the first with calls, not on every row.
+    """
+    if tokenizer is None:
+        return None
+    from workbench.data.templating import renders_tool_parts
+
+    with_tools = [c for c in conversations if c.tools or any(m.tool_calls for m in c.messages)]
+    if not with_tools:
+        return None
+    samples = {
+        id(row): row
+        for row in (
+            next((c for c in with_tools if c.tools), None),
+            next((c for c in with_tools if any(m.tool_calls for m in c.messages)), None),
+        )
+        if row is not None
+    }
+    try:
+        if all(renders_tool_parts(tokenizer, row) for row in samples.values()):
+            return None
+    except WorkbenchError:
+        return None  # the rows the template refuses are reported where they are rendered
+    return (
+        f"{len(with_tools):,} rows carry tool schemas or tool calls that this chat template does not write, "
+        "so the model would never see them; choose a template that renders tools (qwen2.5, llama3) or a model "
+        "whose own template does"
+    )
+
+
 def run_quality_checks(
     conversations: Sequence[Conversation],
     tokenizer: "PreTrainedTokenizerBase | None" = None,
@@ -481,4 +520,5 @@ def run_quality_checks(
         leading_words=words,
         leading_phrases=phrases,
         label_balance=label_balance(conversations),
+        notes=[note for note in (unrendered_tools_note(conversations, tokenizer),) if note],
     )

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from workbench.data.conversation import Conversation
+from workbench.data.conversation import Conversation, Message
 from workbench.data.system_prompt import with_system_prompt
 from workbench.errors import WorkbenchError
 
@@ -61,22 +61,34 @@ class TrainingExample:
         """Per kept token: True where it receives loss."""
         return [label != IGNORE_INDEX for label in self.labels]
 
+    def trained_runs(self) -> list[tuple[str, bool]]:
+        """The kept text as (text, trained) runs of consecutive tokens alike."""
+        runs: list[tuple[str, bool]] = []
+        for text, trained in zip(self.token_texts, self.trained_mask):
+            if runs and runs[-1][1] == trained:
+                runs[-1] = (runs[-1][0] + text, trained)
+            else:
+                runs.append((text, trained))
+        return runs
+
 
 def render_chat_text(
     tokenizer: "PreTrainedTokenizerBase",
-    messages: Sequence[dict[str, str]],
+    messages: Sequence[dict[str, Any]],
     *,
     add_generation_prompt: bool = False,
+    tools: Sequence[dict[str, Any]] | None = None,
 ) -> str:
-    """The chat template applied to `messages` as text; template errors become a WorkbenchError."""
+    """The chat template applied to `messages` (and the tool schemas `tools`, when given) as text;
+    template errors become a WorkbenchError."""
     if not getattr(tokenizer, "chat_template", None):
-        raise WorkbenchError(
-            f"model tokenizer {getattr(tokenizer, 'name_or_path', '')!r}: has no chat template; "
-            "choose an instruction-tuned model or add a chat_template to its tokenizer_config.json"
-        )
+        from workbench.data.chat_templates import missing_template_message
+
+        raise WorkbenchError(missing_template_message(tokenizer))
+    extra = {"tools": list(tools)} if tools else {}
     try:
         return tokenizer.apply_chat_template(
-            list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
+            list(messages), tokenize=False, add_generation_prompt=add_generation_prompt, **extra
         )
     except WorkbenchError:
         raise
@@ -85,7 +97,45 @@ def render_chat_text(
         raise WorkbenchError(f"chat template: cannot render this conversation: {reason}") from None
 
 
-def _control_token_strings(tokenizer: "PreTrainedTokenizerBase") -> list[str]:
+def raw_text_rendering(tokenizer: "PreTrainedTokenizerBase", text: str) -> str:
+    """A raw-text row (TRL `text`) as training sees it: no chat template, the tokenizer's own BOS
+    when its encoding adds one, and the EOS token appended unless the text already ends with it
+    (what TRL's SFTTrainer does with language-modeling rows)."""
+    eos = tokenizer.eos_token or ""
+    body = text if not eos or text.endswith(eos) else text + eos
+    return bos_prefix(tokenizer) + body
+
+
+def bos_prefix(tokenizer: "PreTrainedTokenizerBase") -> str:
+    """The BOS token's text when the tokenizer's own encoding starts with it (Llama-style), else ''."""
+    bos, bos_id = getattr(tokenizer, "bos_token", None), getattr(tokenizer, "bos_token_id", None)
+    if not bos or bos_id is None:
+        return ""
+    return bos if bos_id in tokenizer("", add_special_tokens=True)["input_ids"] else ""
+
+
+def render_conversation_text(tokenizer: "PreTrainedTokenizerBase", conversation: Conversation) -> str:
+    """The whole row as the model reads it: the chat template with the row's tools, or the raw text."""
+    if conversation.text is not None:
+        return raw_text_rendering(tokenizer, conversation.text)
+    return render_chat_text(tokenizer, conversation.to_chat(), tools=conversation.tools_for_template())
+
+
+def renders_tool_parts(tokenizer: "PreTrainedTokenizerBase", conversation: Conversation) -> bool:
+    """Whether the template writes the row's tool schemas and its structured calls: rendering the
+    row with and without each gives different text. True for a row that has neither."""
+    chat = conversation.to_chat()
+    calls = any(message.tool_calls for message in conversation.messages)
+    if conversation.text is not None or not (conversation.tools or calls):
+        return True
+    plain = render_chat_text(tokenizer, chat)
+    if conversation.tools and render_chat_text(tokenizer, chat, tools=conversation.tools_for_template()) == plain:
+        return False
+    bare = [{key: value for key, value in message.items() if key != "tool_calls"} for message in chat]
+    return not calls or render_chat_text(tokenizer, bare) != plain
+
+
+def control_token_strings(tokenizer: "PreTrainedTokenizerBase") -> list[str]:
     """Text forms of the tokenizer's special/added tokens, longest first."""
     added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
     strings = {token.content for token in added.values() if getattr(token, "special", True)}
@@ -93,21 +143,62 @@ def _control_token_strings(tokenizer: "PreTrainedTokenizerBase") -> list[str]:
     return sorted(strings, key=len, reverse=True)
 
 
+_GENERATION_PROMPTS: dict[str, bool] = {}
+
+
+def _has_generation_prompt(tokenizer: "PreTrainedTokenizerBase") -> bool:
+    """Whether the template writes an assistant header for `add_generation_prompt` (probed once
+    per template): then an answer starts right after that header."""
+    template = tokenizer.chat_template
+    known = _GENERATION_PROMPTS.get(template)
+    if known is None:
+        probe = [{"role": "user", "content": "probe"}]
+        known = render_chat_text(tokenizer, probe, add_generation_prompt=True) != render_chat_text(tokenizer, probe)
+        if len(_GENERATION_PROMPTS) > 64:
+            _GENERATION_PROMPTS.clear()
+        _GENERATION_PROMPTS[template] = known
+    return known
+
+
+def is_trained_turn(message: Message) -> bool:
+    """The loss rule per turn: assistant turns are trained unless the row masks them
+    (`trained=False`); other turns only when the row asks (`trained=True`)."""
+    if message.trained is not None:
+        return message.trained
+    return message.role == "assistant"
+
+
+def _first_text(message: Message) -> list[str]:
+    """What a turn's rendering is searched by when no header marks where it starts."""
+    texts = [message.reasoning.strip() if message.reasoning else "", message.content.strip()]
+    texts += [call.name for call in message.tool_calls]
+    return [text for text in texts if text]
+
+
 def trained_character_spans(
-    tokenizer: "PreTrainedTokenizerBase", chat: list[dict[str, str]], text: str
+    tokenizer: "PreTrainedTokenizerBase",
+    messages: Sequence[Message],
+    text: str,
+    *,
+    tools: Sequence[dict[str, Any]] | None = None,
 ) -> list[tuple[int, int, bool]]:
-    """Character spans of `text` that receive loss under assistant-only training.
+    """Character spans of `text` (the rendered conversation) that receive loss.
 
-    One span per assistant turn: from the start of its content to the end of the template's
-    end-of-turn marker (trailing whitespace after the marker stays masked: the model never
-    generates it). Each span carries whether it ends with a control token (the end-of-turn token).
+    One span per trained turn (`is_trained_turn`): an assistant turn from where its rendering
+    starts (its reasoning, text and tool calls, as the template writes them) to the end of the
+    template's end-of-turn marker (trailing whitespace after the marker stays masked: the model
+    never generates it). Each span carries whether it ends with a control token.
 
-    Spans are found by rendering prefixes of the conversation: the text up to a turn's header
-    (`add_generation_prompt=True`) and up to the end of the turn. Templates that render earlier
-    turns differently depending on later ones (e.g. ones that drop old reasoning) break the prefix
-    property; then the content is located by searching the full text in order.
+    Spans come from rendering prefixes of the conversation: the text up to the turn's header
+    (`add_generation_prompt=True`) and the text through the turn, so a turn that only calls tools
+    (empty content) is found as surely as one with text. A template without a generation prompt
+    leaves the role header inside the turn; then the turn starts at its first text. Templates
+    that render earlier turns differently depending on later ones (e.g. ones that drop old
+    reasoning) break the prefix property; then the turn's text is searched in the full text in order.
     """
-    control_tokens = _control_token_strings(tokenizer)
+    control_tokens = control_token_strings(tokenizer)
+    chat = [message.to_chat() for message in messages]
+    generation_header = _has_generation_prompt(tokenizer) if any(m.role == "assistant" for m in messages) else False
 
     def control_token_at(position: int) -> str | None:
         return next((token for token in control_tokens if text.startswith(token, position)), None)
@@ -115,27 +206,37 @@ def trained_character_spans(
     def control_token_ending_at(position: int, floor: int) -> bool:
         return any(position - len(token) >= floor and text.startswith(token, position - len(token)) for token in control_tokens)
 
+    def first_found(candidates: list[str], start: int, stop: int | None = None) -> int:
+        found = [at for at in (text.find(c, start, stop) if stop is not None else text.find(c, start) for c in candidates) if at >= 0]
+        return min(found) if found else -1
+
     spans: list[tuple[int, int, bool]] = []
     cursor = 0
-    for position, message in enumerate(chat):
-        if message["role"] != "assistant":
+    for position, message in enumerate(messages):
+        if not is_trained_turn(message):
             continue
-        content = message["content"].strip()
-        header = render_chat_text(tokenizer, chat[:position], add_generation_prompt=True) if position else ""
-        through_turn = render_chat_text(tokenizer, chat[: position + 1])
+        assistant = message.role == "assistant"
+        header = (
+            render_chat_text(tokenizer, chat[:position], add_generation_prompt=assistant, tools=tools) if position else ""
+        )
+        through_turn = render_chat_text(tokenizer, chat[: position + 1], tools=tools)
         if text.startswith(through_turn) and through_turn.startswith(header) and len(header) >= cursor:
             start, turn_end = len(header), len(through_turn)
-            # Templates without a generation prompt leave the role header inside the turn.
-            found = text.find(content, start, turn_end) if content else -1
-            start = found if found >= 0 else start
+            if not (assistant and generation_header):
+                found = first_found(_first_text(message), start, turn_end)
+                start = found if found >= 0 else start
         else:
-            found = text.find(content, cursor) if content else cursor
+            found = first_found(_first_text(message), cursor)
             if found < 0:
                 raise WorkbenchError(
-                    f"chat template: cannot find assistant turn {position} in the templated text; "
-                    "this template rewrites assistant content and loss masking cannot be derived"
+                    f"chat template: cannot find turn {position} ({message.role}) in the templated text; "
+                    "this template rewrites it and loss masking cannot be derived"
                 )
-            start, turn_end = found, found + len(content)
+            start, content = found, message.content.strip()
+            if content and not message.tool_calls:
+                turn_end = text.find(content, start) + len(content)
+            else:  # a call's rendering has no known text: the turn runs to the next control token
+                turn_end = _end_of_turn_after(text, start, control_tokens)
         end = start + len(text[start:turn_end].rstrip())
         ends_with_control = control_token_ending_at(end, start)
         if not ends_with_control:
@@ -150,6 +251,12 @@ def trained_character_spans(
     return spans
 
 
+def _end_of_turn_after(text: str, start: int, control_tokens: list[str]) -> int:
+    """Where the first control token after `start` begins (the end of the text when none follows)."""
+    found = [at for at in (text.find(token, start) for token in control_tokens) if at >= 0]
+    return min(found) if found else len(text)
+
+
 def render_training_example(
     tokenizer: "PreTrainedTokenizerBase",
     conversation: Conversation,
@@ -159,14 +266,19 @@ def render_training_example(
 ) -> TrainingExample:
     """Tokenize one conversation exactly as training sees it, with labels for the loss.
 
-    The conversation goes through the tokenizer's chat template (`apply_chat_template`), then is
-    tokenized without adding extra special tokens (the template writes them). With
-    `assistant_only=True`, every assistant turn's content and its end-of-turn token receive loss;
-    system, user and tool turns and the template's role headers are masked with -100. Multi-turn
-    conversations train on every assistant turn, not only the last.
+    The conversation goes through the tokenizer's chat template (`apply_chat_template`, with the
+    row's tool schemas as `tools=` and its structured tool calls and reasoning in the messages),
+    then is tokenized without adding extra special tokens (the template writes them). With
+    `assistant_only=True`, every assistant turn (its reasoning, text and tool calls as the
+    template renders them, and its end-of-turn token) receives loss unless the row masks it
+    (`Message.trained=False`); system, user and tool turns and the template's role headers are
+    masked with -100 (unless the row trains one: `trained=True`). Multi-turn conversations train
+    on every assistant turn, not only the last. A raw-text row (`Conversation.text`) is tokenized
+    without a template and every token is trained (`raw_text_rendering`).
 
     Args:
-        tokenizer: a fast Hugging Face tokenizer with a chat template.
+        tokenizer: a fast Hugging Face tokenizer with a chat template (see
+            `workbench.data.chat_templates.prepare_tokenizer`).
         conversation: the normalized conversation.
         max_seq_len: cut input_ids and labels to this many tokens (`truncated` says whether it did).
         assistant_only: False trains on every token (labels equal input_ids).
@@ -185,14 +297,19 @@ def render_training_example(
             f"model tokenizer {getattr(tokenizer, 'name_or_path', '')!r}: loss masking needs a fast tokenizer "
             "(tokenizer.json); this model only has a slow one"
         )
-    chat = with_system_prompt(conversation, system_prompt).to_chat()
-    text = render_chat_text(tokenizer, chat)
+    conversation = with_system_prompt(conversation, system_prompt)
+    text = render_conversation_text(tokenizer, conversation)
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids: list[int] = list(encoded["input_ids"])
     starts = [start for start, _ in encoded["offset_mapping"]]
     ends = [end for _, end in encoded["offset_mapping"]]
 
-    spans = trained_character_spans(tokenizer, chat, text)
+    if conversation.text is not None:
+        eos = tokenizer.eos_token or ""
+        spans = [(0, len(text), bool(eos) and text.endswith(eos))]
+        assistant_only = False
+    else:
+        spans = trained_character_spans(tokenizer, conversation.messages, text, tools=conversation.tools_for_template())
     if assistant_only:
         # A token is trained when any of its characters lies in a trained span: a token that
         # straddles a header and the answer (" Hello" after "assistant:") is the answer's first token.

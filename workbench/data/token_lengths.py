@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from workbench.data.conversation import Conversation
 from workbench.data.system_prompt import with_system_prompt
-from workbench.data.templating import render_chat_text
+from workbench.data.templating import (
+    bos_prefix,
+    control_token_strings,
+    raw_text_rendering,
+    render_chat_text,
+    trained_character_spans,
+)
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -82,8 +88,30 @@ def load_data_tokenizer(model: str | None = None) -> tuple[str, "PreTrainedToken
     return resolved.display_name, load_tokenizer(resolved)
 
 
-def _assistant_spans(text: str, conversation: Conversation) -> list[tuple[int, int]]:
-    """Character spans of each assistant turn's content in the rendered text, searched in order."""
+def _assistant_spans(
+    text: str, conversation: Conversation, tokenizer: "PreTrainedTokenizerBase | None" = None
+) -> list[tuple[int, int]]:
+    """Character spans of each answer in the rendered text (the response tokens).
+
+    Plain rows (answers of text only) are searched in order, which needs no extra rendering. A raw
+    text row's answer is its text. A row whose answers call tools, reason or carry a loss weight
+    takes the trained spans of `trained_character_spans` (prefix renders), less their closing
+    control token, so a call-only turn counts its call.
+    """
+    if conversation.text is not None:
+        start = len(bos_prefix(tokenizer)) if tokenizer is not None else 0
+        return [(start, start + len(conversation.text))] if conversation.text else []
+    if tokenizer is not None and any(
+        message.tool_calls or message.reasoning or message.trained is not None for message in conversation.messages
+    ):
+        exact = trained_character_spans(tokenizer, conversation.messages, text, tools=conversation.tools_for_template())
+        controls = control_token_strings(tokenizer)
+        trimmed = []
+        for start, end, ends_with_control in exact:
+            if ends_with_control:
+                end -= next((len(token) for token in controls if text.startswith(token, end - len(token))), 0)
+            trimmed.append((start, len(text[:end].rstrip()) if end > start else end))
+        return [(start, end) for start, end in trimmed if end > start]
     spans = []
     cursor = 0
     for message in conversation.messages:
@@ -133,7 +161,7 @@ def measure_token_lengths(
     splitter = _control_token_splitter(tokenizer)
     total = np.zeros(len(conversations), dtype=np.int64)
     response = np.zeros(len(conversations), dtype=np.int64)
-    counter = _PieceCounter(backend, splitter) if splitter is not None else _WholeTextCounter(backend)
+    counter = _PieceCounter(backend, splitter, tokenizer) if splitter is not None else _WholeTextCounter(backend, tokenizer)
 
     def prepare(batch_start: int):
         batch = [with_system_prompt(c, system_prompt) for c in conversations[batch_start : batch_start + BATCH_ROWS]]
@@ -170,8 +198,9 @@ def _tokens_in_span(encoding, start: int, end: int) -> int:
 class _WholeTextCounter:
     """Counts by tokenizing each templated text whole."""
 
-    def __init__(self, backend) -> None:
+    def __init__(self, backend, tokenizer: "PreTrainedTokenizerBase | None" = None) -> None:
         self.backend = backend
+        self.tokenizer = tokenizer
 
     def split(self, batch: list[Conversation], texts: list[str]) -> list[str]:
         return texts
@@ -183,7 +212,8 @@ class _WholeTextCounter:
         totals, responses = [], []
         for conversation, text, encoding in zip(batch, texts, encodings):
             totals.append(len(encoding))
-            responses.append(sum(_tokens_in_span(encoding, s, e) for s, e in _assistant_spans(text, conversation)))
+            spans = _assistant_spans(text, conversation, self.tokenizer)
+            responses.append(sum(_tokens_in_span(encoding, s, e) for s, e in spans))
         return totals, responses
 
 
@@ -197,9 +227,10 @@ class _PieceCounter:
     the header's bytes. Anything else is counted from offsets.
     """
 
-    def __init__(self, backend, splitter: "re.Pattern[str]") -> None:
+    def __init__(self, backend, splitter: "re.Pattern[str]", tokenizer: "PreTrainedTokenizerBase | None" = None) -> None:
         self.backend = backend
         self.splitter = splitter
+        self.tokenizer = tokenizer
         self.encode_without_offsets = getattr(backend, "encode_batch_fast", backend.encode_batch)
         # A normalizer may change the text's length, and then ids no longer spell the text's bytes.
         self.headers_usable = backend.normalizer is None
@@ -216,7 +247,7 @@ class _PieceCounter:
             for piece in parts[::2]:
                 if piece and piece not in piece_ids:
                     piece_ids[piece] = len(piece_ids)
-            answers = list(_pieces_holding(parts, _assistant_spans(text, conversation)))
+            answers = list(_pieces_holding(parts, _assistant_spans(text, conversation, self.tokenizer)))
             for start, stop, piece in answers:
                 header = piece[:start] if self.headers_usable and stop == len(piece) else None
                 if answer_headers.setdefault(piece, header) != header:
@@ -280,17 +311,35 @@ def _pieces_holding(parts: list[str], spans: list[tuple[int, int]]) -> Iterator[
 
 
 def _render_batch(tokenizer: "PreTrainedTokenizerBase", batch: list[Conversation]) -> list[str]:
-    chats = [conversation.to_chat() for conversation in batch]
+    """Each row's text as training renders it: rows without tools through one batched template
+    call, rows with tool schemas one by one (`tools=` is per call), raw-text rows without a template."""
+    texts: list[str | None] = [None] * len(batch)
+    plain = []
+    for position, conversation in enumerate(batch):
+        if conversation.text is not None:
+            texts[position] = raw_text_rendering(tokenizer, conversation.text)
+        elif conversation.tools:
+            texts[position] = _render_one(tokenizer, conversation)
+        else:
+            plain.append(position)
+    if plain:
+        chats = [batch[position].to_chat() for position in plain]
+        try:
+            rendered = tokenizer.apply_chat_template(chats, tokenize=False) if getattr(tokenizer, "chat_template", None) else None
+        except Exception:
+            rendered = None
+        if rendered is None:  # find the row the template refused, and say which
+            rendered = [_render_one(tokenizer, batch[position]) for position in plain]
+        for position, text in zip(plain, rendered):
+            texts[position] = text
+    return texts  # type: ignore[return-value]
+
+
+def _render_one(tokenizer: "PreTrainedTokenizerBase", conversation: Conversation) -> str:
     try:
-        return tokenizer.apply_chat_template(chats, tokenize=False)
-    except Exception:
-        # Find the row the template refused, and say which.
-        for conversation, chat in zip(batch, chats):
-            try:
-                render_chat_text(tokenizer, chat)
-            except WorkbenchError as error:
-                raise WorkbenchError(f"row {conversation.source_index}: {error}") from None
-        raise
+        return render_chat_text(tokenizer, conversation.to_chat(), tools=conversation.tools_for_template())
+    except WorkbenchError as error:
+        raise WorkbenchError(f"row {conversation.source_index}: {error}") from None
 
 
 class TokenCounter:

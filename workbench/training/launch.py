@@ -57,6 +57,7 @@ def config_for_run(config: "RunConfig", base_dir: Path | str | None = None) -> "
     """A copy of the config with relative paths made absolute (from `base_dir`, else the current
     directory), so the copy saved inside the run directory works from anywhere."""
     from workbench.config.io import resolve_config_path
+    from workbench.data.chat_templates import is_template_name
 
     def absolute(value: Optional[str]) -> Optional[str]:
         return str(resolve_config_path(value, base_dir).resolve()) if value else value
@@ -65,6 +66,8 @@ def config_for_run(config: "RunConfig", base_dir: Path | str | None = None) -> "
     data.data.train_file = absolute(data.data.train_file)
     data.data.validation_file = absolute(data.data.validation_file)
     data.devices.deepspeed = absolute(data.devices.deepspeed)
+    if not is_template_name(data.data.chat_template):  # a .jinja file's path
+        data.data.chat_template = absolute(data.data.chat_template)
     model_dir = resolve_config_path(data.model.name_or_path, base_dir)
     if not Path(data.model.name_or_path).is_absolute() and model_dir.is_dir():
         data.model.name_or_path = str(model_dir.resolve())
