@@ -83,7 +83,8 @@ async def test_both_answers_stream_with_timings_and_match_the_cli(chat_app, runs
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("What is your name?\n")
     assert main(["compare", "--run", "demo", "--prompts", str(prompts), "--json", "--max-new-tokens", str(max_new_tokens)]) == 0
-    [result] = json.loads(capsys.readouterr().out)
+    [line] = capsys.readouterr().out.splitlines()  # JSON Lines, one object per prompt
+    result = json.loads(line)
     assert (result["base"]["text"], result["tuned"]["text"]) == (left, right)
 
 

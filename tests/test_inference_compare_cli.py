@@ -34,15 +34,18 @@ def test_json_output_matches_the_engine(runs_root, prompts_file, monkeypatch, ca
     code = main(["compare", "--run", "demo", "--checkpoint", "best", "--prompts", str(prompts_file), "--max-new-tokens", "6", "--json"])
     captured = capsys.readouterr()
     assert code == 0
-    results = json.loads(captured.out)
-    assert [r["prompt"] for r in results] == ["What is your name?", "Name the capital of France."]
+    lines = captured.out.splitlines()
+    assert len(lines) == 2, "JSON Lines: one object per prompt"
+    results = sorted((json.loads(line) for line in lines), key=lambda r: r["index"])
+    assert [(r["index"], r["prompt"]) for r in results] == [(1, "What is your name?"), (2, "Name the capital of France.")]
     for result in results:
         for side in ("base", "tuned"):
             assert set(result[side]) >= {"text", "ttft_s", "tokens_per_s", "tokens"}
             assert 1 <= result[side]["tokens"] <= 6
     tuned = run_source(runs_root / "demo", "best")
     engine = ChatEngine.load(str(tiny_model_dir))
-    rows = list(DeckReplay(engine, [BASE_SOURCE, tuned], [r["prompt"] for r in results], SamplingSettings(max_new_tokens=6), "You are Quokka.").rows())
+    rows = DeckReplay(engine, [BASE_SOURCE, tuned], [r["prompt"] for r in results], SamplingSettings(max_new_tokens=6), "You are Quokka.").rows()
+    rows = sorted(rows, key=lambda row: row.index)
     assert [[a.text for a in row.answers] for row in rows] == [[r["base"]["text"], r["tuned"]["text"]] for r in results]
     assert "demo · best (step 4)" in captured.err
 

@@ -1,7 +1,12 @@
-"""The prompt deck dialog: replay a list of prompts against the base and checkpoints, as a table."""
+"""The prompt deck dialog: replay a list of prompts against the base and checkpoints, as a table.
+
+Every prompt × model is a row of the engine's batches (workbench/inference/deck.py), so the table
+has a line per prompt from the start and each cell fills in as its answer streams.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Callable, Optional, Sequence
 
 from rich.text import Text
@@ -15,9 +20,13 @@ from textual.widgets import Button, DataTable, Label, SelectionList, Static, Tex
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from widgets.chat_settings import CHAT_CSS
-from workbench.inference.deck import DeckReplay, DeckRow, save_deck
+from workbench.inference.deck import DeckAnswer, DeckReplay, DeckRow, DeckText, save_deck
 from workbench.inference.settings import SamplingSettings
 from workbench.inference.sources import ModelSource
+from workbench.inference.timing import Answer
+
+TEXT_REFRESH_S = 0.25
+"""How often streamed text reaches the table: every row's deltas in between go in one message."""
 
 def _cell(text: str) -> Text:
     """One line of the answer; the table cuts it to the column and the row's detail shows all of it."""
@@ -33,16 +42,17 @@ class DeckDialog(ModalScreen[None]):
         Binding("ctrl+t", "run", "Replay"),
     ]
 
-    class RowDone(Message):
-        def __init__(self, index: int, row: DeckRow) -> None:
-            super().__init__()
-            self.index = index
-            self.row = row
+    class TextGrew(Message):
+        """Streamed text since the last one, by (prompt index, model index)."""
 
-    class Progress(Message):
-        def __init__(self, text: str) -> None:
+        def __init__(self, texts: dict[tuple[int, int], str]) -> None:
             super().__init__()
-            self.text = text
+            self.texts = texts
+
+    class AnswerDone(Message):
+        def __init__(self, answer: DeckAnswer) -> None:
+            super().__init__()
+            self.answer = answer
 
     def __init__(
         self,
@@ -61,6 +71,12 @@ class DeckDialog(ModalScreen[None]):
         self.settings = settings
         self.system_prompt = system_prompt
         self.rows: list[DeckRow] = []
+        """Prompts every model has answered, in the order they completed."""
+        self._prompts: list[str] = []
+        self._texts: dict[tuple[int, int], str] = {}
+        self._answers: dict[int, dict[int, Answer]] = {}
+        self._row_keys: list = []
+        self._column_keys: list = []
         self._replay: Optional[DeckReplay] = None
 
     def compose(self) -> ComposeResult:
@@ -102,38 +118,65 @@ class DeckDialog(ModalScreen[None]):
         prompt_width = 18
         # Fit the models into the table's width (each column also takes 2 cells of padding).
         answer_width = max(16, (table.size.width - prompt_width - 2 * (len(sources) + 1)) // len(sources))
-        table.add_column("prompt", width=prompt_width)
+        self._column_keys = [table.add_column("prompt", width=prompt_width)]
         for source in sources:
-            table.add_column(source.label, width=answer_width)
-        self.rows = []
+            self._column_keys.append(table.add_column(source.label, width=answer_width))
+        self._row_keys = [table.add_row(_cell(prompt), *(_cell("…") for _ in sources)) for prompt in prompts]
+        self._prompts, self.rows, self._texts, self._answers = prompts, [], {}, {}
         self.query_one("#deck-run", Button).disabled = True
         self.query_one("#deck-stop", Button).disabled = False
+        status.update(f"answering {len(prompts)} prompts × {len(sources)} models…")
         self._replay = DeckReplay(self.engine_factory(), sources, prompts, self.settings, self.system_prompt)
         self.replay(self._replay)
 
     @work(thread=True, exclusive=True, group="deck", exit_on_error=False)
     def replay(self, replay: DeckReplay) -> None:
-        total = len(replay.prompts)
         worker = get_current_worker()
-
-        def started(index: int, prompt: str) -> None:
-            self.post_message(self.Progress(f"{index + 1}/{total}: {prompt[:30]}…"))
-
-        for index, row in enumerate(replay.rows(on_start=started)):
-            self.post_message(self.RowDone(index, row))
+        pending: dict[tuple[int, int], str] = {}
+        sent_at = time.monotonic()
+        for event in replay.events():
             if worker.is_cancelled:
                 replay.cancel()
+            if isinstance(event, DeckText):
+                key = (event.prompt_index, event.source_index)
+                pending[key] = pending.get(key, "") + event.text
+                if time.monotonic() - sent_at >= TEXT_REFRESH_S:
+                    self.post_message(self.TextGrew(pending))
+                    pending, sent_at = {}, time.monotonic()
+            elif isinstance(event, DeckAnswer):
+                if pending:
+                    self.post_message(self.TextGrew(pending))
+                    pending = {}
+                self.post_message(self.AnswerDone(event))
+        if pending:
+            self.post_message(self.TextGrew(pending))
 
-    def on_deck_dialog_progress(self, message: Progress) -> None:
-        self.query_one("#deck-status", Static).update(message.text)
+    def on_deck_dialog_text_grew(self, message: TextGrew) -> None:
+        table = self.query_one("#deck-table", DataTable)
+        for (prompt_index, source_index), text in message.texts.items():
+            key = (prompt_index, source_index)
+            self._texts[key] = self._texts.get(key, "") + text
+            if source_index not in self._answers.get(prompt_index, {}):
+                table.update_cell(self._row_keys[prompt_index], self._column_keys[source_index + 1], _cell(self._texts[key]))
+        self._refresh_detail(message.texts)
 
-    def on_deck_dialog_row_done(self, message: RowDone) -> None:
-        self.rows.append(message.row)
-        self.query_one("#deck-table", DataTable).add_row(
-            _cell(message.row.prompt), *(_cell(answer.text) for answer in message.row.answers)
-        )
-        if len(self.rows) == 1:
-            self._show_detail(0)
+    def on_deck_dialog_answer_done(self, message: AnswerDone) -> None:
+        done = message.answer
+        answers = self._answers.setdefault(done.prompt_index, {})
+        answers[done.source_index] = done.answer
+        table = self.query_one("#deck-table", DataTable)
+        table.update_cell(self._row_keys[done.prompt_index], self._column_keys[done.source_index + 1], _cell(done.answer.text))
+        models = len(self._column_keys) - 1
+        if len(answers) == models:
+            self.rows.append(DeckRow(self._prompts[done.prompt_index], [answers[i] for i in range(models)], done.prompt_index))
+            if self._replay is not None:
+                self.query_one("#deck-status", Static).update(f"{len(self.rows)}/{len(self._prompts)} prompts answered")
+        self._refresh_detail({(done.prompt_index, done.source_index): ""})
+
+    def _refresh_detail(self, changed) -> None:
+        cursor = self.query_one("#deck-table", DataTable).cursor_row
+        if any(prompt_index == cursor for prompt_index, _ in changed):
+            self._show_detail(cursor)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "deck" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED):
@@ -153,13 +196,18 @@ class DeckDialog(ModalScreen[None]):
         self._show_detail(event.cursor_row)
 
     def _show_detail(self, index: int) -> None:
-        if not 0 <= index < len(self.rows):
+        """The highlighted prompt's answers in full: finished ones with their timings, others as far as they got."""
+        if not 0 <= index < len(self._prompts):
             return
-        row = self.rows[index]
+        answers = self._answers.get(index, {})
         detail = Text()
-        detail.append(row.prompt + "\n", style="bold cyan")
-        for source, answer in zip(self._chosen_labels(), row.answers):
-            detail.append(f"{source}: ", style="bold")
+        detail.append(self._prompts[index] + "\n", style="bold cyan")
+        for source_index, label in enumerate(self._chosen_labels()):
+            detail.append(f"{label}: ", style="bold")
+            answer = answers.get(source_index)
+            if answer is None:
+                detail.append(f"{self._texts.get((index, source_index), '').strip()}…\n")
+                continue
             detail.append(f"{answer.text.strip()}\n")
             detail.append(f"  {answer.summary()}\n", style="dim")
         self.query_one("#deck-detail", Static).update(detail)

@@ -1,15 +1,18 @@
 """`workbench compare`: base and fine-tuned answers to a file of prompts, side by side, headless.
 
 Greedy decoding unless a temperature is given, so the answers equal the Chat pane's (same engine,
-same prompt rendering, same system-prompt rule).
+same prompt rendering, same system-prompt rule). All prompts × both sides are answered in batches
+of up to `--batch-size` rows (see workbench/inference/deck.py), and each prompt is printed as soon
+as both its answers are done, so prompts may appear out of order (each carries its number).
 
-`--json` prints a list, one object per prompt:
+`--json` writes JSON Lines, one object per prompt, as each prompt completes:
 
-    {"prompt": "...",
+    {"index": 1, "prompt": "...",
      "base":  {"text": "...", "ttft_s": 0.41, "tokens_per_s": 11.8, "tokens": 57, "total_s": 5.2, "finish_reason": "eos"},
      "tuned": {... the same fields ...}}
 
-ttft_s = time to first token (s), tokens_per_s = decode speed after the first token, tokens =
+index = the prompt's line among the file's prompts (1-based), ttft_s = time to first token (s,
+from the start of its batch), tokens_per_s = decode speed after the first token, tokens =
 generated tokens (the end-of-turn token included), finish_reason = eos | length | cancelled.
 """
 
@@ -19,9 +22,11 @@ import argparse
 import json
 import sys
 
+from workbench.inference.settings import DEFAULT_DECK_BATCH_SIZE
 
-JSON_EPILOG = """with --json, a list with one object per prompt:
-  {"prompt": "...",
+JSON_EPILOG = """with --json, JSON Lines: one object per prompt, written as each prompt completes
+(prompts may come out of order; index is the prompt's number, from 1):
+  {"index": 1, "prompt": "...",
    "base":  {"text": "...", "ttft_s": 0.41, "tokens_per_s": 11.8, "tokens": 57,
              "total_s": 5.2, "finish_reason": "eos"},
    "tuned": {... the same fields ...}}
@@ -49,7 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--system-prompt", default=None, help="system message (default: the one the run was trained with)"
     )
     parser.add_argument("--model", default=None, help="base model (default: the run's or the adapter's base model)")
-    parser.add_argument("--json", action="store_true", help="print a JSON list instead of text")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_DECK_BATCH_SIZE, help=(
+        f"rows (prompt × side) decoded together (default {DEFAULT_DECK_BATCH_SIZE}; 2 = one prompt at a time)"
+    ))
+    parser.add_argument("--json", action="store_true", help="print JSON Lines (one object per prompt) instead of text")
     parser.add_argument(
         "--export-pairs",
         metavar="FILE",
@@ -108,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     from workbench.inference.settings import SamplingSettings
     from workbench.inference.sources import BASE_SOURCE
 
+    if args.batch_size < 1:
+        raise WorkbenchError(f"--batch-size: must be at least 1, got {args.batch_size}")
     prompts = read_prompt_file(args.prompts)
     settings = SamplingSettings(
         temperature=args.temperature,
@@ -127,24 +137,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"base: {engine.model_name} · tuned: {source.label} · {settings.summary()}", file=sys.stderr)
 
-    replay = DeckReplay(engine, [BASE_SOURCE, source], prompts, settings, system_prompt)
-    results = []
-    for index, row in enumerate(replay.rows()):
+    replay = DeckReplay(engine, [BASE_SOURCE, source], prompts, settings, system_prompt, batch_size=args.batch_size)
+    for row in replay.rows():
         base, tuned = row.answers
         if args.json:
-            results.append(
-                {
-                    "prompt": row.prompt,
-                    "base": {"text": base.text, **base.timing_dict()},
-                    "tuned": {"text": tuned.text, **tuned.timing_dict()},
-                }
-            )
+            record = {
+                "index": row.index + 1,
+                "prompt": row.prompt,
+                "base": {"text": base.text, **base.timing_dict()},
+                "tuned": {"text": tuned.text, **tuned.timing_dict()},
+            }
+            print(json.dumps(record, ensure_ascii=False), flush=True)
             continue
-        print(f"## {index + 1}/{len(prompts)}  {row.prompt}")
+        print(f"## {row.index + 1}/{len(prompts)}  {row.prompt}")
         for name, answer in (("base", base), ("tuned", tuned)):
             print(f"[{name}] {answer.summary()}")
             print("  " + answer.text.replace("\n", "\n  "))
         print(flush=True)
-    if args.json:
-        print(json.dumps(results, ensure_ascii=False, indent=2))
     return 0

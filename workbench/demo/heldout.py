@@ -114,10 +114,10 @@ def score_heldout(
     system_prompt: Optional[str],
     max_new_tokens: int = HELDOUT_MAX_NEW_TOKENS,
 ) -> HeldoutScore:
-    """Ask every question to the base and the tuned model (greedy, one batched generate) and score them."""
+    """Ask every question to the base and the tuned model (greedy, in batches of prompt × model rows) and score them."""
     from workbench.inference.engine import GenerationJob
     from workbench.inference.prompting import build_messages
-    from workbench.inference.settings import SamplingSettings
+    from workbench.inference.settings import DEFAULT_DECK_BATCH_SIZE, SamplingSettings
     from workbench.inference.sources import BASE_SOURCE
 
     settings = SamplingSettings(temperature=0.0, max_new_tokens=max_new_tokens)
@@ -126,7 +126,7 @@ def score_heldout(
     for question in questions:
         messages = build_messages(system_prompt, [], question.prompt)
         jobs += [GenerationJob(BASE_SOURCE, messages, settings), GenerationJob(tuned, messages, settings)]
-    answers = engine.generate(jobs)
+    answers = engine.generate(jobs, batch_size=DEFAULT_DECK_BATCH_SIZE)
     return HeldoutScore(
         tuple(
             HeldoutAnswer(question, answers[2 * i].text.strip(), answers[2 * i + 1].text.strip())

@@ -230,10 +230,10 @@ def load_engine(model: str) -> "ChatEngine":
 def compare_on_deck(
     engine: "ChatEngine", run_dir: Path, prompts: list[str], system_prompt: Optional[str], max_new_tokens: int
 ) -> list[ComparedAnswer]:
-    """Base and fine-tuned answers to every prompt, greedy, in one batched generate (the Chat pane's engine)."""
+    """Base and fine-tuned answers to every prompt, greedy, in batches of prompt × model rows (the Chat pane's engine)."""
     from workbench.inference.engine import GenerationJob
     from workbench.inference.prompting import build_messages
-    from workbench.inference.settings import SamplingSettings
+    from workbench.inference.settings import DEFAULT_DECK_BATCH_SIZE, SamplingSettings
     from workbench.inference.sources import BASE_SOURCE, run_source
 
     tuned = run_source(run_dir)
@@ -243,7 +243,7 @@ def compare_on_deck(
     for prompt in prompts:
         messages = build_messages(system_prompt, [], prompt)
         jobs += [GenerationJob(BASE_SOURCE, messages, settings), GenerationJob(tuned, messages, settings)]
-    answers = engine.generate(jobs)
+    answers = engine.generate(jobs, batch_size=DEFAULT_DECK_BATCH_SIZE)
     return [
         ComparedAnswer(prompt, answers[2 * i].text.strip(), answers[2 * i + 1].text.strip())
         for i, prompt in enumerate(prompts)

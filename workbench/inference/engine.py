@@ -10,6 +10,12 @@ DoRA and other LoRA variants cannot be masked (nor mixed by PEFT): their sides r
 other under the same lock, each with its adapter switched on alone. A separate full model (a merged export) runs in its own `generate`, in its
 own thread. Every `generate` on the shared weights holds the engine's lock, and attaching an
 adapter takes the same lock, so adapter state never changes under a running generation.
+
+Many prompts at once (decks, `workbench compare`, eval): `start(jobs, batch_size=N)` takes one job
+per prompt × model and runs each model's rows as consecutive batches of at most N rows, each row
+reported the moment it ends. Finished rows still ride along until their batch ends: `generate`
+has no way to drop a row from its cache mid-batch, and writing our own decoding loop to do it
+would trade transformers' tested one for a saving bounded by the longest answer in a batch.
 """
 
 from __future__ import annotations
@@ -336,13 +342,23 @@ class ChatEngine:
     def prompt_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
         return encode_prompt(self.tokenizer, messages)
 
-    def start(self, jobs: Sequence[GenerationJob], *, force_length: bool = False) -> GenerationStream:
+    def start(
+        self, jobs: Sequence[GenerationJob], *, force_length: bool = False, batch_size: Optional[int] = None
+    ) -> GenerationStream:
         """Start answering every job (side i = jobs[i]); returns the stream at once.
 
+        The batched way to answer many prompts (decks, `workbench compare`, eval): one job per
+        prompt × model, any mix of base, adapters and separate models. Each row streams its own
+        TextDelta events and its SideFinished the moment it ends, before the rest of its batch.
+
         Args:
-            jobs: one per side; the sides on the shared weights share one batched `generate`.
+            jobs: one per side; the sides on the shared weights share one batched `generate`
+                (left-padded, adapters routed by row masks).
             force_length: never stop at the end-of-turn token, always write max_new_tokens
                 (benchmarks use this to compare equal lengths).
+            batch_size: the most rows one `generate` runs at once (None: all of a model's rows in
+                one batch, as a chat turn does). More rows run as consecutive batches of at most
+                this many, in job order, on one thread per model.
 
         Raises:
             WorkbenchError: a prompt cannot be rendered or an adapter cannot be attached (before
@@ -350,6 +366,8 @@ class ChatEngine:
         """
         if not jobs:
             raise ValueError("start() needs at least one job")
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         groups: dict[int, _Group] = {}
         for side, job in enumerate(jobs):
             prompt = self.prompt_ids(job.messages)
@@ -366,9 +384,16 @@ class ChatEngine:
             group.settings.append(job.settings)
         self._drop_least_used(keep=set(name for group in groups.values() for name in group.adapter_names))
         stream = GenerationStream(len(jobs))
-        for group in self._serialize_unmaskable(list(groups.values())):
-            stream._launch(lambda emit, cancel, group=group: self._run_group(group, emit, cancel, force_length))
+        for group in groups.values():
+            # One thread per model runs its batches in order (threads waiting on one lock would
+            # take it in no particular order).
+            batches = [part for batch in _split_rows(group, batch_size) for part in self._serialize_unmaskable([batch])]
+            stream._launch(lambda emit, cancel, batches=batches: self._run_batches(batches, emit, cancel, force_length))
         return stream
+
+    def _run_batches(self, batches: list[_Group], emit, cancel: threading.Event, force_length: bool) -> None:
+        for batch in batches:
+            self._run_group(batch, emit, cancel, force_length)
 
     def _serialize_unmaskable(self, groups: list[_Group]) -> list[_Group]:
         """Give each shared-weights group of several adapters the modules its row masks need; split
@@ -395,9 +420,26 @@ class ChatEngine:
             result.extend(by_name.values())
         return result
 
-    def generate(self, jobs: Sequence[GenerationJob], *, force_length: bool = False) -> list[Answer]:
+    def generate(
+        self, jobs: Sequence[GenerationJob], *, force_length: bool = False, batch_size: Optional[int] = None
+    ) -> list[Answer]:
         """Blocking form of `start`: the answers in side order."""
-        return self.start(jobs, force_length=force_length).result()
+        return self.start(jobs, force_length=force_length, batch_size=batch_size).result()
+
+    @contextmanager
+    def model_for(self, source: ModelSource):
+        """The model that answers as `source`, held under its lock, for teacher-forced scoring
+        (evaluation's loss and log-likelihoods): the shared weights with the source's adapter on
+        alone (all off for the base), or the separate model of a merged export."""
+        if source.kind == "model":
+            model, lock = self._load_separate_model(source)
+            group = _Group(model, lock, adapter_names=[BASE_ADAPTER_NAME])
+        else:
+            name = BASE_ADAPTER_NAME if source.is_base else self._adapter_name(source)
+            self._drop_least_used(keep={name})
+            group = _Group(self._base, self._lock, adapter_names=[name])
+        with group.lock, self._adapter_routing(group) as (model, _routing):
+            yield model
 
     def _left_pad(self, prompts: list[list[int]]):
         import torch
@@ -526,6 +568,26 @@ class ChatEngine:
                     streamer=streamer,
                     **routing,
                 )
+
+
+def _split_rows(group: _Group, batch_size: Optional[int]) -> list[_Group]:
+    """The group's rows in order, in groups of at most `batch_size` (one group when None)."""
+    if batch_size is None or len(group.sides) <= batch_size:
+        return [group]
+    parts = []
+    for begin in range(0, len(group.sides), batch_size):
+        rows = slice(begin, begin + batch_size)
+        parts.append(
+            _Group(
+                group.model,
+                group.lock,
+                group.sides[rows],
+                group.prompts[rows],
+                group.settings[rows],
+                group.adapter_names[rows],
+            )
+        )
+    return parts
 
 
 def _mask_output(mask):
