@@ -281,7 +281,10 @@ def load_data_ref(ref: DataRef, progress: Progress | None = None, *, source_name
     chosen = ref.format
     if chosen == "auto":
         columns = ref.columns
-        chosen = detect_format(columns.apply(first.row, "auto") if columns is not None else first.row)
+        if columns is None:
+            chosen = detect_format(first.row)
+        else:  # the mapped keys say the format even when the first row misses a column
+            chosen = detect_format(columns.apply(first.row, "auto")) or columns.target_format("auto")
         if chosen is None:
             keys = ", ".join(sorted(map(str, first.row))[:8]) or "none"
             raise WorkbenchError(
