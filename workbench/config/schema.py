@@ -216,10 +216,30 @@ class EvaluationSection(Section):
 
 class DevicesSection(Section):
     gpus: Union[Literal["all"], list[int]] = Field("all", description="which GPUs (indices) training, chat and export use")
-    num_processes: int = Field(1, gt=0, description="training processes (one per GPU; >1 uses accelerate/DDP)")
+    num_processes: int = Field(
+        1, gt=0,
+        description="training processes in all, one per GPU (on every machine together); "
+        ">1 starts them with accelerate launch (data-parallel, DDP)",
+    )
     use_cpu: bool = Field(False, description="train on the CPU even when a GPU is present")
-    deepspeed: Optional[str] = Field(None, description="DeepSpeed config file passed through to the Trainer")
-    fsdp: Optional[str] = Field(None, description="FSDP options passed through to the Trainer (e.g. 'full_shard auto_wrap')")
+    accelerate_config: Optional[str] = Field(
+        None,
+        description="an accelerate config file (from `accelerate config`) that `workbench train` hands to "
+        "accelerate launch: num_machines, machine_rank, main_process_ip/port for several machines",
+    )
+    deepspeed: Optional[str] = Field(
+        None,
+        description="DeepSpeed for the Trainer: zero2 or zero3 (ZeRO configs shipped with the workbench) "
+        "or the path of a DeepSpeed JSON config",
+    )
+    fsdp: Optional[str] = Field(
+        None, description="FSDP for the Trainer: its sharding options (e.g. 'full_shard auto_wrap', 'shard_grad_op')"
+    )
+    fsdp_config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the Trainer's fsdp_config, e.g. {transformer_layer_cls_to_wrap: [LlamaDecoderLayer], "
+        "activation_checkpointing: true}",
+    )
 
 
 class RunConfig(Section):
