@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -29,6 +29,8 @@ from widgets.data_quality import QualityView
 from widgets.data_table import RowTable
 from workbench.data.browse import ANY_FLAG, RowFilter, SearchIndex
 from workbench.data.checks import CHECK_FLAGS
+from workbench.data.data_refs import FILE_KINDS
+from workbench.data.formats import FORMATS
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -36,8 +38,8 @@ if TYPE_CHECKING:
     from workbench.data.cleaning import CleaningSession, Plan
     from workbench.data.loading import LoadedData
 
-FORMAT_CHOICES = ("auto", "alpaca", "sharegpt", "messages", "prompt-completion")
-DATA_SUFFIXES = (".json", ".jsonl", ".csv", ".parquet")
+FORMAT_CHOICES = ("auto", *FORMATS)
+DATA_SUFFIXES = tuple(FILE_KINDS)
 FILTER_DELAY_S = 0.25
 DETAIL_DELAY_S = 0.05
 
@@ -132,6 +134,13 @@ class DataScreen(PaneScreen):
             self.train_path = train_path
             self.validation_path = validation_path
 
+    class MixtureSummarized(Message):
+        """Per-source rows and tokens of the config's data.sources, as the summary shows them."""
+
+        def __init__(self, text: str) -> None:
+            super().__init__()
+            self.text = text
+
     def __init__(self) -> None:
         super().__init__()
         self.loaded: "LoadedData | None" = None
@@ -151,6 +160,7 @@ class DataScreen(PaneScreen):
         self._settings = None
         self._tokenizer_requested = False
         self.last_export: DataScreen.Exported | None = None
+        self._mixture_key: tuple | None = None
 
     # ---- layout ----------------------------------------------------------------------------------
 
@@ -165,6 +175,7 @@ class DataScreen(PaneScreen):
                 yield Select([(name, name) for name in FORMAT_CHOICES], value="auto", allow_blank=False, id="data-format")
                 yield Button("Open", id="data-open-button", variant="primary")
             yield Static("No file open. Type a path and press Enter.", id="data-status")
+            yield Static("", id="data-mixture")
             yield Static("", id="data-error")
             with TabbedContent(id="data-tabs"):
                 with TabPane("Rows", id="tab-rows"):
@@ -190,6 +201,7 @@ class DataScreen(PaneScreen):
         if train_file:
             self.query_one("#data-path", Input).value = str(train_file)
         self.watch(self.app, "model_status", self._model_status_changed)
+        self.call_later(self._refresh_mixture)
 
     def _model_status_changed(self, status) -> None:
         """Share the app's tokenizer when it loads the model; load one only when it does not.
@@ -383,6 +395,53 @@ class DataScreen(PaneScreen):
         panel = self.query_one("#data-error", Static)
         panel.set_class(text is not None, "-shown")
         panel.update(f"✗ {text}" if text else "")
+
+    # ---- mixture summary -------------------------------------------------------------------------
+
+    @on(ConfigChanged)
+    @on(TokenizerReady)
+    def _mixture_inputs_changed(self) -> None:
+        # After the pane's own handler for the same message has set the tokenizer.
+        self.call_later(self._refresh_mixture)
+
+    def _refresh_mixture(self) -> None:
+        """Re-summarize data.sources when they, the split, the seed or the tokenizer changed."""
+        config = self.app.config_store.config
+        data = config.data
+        key = (
+            data.model_dump_json(include={"sources", "mix_strategy", "validation_split", "validation_file", "system_prompt"}),
+            config.optimization.seed, id(self.tokenizer),
+        )
+        if key == self._mixture_key:
+            return
+        self._mixture_key = key
+        line = self.query_one("#data-mixture", Static)
+        line.display = bool(data.sources)
+        if data.sources:
+            line.update(f"mixture of {len(data.sources)} sources: reading…")
+            self.summarize_mixture(data.model_copy(deep=True), config.optimization.seed, self.tokenizer)
+
+    @work(thread=True, exclusive=True, group="data-mixture", exit_on_error=False)
+    def summarize_mixture(self, data, seed: int, tokenizer) -> None:
+        from workbench.data.mixture import load_mixture
+
+        try:
+            mixture = load_mixture(data, seed)
+            tokens = mixture.source_tokens(tokenizer, data.system_prompt) if tokenizer is not None else None
+        except WorkbenchError as error:
+            self.post_message(self.MixtureSummarized(f"mixture: [red]✗ {error}[/red]"))
+            return
+        if get_current_worker().is_cancelled:
+            return
+        heading = (
+            f"[b]mixture[/b] of {len(mixture.sources)} sources ({mixture.strategy}): {len(mixture.train):,} training rows"
+            + ("" if tokens is not None else " · tokens once the tokenizer is ready")
+        )
+        lines = [f"  {line}" for line in mixture.describe(tokens).splitlines()]
+        self.post_message(self.MixtureSummarized("\n".join([heading, *lines])))
+
+    def on_data_screen_mixture_summarized(self, message: MixtureSummarized) -> None:
+        self.query_one("#data-mixture", Static).update(message.text)
 
     # ---- checks and step previews ----------------------------------------------------------------
 

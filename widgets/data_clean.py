@@ -12,11 +12,11 @@ from textual.widgets import Button, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from workbench.data.cleaning import Operation
+from workbench.data.export import OUTPUT_FORMATS
 
 if TYPE_CHECKING:
     from workbench.data.cleaning import Plan
 
-OUTPUT_FORMATS = ("messages", "sharegpt", "alpaca", "prompt-completion")
 STEP_LABELS = {
     "strip_markup": "Strip markup, broken characters, stray spaces",
     "drop_empty": "Drop rows with an empty answer",

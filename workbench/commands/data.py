@@ -15,8 +15,10 @@ import sys
 import threading
 from typing import Callable
 
-FORMAT_CHOICES = ("auto", "alpaca", "sharegpt", "messages", "prompt-completion")
-OUTPUT_FORMATS = ("messages", "sharegpt", "alpaca", "prompt-completion")
+from workbench.data.export import OUTPUT_FORMATS
+from workbench.data.formats import FORMATS
+
+FORMAT_CHOICES = ("auto", *FORMATS)
 DEFAULT_MAX_SEQ_LEN = 1024  # RunConfig.data.max_seq_length's default (a test keeps them equal)
 DEFAULT_NEAR_THRESHOLD = 0.8
 SHOWN_ROWS = 8
@@ -36,9 +38,31 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _column_pairs(text: str) -> dict[str, str]:
+    """--columns prompt=question,response=answer -> {"prompt": "question", "response": "answer"}."""
+    pairs = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, equals, column = item.partition("=")
+        if not equals or not key.strip() or not column.strip():
+            raise argparse.ArgumentTypeError(f"expected KEY=COLUMN pairs like prompt=question,response=answer, got {item!r}")
+        pairs[key.strip()] = column.strip()
+    return pairs
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", help="a .json, .jsonl, .csv or .parquet file")
+    parser.add_argument(
+        "path",
+        help="a .json, .jsonl, .csv, .parquet or .arrow file, a save_to_disk directory, a dataset id in the local "
+        "Hugging Face cache (owner/name), or dataset_info.json#entry",
+    )
     parser.add_argument("--format", choices=FORMAT_CHOICES, default=None, help="row format (default: auto-detect)")
+    parser.add_argument(
+        "--columns", type=_column_pairs, default=None, metavar="KEY=COLUMN,...",
+        help="column mapping as in data.columns, e.g. prompt=question,response=answer or "
+        "messages=dialog,role_tag=speaker,content_tag=text,user_tag=customer,assistant_tag=agent",
+    )
+    parser.add_argument("--split", default=None, help="split of a save_to_disk directory or cached dataset (default train)")
+    parser.add_argument("--subset", default=None, help="configuration (subset) of a cached dataset")
     parser.add_argument("--model", default=None, help="whose tokenizer and chat template count tokens (default: the default model)")
     parser.add_argument(
         "--chat-template", default=None, metavar="T",
@@ -130,6 +154,13 @@ def _load_tokenizer_in_background(model: str | None, chat_template: str | None =
     return wait
 
 
+def _source_options(args: argparse.Namespace) -> dict:
+    """load_conversations' column mapping, split and subset from the flags (errors name --columns)."""
+    from workbench.data.data_refs import column_map
+
+    return {"columns": column_map(args.columns, "--columns"), "split": args.split, "subset": args.subset}
+
+
 def run(args: argparse.Namespace) -> int:
     if args.data_command == "inspect":
         return run_inspect(args)
@@ -147,7 +178,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     threshold = DEFAULT_NEAR_THRESHOLD if args.near_threshold is None else args.near_threshold
     _check_threshold(threshold)
     wait_for_tokenizer = _load_tokenizer_in_background(args.model, args.chat_template)
-    loaded = load_conversations(args.path, args.format or "auto", progress)
+    loaded = load_conversations(args.path, args.format or "auto", progress, **_source_options(args))
     model_name, tokenizer = wait_for_tokenizer()
     report = run_quality_checks(
         loaded.conversations, tokenizer, max_seq_len=max_seq_len, near_threshold=threshold, progress=progress
@@ -178,7 +209,7 @@ def run_show(args: argparse.Namespace) -> int:
 
     max_seq_len = args.max_seq_len or DEFAULT_MAX_SEQ_LEN
     wait_for_tokenizer = _load_tokenizer_in_background(args.model, args.chat_template)
-    loaded = load_conversations(args.path, args.format or "auto")
+    loaded = load_conversations(args.path, args.format or "auto", **_source_options(args))
     conversation = next((c for c in loaded.conversations if c.source_index == args.row), None)
     if conversation is None:
         last = f"0..{loaded.rows - 1}" if loaded.rows else "none"
@@ -307,7 +338,7 @@ def run_clean(args: argparse.Namespace) -> int:
     _check_threshold(threshold)
 
     progress = _progress_printer(sys.stderr.isatty())
-    loaded = load_conversations(args.path, data_format, progress)
+    loaded = load_conversations(args.path, data_format, progress, **_source_options(args))
     needs_tokens = any(op.name in ("drop_too_long", "truncate_too_long") for op in operations)
     model_name, counter = "default", None
     if needs_tokens or model is not None:

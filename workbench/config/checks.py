@@ -31,7 +31,6 @@ CONTEXT_LENGTH_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_l
 LORA_ONLY_FIELDS = ("r", "lora_alpha", "lora_dropout", "target_modules", "use_rslora", "use_dora")
 QLORA_ONLY_FIELDS = ("bnb_4bit_quant_type", "bnb_4bit_use_double_quant")
 BITSANDBYTES_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
-DATA_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".parquet")
 
 
 @dataclass(frozen=True)
@@ -101,21 +100,29 @@ def model_context_length(model_dir: Path) -> int | None:
 
 
 @functools.lru_cache(maxsize=16)
-def _count_rows_cached(path: Path, mtime_ns: int, size: int) -> int:
-    from workbench.data.loading import read_records
+def _count_rows_cached(text: str, split: str | None, subset: str | None, stamp: tuple) -> int:
+    from workbench.data.data_refs import resolve_data_ref
+    from workbench.data.loading import count_data_rows
 
-    return len(read_records(path))
+    return count_data_rows(resolve_data_ref(text, split=split, subset=subset))
 
 
-def count_rows(path: str | os.PathLike) -> int:
-    """Rows in a data file, cached by modification time so re-checking after each edit is free.
+def count_rows(path: str | os.PathLike, split: str | None = None, subset: str | None = None) -> int:
+    """Rows in training data (a file, a save_to_disk directory, a cached dataset id or a
+    dataset_info.json entry), cached by modification time so re-checking after each edit is free.
 
     Raises:
-        WorkbenchError: the file cannot be read as data (the message names the file and line).
+        WorkbenchError: the data cannot be read (the message names the file and line).
     """
-    path = Path(path)
-    stat = path.stat()
-    return _count_rows_cached(path, stat.st_mtime_ns, stat.st_size)
+    from workbench.data.data_refs import resolve_data_ref
+
+    text = os.fspath(path)
+    ref = resolve_data_ref(text, split=split, subset=subset)
+    stamp: tuple = ()
+    if ref.path is not None:
+        stat = ref.path.stat()
+        stamp = (str(ref.path.resolve()), stat.st_mtime_ns, stat.st_size)
+    return _count_rows_cached(str(ref.path) if ref.path is not None and "#" not in text else text, split, subset, stamp)
 
 
 def _check_model(config: RunConfig, base_dir: Path | None) -> list[Problem]:
@@ -415,25 +422,60 @@ def _check_file(field: str, value: str | None, base_dir: Path | None, required: 
     return [], path
 
 
+def _check_data_path(field: str, value: str, base_dir: Path | None, spec=None) -> tuple[list[Problem], int | None]:
+    """Problems with one data path, and its row count when it can be read (`spec` a mixture.SourceSpec)."""
+    from workbench.data.data_refs import absolute_data_path, resolve_data_ref
+
+    where = "" if Path(value).expanduser().is_absolute() else f" (relative paths start from {base_dir or Path.cwd()})"
+    text = absolute_data_path(value, base_dir)
+    try:
+        resolve_data_ref(text)
+        rows = count_rows(text, spec.split if spec else None, spec.subset if spec else None)
+    except WorkbenchError as error:
+        message = str(error)
+        if message.endswith(": no such file"):
+            message = f"no such file: {value}{where}"
+        return [Problem(field, message)], None
+    return [], rows
+
+
+def _training_rows(config: RunConfig, base_dir: Path | None) -> tuple[list[Problem], int | None, bool]:
+    """Problems with the training data, the rows one epoch trains on, and whether any are held out."""
+    from workbench.data.mixture import mix_counts, source_specs
+
+    data = config.data
+    specs = source_specs(data)
+    if not specs:
+        return [Problem("data.train_file", "no training data; set a data file of conversations (or several in data.sources)")], None, False
+    problems: list[Problem] = []
+    available: list[int] = []
+    has_eval = bool(data.validation_file)
+    if data.validation_file:
+        problems += _check_data_path("data.validation_file", data.validation_file, base_dir)[0]
+    for spec in specs:
+        path_field = spec.field if spec.field == "data.train_file" else f"{spec.field}.path"
+        found, rows = _check_data_path(path_field, spec.path, base_dir, spec)
+        problems += found
+        if spec.validation_file and spec.field != "data.train_file":
+            problems += _check_data_path(f"{spec.field}.validation_file", spec.validation_file, base_dir)[0]
+        if rows is not None:
+            held_out = 0 if spec.validation_file else math.ceil(rows * spec.validation_split)
+            has_eval = has_eval or held_out > 0 or bool(spec.validation_file)
+            available.append(rows - held_out)
+    if problems:
+        return problems, None, has_eval
+    weights = [spec.weight for spec in specs]
+    if all(weight is not None for weight in weights) and all(available):
+        return [], sum(mix_counts(available, weights, data.mix_strategy)), has_eval
+    return [], sum(available), has_eval
+
+
 def _check_data(config: RunConfig, base_dir: Path | None) -> list[Problem]:
-    problems, train_path = _check_file("data.train_file", config.data.train_file, base_dir, required=True)
-    validation_problems, _ = _check_file("data.validation_file", config.data.validation_file, base_dir, required=False)
-    problems += validation_problems
+    problems, train_rows, has_eval_data = _training_rows(config, base_dir)
     if config.devices.deepspeed:
         problems += _check_file("devices.deepspeed", config.devices.deepspeed, base_dir, required=False)[0]
-    for field, value in (("data.train_file", config.data.train_file), ("data.validation_file", config.data.validation_file)):
-        if value and Path(value).suffix.lower() not in DATA_SUFFIXES:
-            problems.append(
-                Problem(field, f"unsupported file type {Path(value).suffix or '(none)'!r}; use .json, .jsonl, .csv or .parquet")
-            )
-    if train_path is None or train_path.suffix.lower() not in DATA_SUFFIXES:
+    if train_rows is None:
         return problems
-    try:
-        rows = count_rows(train_path)
-    except WorkbenchError as error:
-        return problems + [Problem("data.train_file", str(error))]
-    held_out = 0 if config.data.validation_file else math.ceil(rows * config.data.validation_split)
-    train_rows = rows - held_out
     effective = config.effective_batch_size
     if effective > train_rows:
         problems.append(
@@ -448,7 +490,6 @@ def _check_data(config: RunConfig, base_dir: Path | None) -> list[Problem]:
     steps_per_epoch = math.ceil(train_rows / effective)
     optimization = config.optimization
     total_steps = optimization.max_steps if optimization.max_steps > 0 else math.ceil(steps_per_epoch * optimization.num_train_epochs)
-    has_eval_data = bool(config.data.validation_file) or held_out > 0
     if has_eval_data and config.evaluation.eval_steps > total_steps:
         problems.append(
             Problem(

@@ -180,3 +180,15 @@ def _dataset_info_entry(info_path: Path, entry: str, text: str) -> DataRef:
     if hubs:
         raise WorkbenchError(f"{where}: only on another hub ({hubs[0]}); download it and set file_name")
     raise WorkbenchError(f"{where}: names no data (no file_name or hf_hub_url); script_url and cloud_file_name are not supported")
+
+
+def absolute_data_path(text: str | None, base_dir: str | Path | None = None) -> str | None:
+    """`text` with a relative local path made absolute (from `base_dir`, else the current directory),
+    keeping a `#entry` suffix; a cached dataset id (`owner/name`, no such local path) stays as it is."""
+    if not text:
+        return text
+    head, separator, entry = text.rpartition(ENTRY_SEPARATOR) if ENTRY_SEPARATOR in text else (text, "", "")
+    path = _local(head, base_dir if base_dir is not None else Path.cwd())
+    if not separator and not path.exists() and DATASET_ID.match(head) and Path(head).suffix.lower() not in FILE_KINDS:
+        return text
+    return str(path.resolve()) + separator + entry

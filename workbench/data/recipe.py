@@ -101,7 +101,8 @@ def write_recipe(path: Path, session: CleaningSession, output_format: str, valid
     document = {
         "workbench_recipe": RECIPE_VERSION,
         "source": str(session.source_path) if session.source_path else None,
-        "source_sha256": file_sha256(session.source_path) if session.source_path else None,
+        # A save_to_disk directory or a cached dataset has no one file to hash.
+        "source_sha256": file_sha256(session.source_path) if session.source_path and session.source_path.is_file() else None,
         "format": session.source_format,
         "model": session.model_name,
         "max_seq_len": session.max_seq_len,

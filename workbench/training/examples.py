@@ -6,12 +6,10 @@ the trainer learns exactly the tokens the user saw highlighted.
 
 from __future__ import annotations
 
-import math
-import random
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from workbench.data.mixture import split_for_validation  # noqa: F401 - the one split, also imported from here
 from workbench.errors import WorkbenchError
 from workbench.training.packing import TokenizedSample
 
@@ -33,6 +31,8 @@ class PreparedData:
         skipped_without_target: samples dropped because no token was left to learn from (no assistant
             turn, or truncation cut every assistant token).
         truncated: samples cut to max_seq_length.
+        sources: per training source, its counts (workbench.data.mixture.SourceRows.summary) and the
+            training samples and tokens it gives.
     """
 
     train: list[TokenizedSample]
@@ -40,25 +40,11 @@ class PreparedData:
     skipped_without_target: int = 0
     truncated: int = 0
     notes: list[str] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)
 
     @property
     def train_tokens(self) -> int:
         return sum(len(sample) for sample in self.train)
-
-
-def split_for_validation(
-    conversations: Sequence["Conversation"], fraction: float, seed: int
-) -> tuple[list["Conversation"], list["Conversation"]]:
-    """Hold out ceil(fraction · n) rows, chosen by a seeded shuffle (the same split every run)."""
-    if fraction <= 0 or len(conversations) < 2:
-        return list(conversations), []
-    held_out = min(len(conversations) - 1, math.ceil(len(conversations) * fraction))
-    order = list(range(len(conversations)))
-    random.Random(seed).shuffle(order)
-    chosen = set(order[:held_out])
-    train = [c for i, c in enumerate(conversations) if i not in chosen]
-    evaluation = [c for i, c in enumerate(conversations) if i in chosen]
-    return train, evaluation
 
 
 def tokenize_conversations(
@@ -86,32 +72,47 @@ def tokenize_conversations(
     return samples, skipped, truncated
 
 
+def _interleave(order: Sequence[str | None], by_source: dict[str | None, list[TokenizedSample]]) -> list[TokenizedSample]:
+    """Samples tokenized per source, put back in the mix's order (skipped rows leave no gap)."""
+    queues = {name: iter(samples) for name, samples in by_source.items()}
+    placed = [next(queues[name], None) for name in order]
+    return [sample for sample in placed if sample is not None]
+
+
 def prepare_data(config: "RunConfig", tokenizer: "PreTrainedTokenizerBase", report: Report = print) -> PreparedData:
-    """Load config.data's files, split off validation rows, and tokenize both sides."""
-    from workbench.data.loading import load_conversations
+    """Load config.data's sources, split off validation rows, mix by weight, and tokenize both sides."""
+    from workbench.data.mixture import load_mixture
 
     data = config.data
-    if not data.train_file:
-        raise WorkbenchError("data.train_file: no training data; set a .json, .jsonl, .csv or .parquet file")
-    loaded = load_conversations(Path(data.train_file), data.format)
-    report(f"data: {loaded.rows:,} rows from {loaded.path.name} ({loaded.format})")
-    if data.validation_file:
-        train_rows = loaded.conversations
-        eval_rows = load_conversations(Path(data.validation_file), data.format).conversations
-    else:
-        train_rows, eval_rows = split_for_validation(loaded.conversations, data.validation_split, config.optimization.seed)
+    mixture = load_mixture(data, config.optimization.seed)
+    for source in mixture.sources:
+        report(f"data: {source.loaded.rows:,} rows from {source.loaded.path.name} ({source.loaded.format})")
+    if len(mixture.sources) > 1:
+        report(f"data: mixture ({mixture.strategy}):")
+        for line in mixture.describe().splitlines():
+            report(f"data:   {line}")
 
     options = {
         "max_seq_length": data.max_seq_length,
         "assistant_only": data.assistant_only_loss,
         "system_prompt": data.system_prompt,
     }
-    train, skipped, truncated = tokenize_conversations(tokenizer, train_rows, **options)
-    evaluation, eval_skipped, eval_truncated = tokenize_conversations(tokenizer, eval_rows, **options)
-    prepared = PreparedData(train, evaluation, skipped + eval_skipped, truncated + eval_truncated)
+    skipped = truncated = 0
+    by_source: dict[str | None, list[TokenizedSample]] = {}
+    summaries = []
+    for source in mixture.sources:
+        rows = [row for row in mixture.train if row.source == source.spec.name]
+        samples, source_skipped, source_truncated = tokenize_conversations(tokenizer, rows, **options)
+        by_source[source.spec.name] = samples
+        skipped, truncated = skipped + source_skipped, truncated + source_truncated
+        summaries.append({**source.summary(), "train_samples": len(samples), "train_tokens": sum(map(len, samples))})
+    train = _interleave([row.source for row in mixture.train], by_source)
+    evaluation, eval_skipped, eval_truncated = tokenize_conversations(tokenizer, mixture.eval, **options)
+    prepared = PreparedData(train, evaluation, skipped + eval_skipped, truncated + eval_truncated, sources=summaries)
     if not train:
+        where = data.train_file or "data.sources"
         raise WorkbenchError(
-            f"{data.train_file}: no sample has an assistant token left to train on "
+            f"{where}: no sample has an assistant token left to train on "
             f"(max_seq_length {data.max_seq_length} may cut every answer off)"
         )
     if prepared.skipped_without_target:
@@ -125,6 +126,11 @@ def prepare_data(config: "RunConfig", tokenizer: "PreTrainedTokenizerBase", repo
         f"data: {len(train):,} training samples ({prepared.train_tokens:,} tokens), "
         f"{len(evaluation):,} validation samples"
     )
+    if len(summaries) > 1:
+        report("data: per source: " + ", ".join(
+            f"{summary['name']} {summary['train_samples']:,} samples / {summary['train_tokens']:,} tokens"
+            for summary in summaries
+        ))
     for note in prepared.notes:
         report(f"data: {note}")
     return prepared

@@ -58,13 +58,17 @@ def config_for_run(config: "RunConfig", base_dir: Path | str | None = None) -> "
     directory), so the copy saved inside the run directory works from anywhere."""
     from workbench.config.io import resolve_config_path
     from workbench.data.chat_templates import is_template_name
+    from workbench.data.data_refs import absolute_data_path
 
     def absolute(value: Optional[str]) -> Optional[str]:
         return str(resolve_config_path(value, base_dir).resolve()) if value else value
 
     data = config.model_copy(deep=True)
-    data.data.train_file = absolute(data.data.train_file)
-    data.data.validation_file = absolute(data.data.validation_file)
+    data.data.train_file = absolute_data_path(data.data.train_file, base_dir)
+    data.data.validation_file = absolute_data_path(data.data.validation_file, base_dir)
+    for source in data.data.sources:  # a cached dataset id stays an id
+        source.path = absolute_data_path(source.path, base_dir)
+        source.validation_file = absolute_data_path(source.validation_file, base_dir)
     data.devices.deepspeed = absolute(data.devices.deepspeed)
     if not is_template_name(data.data.chat_template):  # a .jinja file's path
         data.data.chat_template = absolute(data.data.chat_template)

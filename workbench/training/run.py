@@ -335,6 +335,7 @@ def _train(
             "num_train_rows": len(train_rows),
             "packing": config.data.packing,
             "train_tokens_per_epoch": data.train_tokens,
+            "data_sources": data.sources,
             "world_size": world,
             "device": _device_label(on_gpu),
             "precision": precision.label,

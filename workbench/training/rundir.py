@@ -15,7 +15,9 @@ Events (every line has "event" and "time" = unix seconds):
     start       max_steps, num_train_samples, num_eval_samples, world_size, device, precision,
                 method, trainable_params, total_params, estimated_peak_bytes; also num_train_rows
                 (rows after packing), packing, train_tokens_per_epoch, resumed_from_step (0 on a
-                fresh start; after a resume, train events repeat the steps after that checkpoint)
+                fresh start; after a resume, train events repeat the steps after that checkpoint),
+                data_sources: one per training source [{name, path, format, rows, train_rows,
+                eval_rows, sampled_rows, share, train_samples, train_tokens}]
     train       step, epoch, loss, learning_rate, grad_norm, tokens_seen, tokens_per_s
                 (non-padding tokens per second), memory {cpu_rss_bytes, gpus: [{index,
                 allocated_bytes, reserved_bytes, utilization}]}, eta_s
