@@ -592,11 +592,13 @@ class ChatScreen(PaneScreen):
             messages = self.last_prompts[side] or build_messages(
                 self.settings.system_prompt, self.histories[side], "(your next message)"
             )
+            # each side renders through its own tokenizer: a run's is saved with its adapter
+            tokenizer = self.engine().tokenizer_for(self.sources[side]) if self.app.base_model is not None else self.app.tokenizer
             try:
-                text = render_prompt(self.app.tokenizer, messages)
+                text = render_prompt(tokenizer, messages)
             except WorkbenchError as error:
                 text = str(error)
-            tokens = len(self.app.tokenizer(text, add_special_tokens=False)["input_ids"])
+            tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
             title = ("A" if self.column_for(side).id == "column-left" else "B") if self.blind and not self.round_voted else self._describe(side)
             prompts.append((title, text, tokens))
         self.app.push_screen(PromptDialog(prompts))

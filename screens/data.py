@@ -148,6 +148,9 @@ class DataScreen(PaneScreen):
         self.session_id = 0
         self.report: "QualityReport | None" = None
         self.tokenizer = None
+        """The tokenizer prepared for data.chat_template (what counts tokens and draws the token view)."""
+        self.model_tokenizer = None
+        """The model's own tokenizer, as loaded or shared by the app (never changed here)."""
         self.tokenizer_note = "Loading the model's tokenizer…"
         self.search_index: SearchIndex | None = None
         self.row_filter = RowFilter()
@@ -168,7 +171,7 @@ class DataScreen(PaneScreen):
         with Vertical(id="data-body"):
             with Horizontal(id="data-open"):
                 yield Input(
-                    placeholder="path of a .json .jsonl .csv .parquet file (Tab completes)",
+                    placeholder="data file, save_to_disk dir, cached owner/name or dataset_info.json#entry (Tab completes)",
                     id="data-path",
                     suggester=SuggestFromList(_data_files_nearby(), case_sensitive=True),
                 )
@@ -209,7 +212,7 @@ class DataScreen(PaneScreen):
         Two threads importing transformers at once can break its lazy imports, and the app's
         loader already reads the same tokenizer, so while it is loading this pane waits for it.
         """
-        if self.tokenizer is not None or status.state == "loading":
+        if self.model_tokenizer is not None or status.state == "loading":
             return
         if status.state == "ready" and getattr(self.app, "tokenizer", None) is not None:
             self.post_message(self.TokenizerReady(self.app.tokenizer, status.name))
@@ -223,20 +226,29 @@ class DataScreen(PaneScreen):
 
     def _current_settings(self) -> tuple:
         data = self.app.config_store.config.data
-        return (self.app.config_store.config.model.name_or_path, data.max_seq_length, data.system_prompt, data.assistant_only_loss)
+        return (
+            self.app.config_store.config.model.name_or_path, data.max_seq_length, data.system_prompt,
+            data.assistant_only_loss, data.chat_template,
+        )
 
     def on_data_screen_config_changed(self, message: ConfigChanged) -> None:
         settings = self._current_settings()
         if settings == self._settings:
             return
         model_changed = settings[0] != self._settings[0]
+        template_changed = settings[4] != self._settings[4]
         self._settings = settings
         if model_changed:
-            self.tokenizer = None
+            self.tokenizer = self.model_tokenizer = None
             self.tokenizer_note = "Loading the model's tokenizer…"
             self.load_tokenizer(settings[0])
-        elif self.loaded is not None:
+            return
+        if template_changed and self.model_tokenizer is not None:
+            self._prepare_tokenizer()
+        if self.loaded is not None:
             self._start_session(self.loaded)
+        if template_changed:
+            self._schedule_detail()
 
     @property
     def max_seq_len(self) -> int:
@@ -326,13 +338,24 @@ class DataScreen(PaneScreen):
         self.show_tab("tab-rows")
 
     def on_data_screen_tokenizer_ready(self, message: TokenizerReady) -> None:
-        if self.tokenizer is not None:
+        if self.model_tokenizer is not None:
             return
-        self.tokenizer = message.tokenizer
-        self.tokenizer_note = ""
+        self.model_tokenizer = message.tokenizer
+        self._prepare_tokenizer()
         if self.loaded is not None:
             self._start_session(self.loaded)
         self._schedule_detail()
+
+    def _prepare_tokenizer(self) -> None:
+        """The model's tokenizer with data.chat_template (a copy when it changes anything); a
+        choice that cannot be used (auto on a base model) leaves a note instead of a tokenizer."""
+        from workbench.data.chat_templates import prepare_tokenizer
+
+        try:
+            self.tokenizer = prepare_tokenizer(self.model_tokenizer, self.app.config_store.config.data.chat_template).tokenizer
+            self.tokenizer_note = ""
+        except WorkbenchError as error:
+            self.tokenizer, self.tokenizer_note = None, str(error)
 
     def _start_session(self, loaded: "LoadedData", keep_steps: bool = True) -> None:
         """A session for the loaded rows with the current model and limits; with `keep_steps`, the

@@ -95,6 +95,7 @@ def test_mismatch_warnings_name_what_differs(runs_root, default_tokenizer):
     assert training_mismatches(best, default_tokenizer, "You are Quokka.") == []
     [warning] = training_mismatches(best, default_tokenizer, None)
     assert "system prompt differs" in warning and "'You are Quokka.'" in warning and "template's default" in warning
+    # The side answers through the template saved with its adapter (ChatEngine.tokenizer_for), so a
+    # saved template unlike the base model's is no longer a mismatch.
     (best.path / "chat_template.jinja").write_text("{{ messages }}")
-    warnings = training_mismatches(best, default_tokenizer, "You are Quokka.")
-    assert warnings == [f"{best.label}: chat template differs from the one saved with the adapter"]
+    assert training_mismatches(best, default_tokenizer, "You are Quokka.") == []

@@ -332,7 +332,10 @@ def new_token_count(model_name: str, chat_template: str | None, *, base_dir=None
     adds and trains); 0 for "auto". Cached per tokenizer files and template."""
     if chat_template in (None, AUTO_TEMPLATE):
         return 0
-    from workbench.models import resolve_model
+    from workbench.models import DEFAULT_MODEL_ALIASES, is_default_model_cached, resolve_model
+
+    if model_name in DEFAULT_MODEL_ALIASES and not is_default_model_cached():
+        return 0  # converting the default model takes ~25 s; its tokenizer has ChatML's tokens anyway
 
     model_dir = resolve_model(model_name).path
     choice = resolve_chat_template(chat_template, base_dir)
@@ -354,3 +357,35 @@ def _cached_new_token_count(model_dir: str, _stamp, name: str, text: str, tokens
 
     tokenizer = load_tokenizer(model_dir, trust_remote_code=True) if trust_remote_code else load_data_tokenizer(model_dir)[1]
     return len(prepare_tokenizer(tokenizer, ChatTemplateChoice(name, text, tokens), in_place=True).new_token_ids)
+
+
+def resize_embeddings_for(model, vocab_size: int | None) -> int:
+    """Grow the model's input embeddings (and an untied output layer) to `vocab_size` rows when the
+    prepared tokenizer has tokens the model has no rows for; returns the rows added (0: none).
+
+    New rows start at the mean of the old ones (transformers' mean resizing), so a new token
+    starts as an average token rather than as noise; training then moves them. Loading an adapter
+    trained with new tokens needs the same size first (its saved rows replace the new ones).
+    """
+    rows = model.get_input_embeddings().weight.shape[0]
+    if vocab_size is None or vocab_size <= rows:
+        return 0
+    model.resize_token_embeddings(vocab_size, mean_resizing=True)
+    return vocab_size - rows
+
+
+def new_token_peft_kwargs(model, new_token_ids) -> dict:
+    """LoraConfig arguments that train the rows of the tokens a chat template added (PEFT's
+    `trainable_token_indices`): the input embedding's rows and, when it is not tied to the
+    embedding, the output layer's (the model must learn to *predict* a new end-of-turn token).
+    PEFT saves those rows in the adapter, and `merge_and_unload` writes them into the model."""
+    ids = sorted(set(new_token_ids))
+    if not ids:
+        return {}
+    names = {module: name for name, module in model.named_modules()}
+    embedding = model.get_input_embeddings()
+    output = model.get_output_embeddings()
+    indices = {names[embedding]: ids}
+    if output is not None and output.weight is not embedding.weight:
+        indices[names[output]] = ids
+    return {"trainable_token_indices": indices}

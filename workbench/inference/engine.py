@@ -193,11 +193,16 @@ class ChatEngine:
         self._adapter_use: dict[str, float] = {}
         self._adapter_counter = 0
         self._separate_models: dict[Path, tuple[Any, threading.Lock]] = {}
+        # A run's adapter or export answers through the tokenizer saved with it (its chat template).
+        self._saved_tokenizers: dict[Path, Any] = {}
+        self._adapter_tokenizers: dict[str, Any] = {}
+        self._model_tokenizers: dict[int, Any] = {}
         config_eos = model.generation_config.eos_token_id if model.generation_config is not None else None
         eos = set(config_eos if isinstance(config_eos, list) else [config_eos] if config_eos is not None else [])
         if tokenizer.eos_token_id is not None:
             eos.add(tokenizer.eos_token_id)
         self.eos_token_ids = eos
+        """Every stop token: the base's and those of the tokenizers sides answer through."""
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos), 0)
 
     @classmethod
@@ -252,10 +257,31 @@ class ChatEngine:
             self._adapter_use[name] = time.monotonic()
         return name
 
+    def tokenizer_for(self, source: Optional[ModelSource]) -> "PreTrainedTokenizerBase":
+        """The tokenizer a side answers through: the one saved with its adapter or model (the run's
+        chosen chat template, with the tokens it added), else the base model's."""
+        if source is None or source.is_base or source.path is None:
+            return self.tokenizer
+        if source.path not in self._saved_tokenizers:
+            from workbench.inference.prompting import load_saved_tokenizer
+
+            saved = load_saved_tokenizer(source.path)
+            if saved is not None and saved.eos_token_id is not None:
+                self.eos_token_ids.add(saved.eos_token_id)
+            self._saved_tokenizers[source.path] = saved
+        return self._saved_tokenizers[source.path] or self.tokenizer
+
     def _load_adapter(self, source: ModelSource) -> str:
-        """Attach under the lock; PEFT injects the LoRA layers into the base model's modules in place."""
+        """Attach under the lock; PEFT injects the LoRA layers into the base model's modules in place.
+
+        An adapter trained with tokens its chat template added carries their embedding rows; the
+        shared base grows to its tokenizer's size first (the base side never uses the new ids)."""
         from peft import PeftModel
 
+        from workbench.data.chat_templates import resize_embeddings_for
+
+        tokenizer = self.tokenizer_for(source)
+        resize_embeddings_for(self._base, len(tokenizer))
         self._check_adapter_fits(source.path)
         self._adapter_counter += 1
         name = f"adapter{self._adapter_counter}"
@@ -278,6 +304,7 @@ class ChatEngine:
                 "(was it trained on this base model?)"
             ) from None
         self._peft.eval()
+        self._adapter_tokenizers[name] = tokenizer
         return name
 
     def _check_adapter_fits(self, directory: Path) -> None:
@@ -319,6 +346,7 @@ class ChatEngine:
         """Remove an adapter from the shared model; the caller holds the lock."""
         self._peft.delete_adapter(name)
         del self._adapter_use[name]
+        self._adapter_tokenizers.pop(name, None)
         for key, value in list(self._adapter_names.items()):
             if value == name:
                 del self._adapter_names[key]
@@ -333,14 +361,23 @@ class ChatEngine:
                 parameter = next(self._base.parameters())
                 dtype = {"torch.float32": "fp32", "torch.bfloat16": "bf16", "torch.float16": "fp16"}[str(parameter.dtype)]
                 model = load_model(source.path, dtype=dtype, device=str(parameter.device))
+                self._model_tokenizers[id(model)] = self.tokenizer_for(source)
                 loaded = (model, threading.Lock())
                 self._separate_models[source.path] = loaded
         return loaded
 
     # -- generating ----------------------------------------------------------------------------
 
-    def prompt_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
-        return encode_prompt(self.tokenizer, messages)
+    def prompt_ids(self, messages: Sequence[dict[str, str]], source: Optional[ModelSource] = None) -> list[int]:
+        """The prompt's token ids through the side's own tokenizer and chat template (`tokenizer_for`)."""
+        return encode_prompt(self.tokenizer_for(source), messages)
+
+    def _decoding_tokenizer(self, group: "_Group") -> "PreTrainedTokenizerBase":
+        """The tokenizer that decodes a batch: the largest of its rows' (each extends the base's)."""
+        if group.model is not self._base:
+            return self._model_tokenizers.get(id(group.model), self.tokenizer)
+        tokenizers = [self._adapter_tokenizers.get(name, self.tokenizer) for name in group.adapter_names]
+        return max(tokenizers, key=len, default=self.tokenizer)
 
     def start(
         self, jobs: Sequence[GenerationJob], *, force_length: bool = False, batch_size: Optional[int] = None
@@ -370,7 +407,7 @@ class ChatEngine:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         groups: dict[int, _Group] = {}
         for side, job in enumerate(jobs):
-            prompt = self.prompt_ids(job.messages)
+            prompt = self.prompt_ids(job.messages, job.source)
             if job.source.kind == "model":
                 model, lock = self._load_separate_model(job.source)
                 group = groups.setdefault(id(model), _Group(model, lock))
@@ -480,6 +517,18 @@ class ChatEngine:
         )
 
     @contextmanager
+    def _cpu_share(self, group: _Group):
+        """This generation's share of the CPU budget (workbench/cpu_budget.py) when it runs on the
+        CPU: claimed and applied in generate's thread, re-read at each step, released after."""
+        if next(group.model.parameters()).device.type != "cpu":
+            yield None
+            return
+        from workbench.cpu_budget import chat_share
+
+        with chat_share() as share:
+            yield share
+
+    @contextmanager
     def _adapter_routing(self, group: _Group):
         """Route rows to adapters: all base -> adapters off; one adapter -> it active; mixed -> row masks.
 
@@ -508,6 +557,8 @@ class ChatEngine:
             for name in adapters:
                 if name in getattr(module, "lora_embedding_A", {}):
                     return None
+                if name in getattr(getattr(module, "token_adapter", None), "trainable_tokens_delta", {}):
+                    return None  # new-token rows: PEFT refuses two adapters' rows of the same ids at once
                 if name not in getattr(module, "lora_A", {}):
                     continue
                 if type(module) is not LoraLinear or name in module.lora_variant:
@@ -555,10 +606,12 @@ class ChatEngine:
                 seed = next((s.seed for s in group.settings if s.seed is not None), None)
                 torch.manual_seed(seed if seed is not None else random.randrange(2**31))
             streamer = BatchStreamer(
-                self.tokenizer, group.sides, limits, self.eos_token_ids, emit, cancel, started, stop_at_eos=not force_length
+                self._decoding_tokenizer(group), group.sides, limits, self.eos_token_ids, emit, cancel, started, stop_at_eos=not force_length
             )
             stopping = StoppingCriteriaList([CancelCriterion(cancel), RowLengthCriterion(input_ids.shape[1], limits)])
-            with torch.inference_mode(), self._adapter_routing(group) as (model, routing):
+            with torch.inference_mode(), self._cpu_share(group) as share, self._adapter_routing(group) as (model, routing):
+                if share is not None:
+                    streamer.on_step = share.refresh
                 model.generate(
                     input_ids=input_ids,
                     attention_mask=attention_mask,

@@ -3,6 +3,9 @@
 System prompts follow the training config's rule (`data.system_prompt`): None or "" leaves the chat
 template to add its default system message (SmolLM2's adds "You are a helpful AI assistant named
 SmolLM..."), any other text becomes the first message.
+
+A run's side answers through the tokenizer saved with its adapter (`load_saved_tokenizer`): the
+chat template the run chose (with its system prompt as the default) and the tokens it added.
 """
 
 from __future__ import annotations
@@ -70,6 +73,23 @@ def trained_system_prompt(source: ModelSource) -> tuple[bool, Optional[str]]:
     return True, normalize_system_prompt(config.data.system_prompt)
 
 
+def load_saved_tokenizer(directory: Path) -> Optional["PreTrainedTokenizerBase"]:
+    """The tokenizer saved beside an adapter or inside a model directory (the trainer saves the
+    prepared one with every checkpoint), or None when the directory holds none."""
+    directory = Path(directory)
+    if not (directory / "tokenizer_config.json").is_file() or not (directory / "tokenizer.json").is_file():
+        return None
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(directory)
+    except Exception as error:  # a broken or foreign tokenizer folder: say which
+        raise WorkbenchError(f"{directory}: the tokenizer saved here cannot be loaded: {str(error).splitlines()[0][:200]}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
 def _saved_chat_template(directory: Path) -> Optional[str]:
     """The chat template saved next to an adapter (chat_template.jinja or tokenizer_config.json)."""
     jinja = directory / "chat_template.jinja"
@@ -81,6 +101,15 @@ def _saved_chat_template(directory: Path) -> Optional[str]:
         return None
     template = config.get("chat_template")
     return template if isinstance(template, str) else None
+
+
+def _template_text(choice: str) -> Optional[str]:
+    from workbench.data.chat_templates import resolve_chat_template
+
+    try:
+        return resolve_chat_template(choice).text
+    except WorkbenchError:
+        return None
 
 
 def _describe(system_prompt: Optional[str]) -> str:
@@ -97,24 +126,37 @@ def training_mismatches(
     base_model_path: Optional[Path] = None,
 ) -> list[str]:
     """One line per way this chat differs from how the side was trained (empty when it matches
-    or when nothing is known about its training)."""
+    or when nothing is known about its training).
+
+    A side with a tokenizer saved beside its weights answers through that one (the run's own
+    chat template), so only a side without one can chat through another template than it
+    trained with: then `tokenizer` (the base model's) is compared with the run's choice.
+    """
+    from workbench.data.system_prompt import template_with_default_system
+
     if source.is_base or source.path is None:
         return []
     warnings = []
     known, trained = trained_system_prompt(source)
     chat = normalize_system_prompt(system_prompt)
-    if known and trained != chat:
-        warnings.append(
-            f"{source.label}: system prompt differs from training — trained with {_describe(trained)}, "
-            f"chatting with {_describe(chat)}"
-        )
     candidates = [source.path]
     if source.run_dir is not None:
         candidates.append(source.run_dir / FINAL_ADAPTER_DIR)
     saved = next((t for t in (_saved_chat_template(d) for d in candidates) if t is not None), None)
-    current = getattr(tokenizer, "chat_template", None)
-    if saved is not None and current is not None and saved.strip() != current.strip():
-        warnings.append(f"{source.label}: chat template differs from the one saved with the adapter")
+    # A run saves its template with its system prompt as the default (template_with_default_system).
+    carries_trained = trained is not None and saved is not None and saved.startswith(template_with_default_system("", trained))
+    if known and trained != chat and not (chat is None and carries_trained):
+        warnings.append(
+            f"{source.label}: system prompt differs from training — trained with {_describe(trained)}, "
+            f"chatting with {_describe(chat)}"
+        )
+    config = read_run_config(source.run_dir) if source.run_dir is not None else None
+    chosen = config.data.chat_template if config is not None else "auto"
+    if saved is None and chosen != "auto" and _template_text(chosen) != getattr(tokenizer, "chat_template", None):
+        warnings.append(
+            f"{source.label}: trained with chat template {chosen}, but no tokenizer was saved with it; "
+            "chatting through the base model's template"
+        )
     trained_on = adapter_base_model(source)
     if trained_on and base_model_path is not None:
         trained_path = Path(trained_on).expanduser()

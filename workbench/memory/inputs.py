@@ -37,6 +37,8 @@ class MemoryInputs:
         gpus: data-parallel devices; sharding ddp replicates everything, zero2 shards gradients and
             optimizer state, zero3 also shards the weights.
         device: cuda (adds the CUDA context) or cpu (RAM; the optimizer runs tensor by tensor).
+        new_token_rows: tokens the chat template adds to the tokenizer: the embedding (and an untied
+            output layer) grow by these rows, and they are trained (PEFT trainable tokens under LoRA).
     """
 
     method: str = "lora"
@@ -55,6 +57,7 @@ class MemoryInputs:
     gpus: int = 1
     sharding: str = "ddp"
     device: str = "cuda"
+    new_token_rows: int = 0
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -70,6 +73,8 @@ class MemoryInputs:
         for name in ("lora_r", "batch_size", "seq_len", "gpus"):
             if getattr(self, name) < 1:
                 raise WorkbenchError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        if self.new_token_rows < 0:
+            raise WorkbenchError(f"new_token_rows: must be 0 or more, got {self.new_token_rows}")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise WorkbenchError(f"lora_dropout: must be in [0, 1), got {self.lora_dropout}")
         if not self.lora_targets:
