@@ -79,6 +79,11 @@ def heldout() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
+def knowledge() -> list[dict]:
+    return read_jsonl(SAMPLE / "general_knowledge.jsonl")
+
+
+@pytest.fixture(scope="module")
 def deck() -> list[str]:
     return (SAMPLE / "demo_prompts.txt").read_text(encoding="utf-8").splitlines()
 
@@ -264,7 +269,42 @@ def test_heldout_questions_are_unseen_paraphrases(heldout, training_prompts):
         assert max(jaccard(trigrams(item["prompt"]), other) for other in shingled) < 0.5, item
 
 
-def test_readme_row_counts_match_the_files(identity, shop, messy, manifest, heldout, deck):
+def test_knowledge_set_is_balanced_four_way_multiple_choice_unseen_in_training(knowledge, training_prompts):
+    assert 250 <= len(knowledge) <= 400
+    topics = {item["topic"] for item in knowledge}
+    assert topics == {"geography", "science", "arithmetic", "history", "language", "everyday reasoning"}
+    assert all(sum(item["topic"] == topic for item in knowledge) >= 40 for topic in topics)
+    seen = {squashed(p) for p in training_prompts}
+    for item in knowledge:
+        assert list(item) == ["id", "topic", "question", "choices", "answer"]
+        assert len(item["choices"]) == 4 and len({squashed(c) for c in item["choices"]}) == 4, item
+        assert isinstance(item["answer"], int) and 0 <= item["answer"] < 4
+        assert squashed(item["question"]) not in seen, item
+    assert len({squashed(item["question"]) for item in knowledge}) == len(knowledge)
+    # The correct answer sits in every position equally often, so no position bias can score.
+    positions = [sum(item["answer"] == p for item in knowledge) for p in range(4)]
+    assert max(positions) - min(positions) <= 1
+    arithmetic = [item for item in knowledge if item["topic"] == "arithmetic"]
+    for item in arithmetic:
+        numbers = [int(n) for n in re.findall(r"\d+", item["question"])]
+        a, b = numbers[0], numbers[1] if len(numbers) > 1 else None
+        correct = int(item["choices"][item["answer"]])
+        question = item["question"]
+        if " plus " in question:
+            assert correct == a + b
+        elif " minus " in question:
+            assert correct == a - b
+        elif " times " in question:
+            assert correct == a * b
+        elif " divided by " in question:
+            assert correct * b == a
+        elif " percent of " in question:
+            assert correct * 100 == a * b
+        else:
+            assert "squared" in question and correct == a * a
+
+
+def test_readme_row_counts_match_the_files(identity, shop, messy, manifest, heldout, deck, knowledge):
     readme = (SAMPLE / "README.md").read_text(encoding="utf-8")
     table = dict(re.findall(r"^\| `([^`]+)` \|.*\| (\d+) \|$", readme, flags=re.M))
     assert {name: int(count) for name, count in table.items()} == {
@@ -274,6 +314,7 @@ def test_readme_row_counts_match_the_files(identity, shop, messy, manifest, held
         "messy_identity.planted.json": len(manifest["planted"]),
         "demo_prompts.txt": len(deck),
         "identity_heldout.jsonl": len(heldout),
+        "general_knowledge.jsonl": len(knowledge),
     }
     defect_table = dict(re.findall(r"^\| ([a-z_]+) \| (\d+) \|$", readme, flags=re.M))
     assert {kind: int(n) for kind, n in defect_table.items()} == {k: len(v) for k, v in manifest["defects"].items()}

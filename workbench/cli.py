@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("runs", "list training runs"),
     "export": ("export", "export a run's adapter or merged model"),
     "compare": ("compare", "compare base and fine-tuned answers on a prompt file"),
+    "eval": ("eval", "metrics on held-out rows for base, tuned and checkpoints, and a forgetting check"),
     "demo": ("demo", "the guided SFT demo"),
 }
 

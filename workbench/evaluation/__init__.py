@@ -1,0 +1,8 @@
+"""Evaluation: metrics on held-out rows for the base, the tuned model and its checkpoints side by side,
+teacher-forced loss on the same rows, and a multiple-choice forgetting check scored by log-likelihood.
+
+Modules: `metrics` (per-answer scores), `intervals` (confidence intervals), `rows` (what is asked),
+`loglik` (teacher-forced scoring), `knowledge` (the multiple-choice set), `runner` (one evaluation
+end to end), `report` (results.json, the Markdown report, the text tables). Cheap to import:
+torch and the metric libraries load inside the functions that use them.
+"""
