@@ -13,7 +13,7 @@ result against measured peaks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from workbench.errors import WorkbenchError
 from workbench.memory.inputs import ALL_LINEAR, MemoryInputs
@@ -347,17 +347,28 @@ def _logits(spec: ModelSpec, inputs: MemoryInputs, regime: _Regime) -> int:
     return max(forward, backward)
 
 
+def with_new_token_rows(spec: ModelSpec, rows: int) -> ModelSpec:
+    """The spec after the embedding (and an untied output layer) grew by `rows` new tokens."""
+    if not rows:
+        return spec
+    added = rows * spec.hidden_size * (1 if spec.tie_embeddings else 2)
+    return replace(spec, vocab_size=spec.vocab_size + rows, total_params=spec.total_params + added)
+
+
 def estimate_training_memory(spec: ModelSpec, inputs: MemoryInputs) -> MemoryEstimate:
     """Estimate the peak training memory per device for `spec` trained as `inputs` describes.
 
     Pure arithmetic (no torch), well under a millisecond.
     """
+    spec = with_new_token_rows(spec, inputs.new_token_rows)
     regime = _Regime(inputs)
     notes: list[str] = []
     if inputs.method == "full":
         trainable = spec.total_params
     else:
         trainable = lora_trainable_params(spec, inputs.lora_r, inputs.lora_targets, inputs.dora)
+        # PEFT trains the new tokens' rows beside the adapters, in the embedding and an untied output layer
+        trainable += inputs.new_token_rows * spec.hidden_size * (1 if spec.tie_embeddings else 2)
     if inputs.method in ("qlora", "8bit-base") and inputs.device == "cpu":
         notes.append("bitsandbytes quantization needs a CUDA GPU; this CPU figure is only indicative")
     if inputs.device == "cpu":

@@ -75,5 +75,18 @@ def memory_inputs_from_config(config: "RunConfig", devices: "DeviceReport | None
         gpus=config.devices.num_processes if on_gpu else 1,
         sharding=_sharding(config.devices.deepspeed, config.devices.fsdp),
         device="cuda" if on_gpu else "cpu",
+        new_token_rows=_new_token_rows(config),
     )
     return config.model.name_or_path, inputs
+
+
+def _new_token_rows(config: "RunConfig") -> int:
+    """Tokens data.chat_template adds to the model's tokenizer (0 when that cannot be told cheaply:
+    the default model not converted yet, or a choice `config check` reports as wrong)."""
+    from workbench.data.chat_templates import new_token_count
+    from workbench.errors import WorkbenchError
+
+    try:
+        return new_token_count(config.model.name_or_path, config.data.chat_template, trust_remote_code=config.model.trust_remote_code)
+    except (WorkbenchError, OSError):
+        return 0
