@@ -35,3 +35,22 @@ async def test_the_summary_lists_each_source_of_a_mixture_with_rows_and_tokens(f
 
         app.config_store.update("data.sources", [])
         await settle(pilot, lambda: not line.display)
+
+
+def test_the_conversation_view_shows_tools_calls_reasoning_loss_weights_and_raw_text():
+    from widgets.data_detail import conversation_text
+    from workbench.data.conversation import Conversation, Message, ToolCall
+
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    conversation = Conversation(
+        (Message("user", "Oslo?"),
+         Message("assistant", "", (ToolCall("get_weather", {"city": "Oslo"}),), reasoning="Call the tool.", trained=False),
+         Message("tool", "3"), Message("assistant", "3 °C.")),
+        0, "llamafactory-v1", tools=(weather,),
+    )
+    shown = conversation_text(conversation).plain
+    assert "tools offered: get_weather" in shown
+    assert 'assistant (masked: loss weight 0)\nCall the tool.\n→ get_weather({"city": "Oslo"})' in shown
+    assert "(empty)" not in shown  # a turn that only calls a tool is not empty
+    raw = conversation_text(Conversation((), 1, "text", text="Plain prose.")).plain
+    assert "text (every token trained)\nPlain prose." in raw

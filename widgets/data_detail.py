@@ -3,6 +3,7 @@ the tokens that receive loss highlighted and the masked ones dimmed)."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -38,12 +39,25 @@ def conversation_text(conversation: "Conversation", reasons: list[str] | None = 
     text.append(f"{location} · {conversation.source_format}\n", style="dim")
     for reason in reasons or []:
         text.append(f"⚠ {reason}\n", style="bold red")
+    if conversation.text is not None:
+        text.append("\ntext (every token trained)\n", style="bold")
+        text.append(_shown(conversation.text) + "\n")
+    if conversation.tools:
+        names = ", ".join(tool.get("function", {}).get("name", "?") for tool in conversation.tools)
+        text.append(f"\ntools offered: {names}\n", style="dim")
     for message in conversation.messages:
-        text.append(f"\n{message.role}\n", style=ROLE_STYLES.get(message.role, "bold"))
+        masked = " (masked: loss weight 0)" if message.trained is False and message.role == "assistant" else ""
+        masked = " (trained: loss weight 1)" if message.trained and message.role != "assistant" else masked
+        text.append(f"\n{message.role}{masked}\n", style=ROLE_STYLES.get(message.role, "bold"))
+        if message.reasoning:
+            text.append(_shown(message.reasoning) + "\n", style="dim italic")
         if message.content.strip():
             text.append(_shown(message.content) + "\n")
-        else:
+        elif not message.tool_calls:
             text.append("(empty)\n", style="italic red")
+        for call in message.tool_calls:
+            arguments = call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments, ensure_ascii=False)
+            text.append(f"→ {call.name}({_shown(arguments)})\n", style="cyan")
     return text
 
 

@@ -17,7 +17,14 @@ from typing import Any, Callable
 from workbench.data.columns import ColumnMap
 from workbench.data.conversation import Conversation
 from workbench.data.data_refs import FILE_KINDS, DataRef, column_map, resolve_data_ref
-from workbench.data.formats import FORMATS, RowError, describe_expected_keys, detect_format, make_conversation
+from workbench.data.formats import (
+    FORMATS,
+    PREFERENCE_COLUMNS,
+    RowError,
+    describe_expected_keys,
+    detect_format,
+    make_conversation,
+)
 from workbench.errors import WorkbenchError
 
 SUFFIX_KINDS = {suffix: kind for suffix, kind in FILE_KINDS.items() if kind != "arrow"}
@@ -287,9 +294,9 @@ def load_data_ref(ref: DataRef, progress: Progress | None = None, *, source_name
             chosen = detect_format(columns.apply(first.row, "auto")) or columns.target_format("auto")
         if chosen is None:
             keys = ", ".join(sorted(map(str, first.row))[:8]) or "none"
+            hint = "" if any(key in first.row for key in PREFERENCE_COLUMNS) else "; map the columns with data.columns or pass --format"
             raise WorkbenchError(
-                f"{_where(label, 0, first.line)}: unknown schema (keys: {keys}); {describe_expected_keys(first.row)}; "
-                "map the columns with data.columns or pass --format"
+                f"{_where(label, 0, first.line)}: unknown schema (keys: {keys}); {describe_expected_keys(first.row)}{hint}"
             )
 
     conversations = []
