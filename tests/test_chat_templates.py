@@ -271,3 +271,29 @@ def test_data_show_marks_the_trained_spans_and_counts(base_model_dir, tmp_path, 
     assert "--row 3: no such row (the file has 3 rows" in capsys.readouterr().err
     assert main(["data", "show", str(data), "--row", "0", "--model", str(base_model_dir)]) == 2
     assert "has no chat template" in capsys.readouterr().err
+
+
+async def test_data_pane_token_view_uses_the_chosen_template(fixed_devices, base_model_dir, tmp_path):
+    from test_data_pane import open_file, settle
+
+    from screens.app import make_app
+    from widgets.data_detail import RowDetail
+
+    data = tmp_path / "chat.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "question"}, {"role": "assistant", "content": "answer"}]}) + "\n")
+    app = make_app(load_model=False, device_report=fixed_devices, initial_pane="data")
+    app.config_store.update("model.name_or_path", str(base_model_dir))
+    app.config_store.update("data.chat_template", "chatml")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await open_file(pilot, data)
+        screen = app.screen
+        detail = screen.query_one(RowDetail)
+        await pilot.press("m")
+        await settle(pilot, lambda: detail.example is not None)
+        trained = "".join(t for t, label in zip(detail.example.token_texts, detail.example.labels) if label != IGNORE_INDEX)
+        assert trained == "answer<|im_end|>"
+        assert screen.model_tokenizer.chat_template is None, "the model's own tokenizer is left as it is"
+
+        app.config_store.update("data.chat_template", "auto")
+        await settle(pilot, lambda: screen.tokenizer is None)
+        assert "has no chat template" in screen.tokenizer_note
