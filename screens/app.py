@@ -31,6 +31,8 @@ PANE_SCREENS = {
     "chat": ("screens.chat", "ChatScreen"),
 }
 STARTUP_REPORT_ENV = "WORKBENCH_STARTUP_REPORT"
+CPU_SPLIT_REFRESH_S = 2.0
+"""How often the header re-reads the CPU budget's claims (a directory listing)."""
 
 
 def _pane_factory(pane: str) -> Callable[[], Any]:
@@ -97,6 +99,8 @@ class WorkbenchApp(App):
 
     model_status: reactive[ModelStatus] = reactive(ModelStatus("loading", "model", "starting"))
     device_summary: reactive[str] = reactive("detecting devices…")
+    cpu_split: reactive[str | None] = reactive(None)
+    """While a run trains on the CPU: who holds the cores ("CPU 2 cores · train 1 · chat 1"), else None."""
     selected_run: reactive[Path | None] = reactive(None)
     """The run the Train and Chat panes show; set when a run starts or is picked."""
 
@@ -149,8 +153,22 @@ class WorkbenchApp(App):
             return
         if self.devices is None:
             self.detect_devices()
+        self.refresh_cpu_split()
+        self.set_interval(CPU_SPLIT_REFRESH_S, self.refresh_cpu_split)
         if self.should_load_model:
             self.load_base_model()
+
+    def refresh_cpu_split(self) -> None:
+        """Re-read the CPU budget (workbench/cpu_budget.py): the trainer's and the chat's threads now."""
+        from workbench.cpu_budget import current_split
+        from workbench.errors import WorkbenchError
+
+        try:
+            self.cpu_split = current_split().header_text()
+        except WorkbenchError as error:  # a bad WORKBENCH_*_THREADS value: say it once
+            if self.cpu_split != "CPU budget: invalid":
+                self.notify(str(error), title="CPU budget", severity="error", timeout=10)
+            self.cpu_split = "CPU budget: invalid"
 
     def open_run(self, run_dir: Path, pane: str = "train") -> None:
         """Show a run in a pane (Train after starting it, Chat to talk to its adapter)."""
@@ -232,6 +250,9 @@ def make_app(
     device_report=None,
 ) -> WorkbenchApp:
     """The one factory for the CLI and the tests."""
+    from workbench.cpu_budget import prepare_process
+
+    prepare_process()  # before the model worker imports torch (the CLI's main has done it already)
     store = ConfigStore()
     if config_path:
         from workbench.config.io import load_config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,9 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+# The CPU budget's claims (workbench/cpu_budget.py) of this test session only: the machine's own
+# trainers and chats must not change the tests' thread counts or headers, nor the tests theirs.
+os.environ.setdefault("WORKBENCH_CPU_BUDGET_DIR", tempfile.mkdtemp(prefix="workbench-test-cpu-budget-"))
 
 
 @pytest.fixture(scope="session")

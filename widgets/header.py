@@ -10,7 +10,9 @@ from textual.widgets import Static
 class WorkbenchHeader(Horizontal):
     """One line: the title on the left, the model's state and the devices on the right (the pane tabs below show the pane).
 
-    Reads `model_status` and `device_summary` from the app (attributes down) and follows their changes.
+    Reads `model_status`, `device_summary` and `cpu_split` from the app (attributes down) and
+    follows their changes; while a run trains on the CPU the devices give way to the CPU split
+    ("CPU 2 cores · train 1 · chat 1": the trainer's threads and those of the chat answering now).
     """
 
     def __init__(self) -> None:
@@ -24,6 +26,7 @@ class WorkbenchHeader(Horizontal):
     def on_mount(self) -> None:
         self.watch(self.app, "model_status", self._show_model_status)
         self.watch(self.app, "device_summary", self._show_devices)
+        self.watch(self.app, "cpu_split", self._show_devices)
 
     def _show_model_status(self, status) -> None:
         label = self.query_one("#header-model", Static)
@@ -31,5 +34,6 @@ class WorkbenchHeader(Horizontal):
         label.set_class(status.state == "ready", "-ready")
         label.set_class(status.state == "error", "-error")
 
-    def _show_devices(self, summary: str) -> None:
-        self.query_one("#header-devices", Static).update(summary)
+    def _show_devices(self, _changed=None) -> None:
+        split = getattr(self.app, "cpu_split", None)
+        self.query_one("#header-devices", Static).update(split or self.app.device_summary)

@@ -8,6 +8,7 @@ import importlib
 import sys
 
 from workbench import __version__
+from workbench.cpu_budget import prepare_process
 from workbench.errors import WorkbenchError
 
 # name -> (module under workbench.commands, one-line help)
@@ -39,6 +40,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     parser = argparse.ArgumentParser(
         prog="workbench",
         description="SFT Workbench: supervised fine-tuning of language models, in the terminal.",
+        epilog=(
+            "CPU budget: a run training on the CPU and a chat answering share the cores; set "
+            "WORKBENCH_CPU_THREADS (cores the workbench uses, default all) and WORKBENCH_CHAT_THREADS "
+            "(chat's share while a run trains, default 1)."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -52,6 +58,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before any command module can import torch: OpenMP reads its wait policy once, at start.
+    prepare_process()
     argv = sys.argv[1:] if argv is None else argv
     parser, modules = build_parser()
     if not argv or argv[0].startswith("--") and argv[0] not in {"--help", "--version"}:

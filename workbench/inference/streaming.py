@@ -60,7 +60,8 @@ class BatchStreamer:
 
     A row is finished at its first end-of-turn token or at its own `max_new_tokens`; later tokens
     for it (padding, while other rows go on) are ignored. `end()` finishes the rows still open, as
-    "cancelled" when the cancel flag is set.
+    "cancelled" when the cancel flag is set. `on_step` is called at every decoding step, in
+    generate's thread (the engine re-reads its CPU share there).
     """
 
     def __init__(
@@ -73,6 +74,7 @@ class BatchStreamer:
         cancel: threading.Event,
         started_at: float,
         stop_at_eos: bool = True,
+        on_step: Callable[[], object] = lambda: None,
     ) -> None:
         self.tokenizer = tokenizer
         self.rows = [_Row(side, limit) for side, limit in zip(sides, max_new_tokens)]
@@ -81,6 +83,7 @@ class BatchStreamer:
         self.cancel = cancel
         self.started_at = started_at
         self.stop_at_eos = stop_at_eos
+        self.on_step = on_step
         self._prompt_seen = False
 
     def put(self, value: "torch.Tensor") -> None:
@@ -88,6 +91,7 @@ class BatchStreamer:
             # generate() first hands over the prompt ids (batch x prompt length).
             self._prompt_seen = True
             return
+        self.on_step()  # runs in generate's thread, between two decoding steps
         now = time.perf_counter()
         for row, token in zip(self.rows, value.reshape(-1).tolist()):
             if row.done:
