@@ -49,8 +49,28 @@ def _json_value(value: Any, field: str, expected: str) -> Any:
         raise RowError(field, f"not valid JSON ({getattr(error, 'msg', error)}); expected {expected}") from None
 
 
+_PARSED_TOOLS: dict[str, tuple[dict[str, Any], ...] | None] = {}
+_PARSED_TOOLS_LIMIT = 4096
+
+
 def parse_tools(value: Any, field: str = "tools") -> tuple[dict[str, Any], ...] | None:
-    """A row's tool list in the chat-template shape, or None when the row offers no tools."""
+    """A row's tool list in the chat-template shape, or None when the row offers no tools.
+
+    Rows of one file mostly repeat a few tool lists (LLaMA-Factory's glaive demo: 300 rows), so a
+    list given as JSON text is parsed once and the rows share the result (treat it as read-only).
+    """
+    if isinstance(value, str):
+        if value in _PARSED_TOOLS:
+            return _PARSED_TOOLS[value]
+        tools = _parse_tools(value, field)
+        if len(_PARSED_TOOLS) >= _PARSED_TOOLS_LIMIT:
+            _PARSED_TOOLS.clear()
+        _PARSED_TOOLS[value] = tools
+        return tools
+    return _parse_tools(value, field)
+
+
+def _parse_tools(value: Any, field: str) -> tuple[dict[str, Any], ...] | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     parsed = _json_value(value, field, "a JSON list of tool schemas")
