@@ -166,6 +166,20 @@ def test_quality_report_says_once_when_the_template_drops_tools(base_tokenizer):
     assert chatml.to_json()["notes"] == chatml.notes
 
 
+def test_quality_report_says_when_the_template_drops_reasoning(base_tokenizer, default_tokenizer):
+    from workbench.data.checks import run_quality_checks
+
+    thinking = TWO_TURNS.with_messages((*TWO_TURNS.messages[:3], Message("assistant", "Goodbye.", reasoning="They leave.")))
+    smol = run_quality_checks([thinking, TWO_TURNS], default_tokenizer)  # SmolLM2's template has no thinking
+    chatml = run_quality_checks([thinking, TWO_TURNS], prepare_tokenizer(base_tokenizer, "chatml").tokenizer)
+
+    assert smol.notes == [
+        "1 rows carry reasoning that this chat template does not write, so it is not trained; "
+        "choose a template that renders thinking (chatml, qwen2.5 write it as <think>…</think>)"
+    ]
+    assert chatml.notes == []
+
+
 def test_row_loss_weights_and_reasoning(base_tokenizer):
     tokenizer = prepare_tokenizer(base_tokenizer, "chatml").tokenizer
     row = Conversation(

@@ -485,6 +485,25 @@ def unrendered_tools_note(conversations: Sequence[Conversation], tokenizer: "Pre
     )
 
 
+def unrendered_reasoning_note(conversations: Sequence[Conversation], tokenizer: "PreTrainedTokenizerBase | None") -> str | None:
+    """One line when rows carry reasoning that the chat template does not write, with how many
+    rows (tried on the first such row: a property of the template); else None."""
+    if tokenizer is None:
+        return None
+    from workbench.data.templating import renders_reasoning
+
+    reasoning = [c for c in conversations if any(m.reasoning for m in c.messages)]
+    try:
+        if not reasoning or renders_reasoning(tokenizer, reasoning[0]):
+            return None
+    except WorkbenchError:
+        return None
+    return (
+        f"{len(reasoning):,} rows carry reasoning that this chat template does not write, so it is not trained; "
+        "choose a template that renders thinking (chatml, qwen2.5 write it as <think>…</think>)"
+    )
+
+
 def run_quality_checks(
     conversations: Sequence[Conversation],
     tokenizer: "PreTrainedTokenizerBase | None" = None,
@@ -534,5 +553,9 @@ def run_quality_checks(
         leading_words=words,
         leading_phrases=phrases,
         label_balance=label_balance(conversations),
-        notes=[note for note in (unrendered_tools_note(conversations, tokenizer),) if note],
+        notes=[
+            note
+            for note in (unrendered_tools_note(conversations, tokenizer), unrendered_reasoning_note(conversations, tokenizer))
+            if note
+        ],
     )

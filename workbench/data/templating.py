@@ -135,6 +135,16 @@ def renders_tool_parts(tokenizer: "PreTrainedTokenizerBase", conversation: Conve
     return not calls or render_chat_text(tokenizer, bare) != plain
 
 
+def renders_reasoning(tokenizer: "PreTrainedTokenizerBase", conversation: Conversation) -> bool:
+    """Whether the template writes the row's reasoning (thinking): rendering with and without it
+    gives different text. True for a row without reasoning."""
+    if conversation.text is not None or not any(message.reasoning for message in conversation.messages):
+        return True
+    chat, tools = conversation.to_chat(), conversation.tools_for_template()
+    bare = [{key: value for key, value in message.items() if key != "reasoning_content"} for message in chat]
+    return render_chat_text(tokenizer, chat, tools=tools) != render_chat_text(tokenizer, bare, tools=tools)
+
+
 def control_token_strings(tokenizer: "PreTrainedTokenizerBase") -> list[str]:
     """Text forms of the tokenizer's special/added tokens, longest first."""
     added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
