@@ -123,7 +123,9 @@ class DeckReplay:
         system_prompt: Optional[str] = None,
         *,
         batch_size: int = DEFAULT_DECK_BATCH_SIZE,
+        force_length: bool = False,
     ) -> None:
+        """force_length: every answer runs to max_new_tokens, end-of-turn ignored (benchmarks compare equal work)."""
         if not sources:
             raise ValueError("a deck needs at least one model")
         if batch_size < 1:
@@ -134,6 +136,7 @@ class DeckReplay:
         self.settings = settings
         self.system_prompt = system_prompt
         self.batch_size = batch_size
+        self.force_length = force_length
         self._stream: Optional[GenerationStream] = None
         self._cancelled = False
 
@@ -166,7 +169,7 @@ class DeckReplay:
             for prompt in self.prompts
             for source in self.sources
         ]
-        self._stream = self.engine.start(jobs, batch_size=self.rows_per_batch)
+        self._stream = self.engine.start(jobs, batch_size=self.rows_per_batch, force_length=self.force_length)
         if self._cancelled:
             self._stream.cancel()
         try:
