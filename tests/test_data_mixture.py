@@ -106,3 +106,27 @@ def test_a_weighted_mixture_trains_and_its_start_event_counts_each_source(tmp_pa
     assert start["num_eval_samples"] == 2 + 4
     assert [event["step"] for event in events if event["event"] == "train"] == [1, 2]
     assert any("data: per source: domain 8 samples" in line for line in lines)
+
+
+def test_config_check_reads_every_source_and_names_the_one_that_fails(tmp_path, tiny_model_dir):
+    from datasets import Dataset
+
+    from workbench.config.checks import check_config
+
+    saved = tmp_path / "saved"
+    Dataset.from_dict({"instruction": [f"Q{i}" for i in range(12)], "output": [f"A{i}" for i in range(12)]}).save_to_disk(str(saved))
+    general = write_alpaca(tmp_path / "general.json", varied_rows(30))
+    sources = [{"path": str(saved), "weight": 1}, {"path": str(general), "weight": 1}]
+    config = run_config(tiny_model_dir, general, data={"train_file": None, "sources": sources})
+    assert [problem for problem in check_config(config) if problem.is_error] == []
+
+    # 12 + 30 rows, 20% held out of each: 9 and 24 train; equal weights under-sample to 9 + 9.
+    config = run_config(tiny_model_dir, general, data={"train_file": None, "sources": sources},
+                        optimization={"per_device_train_batch_size": 19, "max_steps": -1})
+    assert any("larger than the 18 training rows" in problem.message for problem in check_config(config))
+
+    missing = [sources[0], {"path": str(tmp_path / "nowhere.jsonl"), "weight": 1}]
+    config = run_config(tiny_model_dir, general, data={"train_file": None, "sources": missing})
+    errors = [problem for problem in check_config(config) if problem.is_error]
+    assert [problem.field for problem in errors] == ["data.sources[1].path"]
+    assert "no such file" in errors[0].message
