@@ -188,13 +188,14 @@ CLI_ENTRIES = {
     "train": ["train", "{config}"],
     "export": ["export", "{run}", "--format", "hf", "-o", "{tmp}/export"],
     "demo": ["demo", "--headless", "--model", "{model}", "--max-steps", "1", "--runs-dir", "{tmp}/demo-runs"],
+    "eval": ["eval", "{run}", "--data", "{root}/sample_data/identity_heldout.jsonl"],
 }
 
 
 @pytest.mark.parametrize("command", sorted(CLI_ENTRIES))
 def test_every_cli_command_sets_passive_waiting_before_torch(command, entry_inputs, tmp_path):
     """`python -m workbench COMMAND`: how the trainer child starts too (workbench/training/launch.py)."""
-    args = [arg.format(tmp=tmp_path, **entry_inputs) for arg in CLI_ENTRIES[command]]
+    args = [arg.format(tmp=tmp_path, root=ROOT, **entry_inputs) for arg in CLI_ENTRIES[command]]
     seen = environment_at_torch_import(tmp_path, "import runpy\nrunpy.run_module('workbench', run_name='__main__')", args)
     assert seen == {"OMP_WAIT_POLICY": "PASSIVE"}
 

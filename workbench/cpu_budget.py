@@ -119,7 +119,7 @@ class CpuSplit:
     chat: int
 
     def header_text(self) -> Optional[str]:
-        """"CPU 2 cores · train 1 · chat 1" while a CPU run trains; None when there is nothing to split."""
+        """While a CPU run trains, e.g. "CPU 2 cores · train 1 · chat 1"; None when there is nothing to split."""
         if not self.train:
             return None
         chat = f"chat {self.chat}" if self.chat else "chat idle"
