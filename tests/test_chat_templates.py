@@ -174,7 +174,7 @@ def test_quality_report_says_when_the_template_drops_reasoning(base_tokenizer, d
     chatml = run_quality_checks([thinking, TWO_TURNS], prepare_tokenizer(base_tokenizer, "chatml").tokenizer)
 
     assert smol.notes == [
-        "1 rows carry reasoning that this chat template does not write, so it is not trained; "
+        "1 row carries reasoning that this chat template does not write, so it is not trained; "
         "choose a template that renders thinking (chatml, qwen2.5 write it as <think>…</think>)"
     ]
     assert chatml.notes == []

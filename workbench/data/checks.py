@@ -451,6 +451,10 @@ def _too_long(conversations, token_lengths, max_seq_len: int, flagged, reasons) 
     flagged["too_long"].sort()
 
 
+def _rows_carry(count: int) -> str:
+    return "1 row carries" if count == 1 else f"{count:,} rows carry"
+
+
 def unrendered_tools_note(conversations: Sequence[Conversation], tokenizer: "PreTrainedTokenizerBase | None") -> str | None:
     """One line when rows carry tool schemas or calls that the chat template does not write
     (rendering with and without them gives the same text), with how many rows; else None.
@@ -479,7 +483,7 @@ def unrendered_tools_note(conversations: Sequence[Conversation], tokenizer: "Pre
     except WorkbenchError:
         return None  # the rows the template refuses are reported where they are rendered
     return (
-        f"{len(with_tools):,} rows carry tool schemas or tool calls that this chat template does not write, "
+        f"{_rows_carry(len(with_tools))} tool schemas or tool calls that this chat template does not write, "
         "so the model would never see them; choose a template that renders tools (qwen2.5, llama3) or a model "
         "whose own template does"
     )
@@ -499,7 +503,7 @@ def unrendered_reasoning_note(conversations: Sequence[Conversation], tokenizer: 
     except WorkbenchError:
         return None
     return (
-        f"{len(reasoning):,} rows carry reasoning that this chat template does not write, so it is not trained; "
+        f"{_rows_carry(len(reasoning))} reasoning that this chat template does not write, so it is not trained; "
         "choose a template that renders thinking (chatml, qwen2.5 write it as <think>…</think>)"
     )
 
