@@ -66,7 +66,7 @@ class TrainScreen(PaneScreen):
         Binding("s", "stop_run", "Stop", tooltip="Ask the trainer to save a checkpoint and stop"),
         Binding("r", "resume_run", "Resume", tooltip="Continue a stopped, failed or dead run from its last checkpoint"),
         Binding("c", "open_chat", "Chat", tooltip="Talk to this run's adapter in the Chat pane"),
-        Binding("e", "export_hint", "Export", show=False),
+        Binding("e", "export_run", "Export", show=False, tooltip="Export this run: merged model, adapter or GGUF"),
         Binding("l", "toggle_log_scale", "Log", tooltip="Log-scale loss axis"),
         Binding("o", "toggle_overlay", "Overlay", tooltip="Overlay the loss of runs marked with m"),
         Binding("g", "toggle_samples", "Gens", show=False, tooltip="Show the latest generations (small terminals)"),
@@ -284,7 +284,7 @@ class TrainScreen(PaneScreen):
         has_weights = self.shown_run is not None and _has_weights(self.shown_run)
         chat.disabled = export.disabled = not has_weights
         chat.tooltip = "Talk to this run's adapter (c)" if has_weights else "No adapter or checkpoint saved yet"
-        export.tooltip = "Show the export command (e)" if has_weights else "No adapter or checkpoint saved yet"
+        export.tooltip = "Export this run (e)" if has_weights else "No adapter or checkpoint saved yet"
 
     def _shown_summary(self) -> Optional[RunSummary]:
         if self.shown_run is None:
@@ -310,7 +310,7 @@ class TrainScreen(PaneScreen):
             "train-stop": self.action_stop_run,
             "train-resume": self.action_resume_run,
             "train-chat": self.action_open_chat,
-            "train-export": self.action_export_hint,
+            "train-export": self.action_export_run,
         }
         if event.button.id in actions:
             event.stop()
@@ -353,21 +353,15 @@ class TrainScreen(PaneScreen):
             return
         self.app.open_run(self.shown_run, "chat")
 
-    def action_export_hint(self) -> None:
-        if self.shown_run is None:
+    def action_export_run(self) -> None:
+        if self.shown_run is None or not _has_weights(self.shown_run):
+            self.notify("This run has no adapter or checkpoint to export yet.", severity="warning")
             return
-        if importlib.util.find_spec("workbench.commands.export") is None:
-            self.notify("`workbench export` is not installed in this build yet.", severity="error")
-            return
-        command = f"workbench export {self.shown_run} --merge -o {self.shown_run / 'merged'}"
-        if self.view is not None and self.view.overfitting() is not None:
-            command += " --checkpoint best"  # the last weights are the memorised ones
-        self.app.copy_to_clipboard(command)
-        self.notify(
-            f"{command}\n(copied) writes a merged model plain transformers loads; without --merge, the adapter alone.",
-            title="Export from a terminal",
-            timeout=12,
-        )
+        from widgets.train_export import ExportDialog
+
+        overfit = self.view is not None and self.view.overfitting() is not None
+        # the last weights of an overfit run are the memorised ones
+        self.app.push_screen(ExportDialog(self.shown_run, checkpoint="best" if overfit else None))
 
     def action_toggle_log_scale(self) -> None:
         plot = self.query_one("#train-loss-plot", CurvePlot)

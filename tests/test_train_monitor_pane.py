@@ -251,14 +251,18 @@ async def test_resume_is_offered_for_a_dead_run_with_a_checkpoint(runs_root, fix
         assert resumed == [run_dir]
 
 
-async def test_export_hint_names_the_best_checkpoint_of_an_overfit_run(runs_root, fixed_devices):
+async def test_export_dialog_preselects_the_best_checkpoint_of_an_overfit_run(runs_root, fixed_devices):
+    from widgets.train_export import ExportDialog
+
     app, running = await open_train_pane(fixed_devices)
     async with running as pilot:
         await settle(app, pilot)
         await pilot.press("e")
         await pilot.pause()
-        message = next(n.message for n in app._notifications if "workbench export" in n.message)
-        assert f"workbench export {runs_root / OVERFIT_RUN} --merge" in message and "--checkpoint best" in message
+        assert isinstance(app.screen, ExportDialog)
+        command = str(app.screen.query_one("#export-command").render())
+        assert f"workbench export {runs_root / OVERFIT_RUN} --format hf" in command and "--checkpoint best" in command
+
 
 
 def test_memory_rows_show_each_gpu_or_the_process_ram(tmp_path):

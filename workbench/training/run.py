@@ -213,11 +213,25 @@ def run_training(
         status.state, status.reason = outcome.state, outcome.reason
         write_status(run_dir, status)
         events.append("end", state=outcome.state, reason=outcome.reason, measured_peak_bytes=status.measured_peak_bytes)
+        write_run_summary(run_dir, report)
         if user_error is None:
             report(f"run {outcome.state}" + (f": {outcome.reason}" if outcome.reason else ""))
     if user_error is not None:
         raise user_error  # the CLI prints it as one line and exits 2
     return 1 if outcome.state == "failed" else 0
+
+
+def write_run_summary(run_dir: Path, report: Report) -> None:
+    """results.json and the run's model card (README.md) at the run root; never fails the run."""
+    try:
+        from workbench.export.card import write_run_card
+        from workbench.training.results import write_results
+
+        write_results(run_dir)
+        write_run_card(run_dir)
+    except Exception as error:  # a summary is a nicety; the run's own state is already written
+        report(f"note: could not write results.json and README.md: {type(error).__name__}: {error}")
+
 
 
 def _record_failure(run_dir: Path, config: "RunConfig", reason: str) -> None:
