@@ -272,14 +272,16 @@ def test_data_show_marks_the_trained_spans_and_counts(base_model_dir, tmp_path, 
                  "--system-prompt", "You are Sage."]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"{data}:3 (row 2) · messages · {base_model_dir.name} · chat template chatml"
-    body = "\n".join(out[1:-2])
+    counts = next(position for position, line in enumerate(out) if line.startswith("tokens "))
+    body = "\n".join(out[1 : counts - 1])
     assert body == (
         "<|im_start|>system\nYou are Sage.<|im_end|>\n<|im_start|>user\nquestion 2<|im_end|>\n"
         "<|im_start|>assistant\n[[answer 2<|im_end|>]]\n"
     )
-    tokens, trained, masked = (int(part.split()[1]) for part in out[-1].split(" · ")[:3])
+    tokens, trained, masked = (int(part.split()[1]) for part in out[counts].split(" · ")[:3])
     assert tokens == trained + masked and trained >= 2
-    assert "truncated no" in out[-1] and "end-of-turn trained yes" in out[-1]
+    assert "truncated no" in out[counts] and "end-of-turn trained yes" in out[counts]
+    assert out[counts + 1].startswith("note: chat template chatml: added 2 special token(s) the tokenizer lacked: <|im_start|> <|im_end|>")
 
     assert main(["data", "show", str(data), "--row", "3", "--model", str(base_model_dir), "--chat-template", "chatml"]) == 2
     assert "--row 3: no such row (the file has 3 rows" in capsys.readouterr().err

@@ -122,12 +122,12 @@ def _progress_printer(enabled: bool):
 
 
 def _load_tokenizer(model: str | None, chat_template: str | None = None):
-    """(model name, tokenizer prepared for the chat template choice)."""
+    """(model name, PreparedTokenizer for the chat template choice: `.tokenizer`, `.notes()`)."""
     from workbench.data.chat_templates import prepare_tokenizer
     from workbench.data.token_lengths import load_data_tokenizer
 
     name, tokenizer = load_data_tokenizer(model)
-    return name, prepare_tokenizer(tokenizer, chat_template, in_place=True).tokenizer
+    return name, prepare_tokenizer(tokenizer, chat_template, in_place=True)
 
 
 def _load_tokenizer_in_background(model: str | None, chat_template: str | None = None) -> Callable[[], tuple]:
@@ -179,7 +179,8 @@ def run_inspect(args: argparse.Namespace) -> int:
     _check_threshold(threshold)
     wait_for_tokenizer = _load_tokenizer_in_background(args.model, args.chat_template)
     loaded = load_conversations(args.path, args.format or "auto", progress, **_source_options(args))
-    model_name, tokenizer = wait_for_tokenizer()
+    model_name, prepared = wait_for_tokenizer()
+    tokenizer = prepared.tokenizer
     report = run_quality_checks(
         loaded.conversations, tokenizer, max_seq_len=max_seq_len, near_threshold=threshold, progress=progress
     )
@@ -194,6 +195,7 @@ def run_inspect(args: argparse.Namespace) -> int:
         "token_lengths": report.token_summary(),
         **report.to_json(),
     }
+    result["notes"] = prepared.notes() + result.get("notes", [])
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:
@@ -214,7 +216,8 @@ def run_show(args: argparse.Namespace) -> int:
     if conversation is None:
         last = f"0..{loaded.rows - 1}" if loaded.rows else "none"
         raise WorkbenchError(f"{loaded.path}: --row {args.row}: no such row (the file has {loaded.rows:,} rows, 0-based: {last})")
-    model_name, tokenizer = wait_for_tokenizer()
+    model_name, prepared = wait_for_tokenizer()
+    tokenizer = prepared.tokenizer
     example = render_training_example(tokenizer, conversation, max_seq_len, system_prompt=args.system_prompt)
     template = args.chat_template or "auto"
     print(f"{conversation.location(str(loaded.path))} · {loaded.format} · {model_name} · chat template {template}")
@@ -226,6 +229,8 @@ def run_show(args: argparse.Namespace) -> int:
         f"tokens {example.full_length:,} · trained {trained:,} · masked {kept - trained:,} · "
         f"truncated {cut} (max_seq_len {max_seq_len:,}) · end-of-turn trained {'yes' if example.eos_trained else 'no'}"
     )
+    for note in prepared.notes():
+        print(f"note: {note}")
     if not renders_tool_parts(tokenizer, conversation):
         print(f"note: chat template {template} does not render this row's tool schemas or calls; choose one that does (qwen2.5, llama3)")
     return 0
@@ -342,8 +347,8 @@ def run_clean(args: argparse.Namespace) -> int:
     needs_tokens = any(op.name in ("drop_too_long", "truncate_too_long") for op in operations)
     model_name, counter = "default", None
     if needs_tokens or model is not None:
-        model_name, tokenizer = _load_tokenizer(model, args.chat_template)
-        counter = TokenCounter(tokenizer)
+        model_name, prepared = _load_tokenizer(model, args.chat_template)
+        counter = TokenCounter(prepared.tokenizer)
     session = CleaningSession(
         loaded.conversations,
         source_path=loaded.path,
