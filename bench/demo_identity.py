@@ -97,6 +97,7 @@ def main() -> int:
         "load_average_1m": load.summary(),
         "identity_hits": {"base": heldout.hits("identity", "base"), "tuned": heldout.hits("identity", "tuned"), "of": heldout.total("identity")},
         "general_hits": {"base": heldout.hits("general", "base"), "tuned": heldout.hits("general", "tuned"), "of": heldout.total("general")},
+        "general_knowledge": heldout.headline()[-1:] if heldout.results and heldout.results.get("knowledge") else None,
     }
     if args.json:
         print(json.dumps({**figures, "answers": heldout.to_json()["answers"]}, indent=1, ensure_ascii=False))
@@ -110,6 +111,8 @@ def main() -> int:
     print(f"identity held-out: base {identity['base']}/{identity['of']} ({identity['base'] / identity['of']:.0%}), "
           f"fine-tuned {identity['tuned']}/{identity['of']} ({identity['tuned'] / identity['of']:.0%})")
     print(f"general held-out: base {general['base']}/{general['of']}, fine-tuned {general['tuned']}/{general['of']}")
+    if figures["general_knowledge"]:
+        print(figures["general_knowledge"][0])
     for answer in heldout.answers:
         if answer.question.kind == "general" or not answer.question.is_hit(answer.tuned):
             print(f"  [{answer.question.kind}] {answer.question.prompt}\n     base:  {' '.join(answer.base.split())[:110]}\n     tuned: {' '.join(answer.tuned.split())[:110]}")

@@ -41,6 +41,7 @@ MAX_AUTO_OVERLAY_RUNS = 2
 RAW_LOSS_COLOR = (125, 125, 135)
 SMOOTHED_LOSS_COLOR = (80, 160, 255)
 EVAL_LOSS_COLOR = (255, 150, 50)
+DECK_HITS_COLOR = (240, 220, 90)
 LR_COLOR = (120, 200, 140)
 GRAD_NORM_COLOR = (200, 120, 220)
 OVERLAY_COLORS = ((220, 90, 170), (110, 210, 200), (220, 200, 80), (170, 170, 255))
@@ -224,6 +225,9 @@ class TrainScreen(PaneScreen):
             Curve("smoothed", view.train_loss_smoothed.steps, view.train_loss_smoothed.values, SMOOTHED_LOSS_COLOR, show_last=True),
             Curve("eval", view.eval_loss.steps, view.eval_loss.values, EVAL_LOSS_COLOR, markers=True, show_last=True),
         ]
+        deck = view.deck_hit_rate
+        if deck:  # evaluation.deck_expected: the share of deck answers that say what they should
+            curves.append(Curve("deck hits", deck.steps, deck.values, DECK_HITS_COLOR, markers=True, show_last=True))
         if self.overlay_enabled:
             curves.extend(self._overlay_curves())
         loss_plot.show_curves(curves)

@@ -115,9 +115,13 @@ class SamplesPanel(VerticalScroll):
             text.append("No generations yet: the trainer writes them at each evaluation.", style="dim")
         else:
             step = latest.get("step", 0)
-            self.border_title = f"Generations at step {step}"
+            scored = latest.get("deck_scored")
+            deck = f" · deck {latest.get('deck_hits', 0)}/{scored} as expected" if scored else ""
+            self.border_title = f"Generations at step {step}{deck}"
             for sample in latest.get("samples", []):
                 prompt = sample.get("prompt", "")
+                mark = {True: ("✓ ", "green"), False: ("✗ ", "red")}.get(sample.get("hit"), ("", ""))
+                text.append(mark[0], style=mark[1])
                 text.append(f"› {prompt}\n", style="bold cyan")
                 text.append(f"  {sample.get('completion', '').strip()}\n")
                 first = view.first_completion(prompt)

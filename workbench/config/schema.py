@@ -209,6 +209,16 @@ class EvaluationSection(Section):
     load_best_model_at_end: bool = Field(True, description="keep the checkpoint with the lowest eval loss as 'best'")
     save_total_limit: int = Field(2, gt=0, description="keep the last K checkpoints (plus the best)")
     sample_max_new_tokens: int = Field(48, gt=0, description="length of prompt-deck generations at each evaluation")
+    deck_expected: list[str] = Field(
+        default_factory=list,
+        description="expected answers for the prompt deck, one line per prompt in deck order: accepted answers "
+        "separated by '|', '-' for a prompt not scored; the monitor shows the deck's hit rate at each evaluation",
+    )
+    eval_file: Optional[str] = Field(
+        None,
+        description="questions `workbench eval` asks besides the validation rows (JSONL: prompt with expect_any, "
+        "regex or reference; or any data file)",
+    )
     report_to: Union[Literal["none"], Tracker, list[Tracker]] = Field(
         "none", description="experiment trackers that also get the logs: none, tensorboard, wandb, mlflow, or a list"
     )

@@ -1,8 +1,10 @@
-"""Held-out questions (sample_data/identity_heldout.jsonl) asked to the base and the fine-tuned model.
+"""Held-out questions (sample_data/identity_heldout.jsonl) asked to the base and the fine-tuned model,
+and the general-knowledge forgetting check, through the evaluation engine (workbench eval).
 
-An answer is a hit when it contains any of the question's `expect_any` strings, ignoring case. All
-questions go to the model in one batched greedy `generate` (base and adapter rows side by side),
-which on two CPU cores takes about as long as a few single answers.
+An answer is a hit when it contains one of the question's `expect_any` strings: eval's `contains`
+metric (case, punctuation and articles ignored, whole words). The questions go to both models in
+batched greedy generates (base and adapter rows side by side); the results are written to the
+run's eval/ folder like `workbench eval`'s, so the model card and the TUI's Eval view see them.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from workbench.errors import WorkbenchError
+from workbench.evaluation.metrics import contains
 
 if TYPE_CHECKING:
+    from workbench.evaluation.knowledge import ChoiceItem
     from workbench.inference.engine import ChatEngine
     from workbench.inference.sources import ModelSource
 
@@ -31,8 +35,7 @@ class HeldoutQuestion:
     kind: str
 
     def is_hit(self, answer: str) -> bool:
-        folded = answer.casefold()
-        return any(expected.casefold() in folded for expected in self.expect_any)
+        return contains(answer, self.expect_any) == 1.0
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,16 @@ class HeldoutAnswer:
 
 @dataclass(frozen=True)
 class HeldoutScore:
-    """Hits per kind for both models, and every answer for the record."""
+    """Hits per kind for both models, and every answer for the record.
+
+    Attributes:
+        answers: every question with both answers.
+        results: the evaluation's results document (workbench/evaluation/report.py), with the
+            forgetting check; None for a score built from answers alone.
+    """
 
     answers: tuple[HeldoutAnswer, ...]
+    results: Optional[dict[str, Any]] = None
 
     def hits(self, kind: str, side: str) -> int:
         return sum(
@@ -70,7 +80,25 @@ class HeldoutScore:
                 f"{kind} questions ({meaning}): base {self.hits(kind, 'base')}/{total}, "
                 f"fine-tuned {self.hits(kind, 'tuned')}/{total}"
             )
+        knowledge = (self.results or {}).get("knowledge")
+        if knowledge:
+            from workbench.evaluation.report import format_difference, format_value
+
+            base, tuned = (model["key"] for model in self.results["models"][:2])
+            figures = knowledge["models"]
+            lines.append(
+                f"general knowledge ({knowledge['items']} multiple-choice questions, scored by log-likelihood): "
+                f"base {format_value('accuracy', figures[base]['accuracy']['value'])}, "
+                f"fine-tuned {format_value('accuracy', figures[tuned]['accuracy']['value'])} "
+                f"({format_difference('accuracy', knowledge['differences'].get(tuned))})"
+            )
         return lines
+
+    def headline(self) -> list[str]:
+        """"identity: 0/24 → 23/24", "general knowledge: 58% → 57%" (from the evaluation)."""
+        from workbench.evaluation.report import headline
+
+        return headline(self.results) if self.results else []
 
     def to_json(self) -> dict:
         return {
@@ -107,29 +135,57 @@ def read_heldout(path: str | Path) -> list[HeldoutQuestion]:
     return questions
 
 
+def heldout_rows(questions: Sequence[HeldoutQuestion]):
+    """The questions as evaluation rows (accepted answers = expect_any, grouped by kind)."""
+    from workbench.data.conversation import Conversation, Message
+    from workbench.evaluation.rows import EvalRow
+
+    return [
+        EvalRow(index, f"question {index + 1}", Conversation((Message("user", q.prompt),), index, "question"),
+                accepted=q.expect_any, kind=q.kind)
+        for index, q in enumerate(questions)
+    ]
+
+
 def score_heldout(
     engine: "ChatEngine",
     tuned: "ModelSource",
     questions: Sequence[HeldoutQuestion],
     system_prompt: Optional[str],
     max_new_tokens: int = HELDOUT_MAX_NEW_TOKENS,
+    knowledge: Sequence["ChoiceItem"] = (),
+    knowledge_file: Optional[Path] = None,
+    out_dir: Optional[Path] = None,
+    on_event: Callable[[Any], None] = lambda event: None,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> HeldoutScore:
-    """Ask every question to the base and the tuned model (greedy, in batches of prompt × model rows) and score them."""
-    from workbench.inference.engine import GenerationJob
-    from workbench.inference.prompting import build_messages
-    from workbench.inference.settings import DEFAULT_DECK_BATCH_SIZE, SamplingSettings
+    """Ask every question to the base and the tuned model (greedy, batched) and score them, plus the
+    multiple-choice forgetting check; the results go to `out_dir` (results.json, report.md) when given."""
+    from workbench.evaluation.report import write_results
+    from workbench.evaluation.runner import EvalModel, EvalPlan, run_evaluation
+    from workbench.inference.settings import SamplingSettings
     from workbench.inference.sources import BASE_SOURCE
 
-    settings = SamplingSettings(temperature=0.0, max_new_tokens=max_new_tokens)
     engine.attach(tuned)
-    jobs = []
-    for question in questions:
-        messages = build_messages(system_prompt, [], question.prompt)
-        jobs += [GenerationJob(BASE_SOURCE, messages, settings), GenerationJob(tuned, messages, settings)]
-    answers = engine.generate(jobs, batch_size=DEFAULT_DECK_BATCH_SIZE)
+    plan = EvalPlan(
+        models=[EvalModel("base", BASE_SOURCE, "base model", 0), EvalModel(tuned.checkpoint or "tuned", tuned, tuned.label)],
+        rows=heldout_rows(questions),
+        description=f"{len(questions)} held-out questions",
+        metrics=("contains", "length"),
+        settings=SamplingSettings(temperature=0.0, max_new_tokens=max_new_tokens),
+        system_prompt=system_prompt,
+        knowledge=list(knowledge),
+        knowledge_file=str(knowledge_file) if knowledge_file else None,
+    )
+    results = run_evaluation(engine, plan, on_event, cancelled)
+    if out_dir is not None:
+        write_results(results, out_dir)
+    base_key, tuned_key = plan.models[0].key, plan.models[1].key
+    by_index = {row["index"]: row for row in results["rows"]}
     return HeldoutScore(
         tuple(
-            HeldoutAnswer(question, answers[2 * i].text.strip(), answers[2 * i + 1].text.strip())
+            HeldoutAnswer(question, by_index[i]["answers"][base_key]["text"], by_index[i]["answers"][tuned_key]["text"])
             for i, question in enumerate(questions)
-        )
+        ),
+        results,
     )

@@ -28,6 +28,7 @@ SAMPLE_DATA_DIR = Path(__file__).resolve().parents[2] / "sample_data"
 MESSY_DATA_FILE = SAMPLE_DATA_DIR / "messy_identity.jsonl"
 DEMO_PROMPTS_FILE = SAMPLE_DATA_DIR / "demo_prompts.txt"
 HELDOUT_FILE = SAMPLE_DATA_DIR / "identity_heldout.jsonl"
+KNOWLEDGE_FILE = SAMPLE_DATA_DIR / "general_knowledge.jsonl"
 DEMO_DATA_DIR_NAME = "demo-data"
 """The cleaned file and its recipe go to <runs dir>/demo-data/ (never next to the sample file)."""
 DECK_MAX_NEW_TOKENS = 64
@@ -45,6 +46,7 @@ class DemoOptions:
         data_file: the messy data to check and clean.
         prompts_file: the prompt deck for the before/after comparison (one prompt per line).
         heldout_file: held-out questions with expected answers (None: skip the hit rates).
+        knowledge_file: the multiple-choice forgetting check asked with them (None: skip it).
         model: the base model ("default" = SmolLM2-135M-Instruct, or a local directory).
         runs_dir: where the run directory goes (None: ./runs or $WORKBENCH_RUNS_DIR).
         work_dir: where the cleaned data goes (None: <runs_dir>/demo-data).
@@ -57,6 +59,7 @@ class DemoOptions:
     data_file: Path = MESSY_DATA_FILE
     prompts_file: Path = DEMO_PROMPTS_FILE
     heldout_file: Optional[Path] = HELDOUT_FILE
+    knowledge_file: Optional[Path] = KNOWLEDGE_FILE
     model: str = "default"
     runs_dir: Optional[Path] = None
     work_dir: Optional[Path] = None
@@ -277,13 +280,25 @@ def run_demo(options: DemoOptions, report: Report = print) -> DemoResult:
         report(f"  [tuned] {_flat(row.tuned)}")
     heldout = None
     if questions:
+        from workbench.evaluation.knowledge import read_choice_items
+        from workbench.evaluation.report import eval_dir
+
+        knowledge = read_choice_items(options.knowledge_file) if options.knowledge_file else []
+        report(
+            f"Held-out questions (never in the training data)"
+            + (f" and {len(knowledge)} general-knowledge questions (forgetting check)" if knowledge else "")
+            + ":"
+        )
         heldout = score_heldout(
             engine, run_source(training.run_dir), questions, system_prompt,
             min(HELDOUT_MAX_NEW_TOKENS, options.max_new_tokens),
+            knowledge=knowledge, knowledge_file=options.knowledge_file, out_dir=eval_dir(training.run_dir),
         )
-        report("Held-out questions (never in the training data):")
         for line in heldout.summary_lines():
             report(f"  {line}")
+        if heldout.headline():
+            report("  " + ", ".join(heldout.headline()))
+        report(f"  (rows and answers: {eval_dir(training.run_dir) / 'report.md'}; workbench eval RUN asks more)")
     compare_seconds = time.monotonic() - started
     report(f"Run directory: {training.run_dir}")
     return DemoResult(cleaning, config, training, comparison, heldout, compare_seconds)

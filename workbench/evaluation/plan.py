@@ -136,14 +136,15 @@ def build_plan(
     Args:
         target: from `resolve_target`.
         tokenizer: the base model's tokenizer (for the default answer length).
-        data: a data or questions file; None takes the run's validation rows (a run is then required).
+        data: a data or questions file; None takes the run's evaluation.eval_file questions and its
+            validation rows (a run is then required).
         knowledge_file: the multiple-choice set (None: skip the forgetting check).
         system_prompt / system_prompt_given: a given system prompt replaces the run's.
         limit: evaluate only the first N rows.
     """
     from workbench.evaluation.knowledge import read_choice_items
     from workbench.evaluation.metrics import compile_pattern
-    from workbench.evaluation.rows import load_eval_file, run_validation_rows
+    from workbench.evaluation.rows import load_eval_file, run_eval_rows
     from workbench.inference.settings import SamplingSettings
 
     config = target.config
@@ -151,7 +152,7 @@ def build_plan(
     if data:
         rows = load_eval_file(data, data_format)
     elif target.run_dir is not None and config is not None:
-        rows = run_validation_rows(target.run_dir, config)
+        rows = run_eval_rows(target.run_dir, config)
     else:
         raise WorkbenchError("--data: required when the target is not a training run (a data or questions file)")
     selected = rows.rows[:limit] if limit else rows.rows

@@ -122,6 +122,11 @@ def _metric_rows(results: dict[str, Any]) -> list[str]:
     return shown
 
 
+def kind_metric(results: dict[str, Any], kind: str) -> Optional[str]:
+    """The headline metric of one kind of rows (the overall one when the kind has none of its own)."""
+    return (results.get("primary_by_kind") or {}).get(kind) or results.get("primary_metric")
+
+
 def headline(results: dict[str, Any]) -> list[str]:
     """Short "before → after" lines: each kind's headline metric, then general knowledge."""
     keys = [model["key"] for model in results["models"]]
@@ -129,14 +134,14 @@ def headline(results: dict[str, Any]) -> list[str]:
         return []
     base, tuned = keys[0], keys[1]
     lines = []
-    metric = results.get("primary_metric")
-    if metric:
-        groups = results.get("by_kind") or {"held-out rows": results["metrics"]}
-        for kind, table in groups.items():
-            before, after = table.get(base, {}).get(metric), table.get(tuned, {}).get(metric)
-            if before and after:
-                counts = metric in BINARY_METRICS
-                lines.append(f"{kind}: {format_estimate(metric, before, counts)} → {format_estimate(metric, after, counts)}")
+    groups = results.get("by_kind") or {"held-out rows": results["metrics"]}
+    for kind, table in groups.items():
+        metric = kind_metric(results, kind)
+        before, after = table.get(base, {}).get(metric), table.get(tuned, {}).get(metric)
+        if metric and before and after:
+            counts = metric in BINARY_METRICS
+            title = "" if counts else f" {METRIC_TITLES[metric]}"
+            lines.append(f"{kind}{title}: {format_estimate(metric, before, counts)} → {format_estimate(metric, after, counts)}")
     knowledge = results.get("knowledge")
     if knowledge:
         before, after = knowledge["models"].get(base), knowledge["models"].get(tuned)
@@ -168,9 +173,10 @@ def text_report(results: dict[str, Any], width: int = 100) -> list[str]:
         lines.append(METRIC_TITLES.get(metric, metric).ljust(20) + "".join(c.ljust(column) for c in cells) + difference)
     metric = results.get("primary_metric")
     for kind, table in (results.get("by_kind") or {}).items():
-        if metric:
-            cells = [format_estimate(metric, table.get(k, {}).get(metric), counts=True) for k in keys]
-            lines.append(_short(f"{kind} · {METRIC_TITLES[metric]}", 19).ljust(20) + "".join(c.ljust(column) for c in cells))
+        own = kind_metric(results, kind)
+        if own:
+            cells = [format_estimate(own, table.get(k, {}).get(own), counts=True) for k in keys]
+            lines.append(_short(f"{kind} · {METRIC_TITLES[own]}", 19).ljust(20) + "".join(c.ljust(column) for c in cells))
     knowledge = results.get("knowledge")
     if knowledge:
         cells = [format_estimate("accuracy", knowledge["models"].get(k, {}).get("accuracy")) for k in keys]
@@ -222,11 +228,14 @@ def markdown_report(results: dict[str, Any]) -> str:
         if len(keys) > 1:
             cells.append(format_difference("accuracy", knowledge["differences"].get(keys[1])))
         out.append("| general knowledge | " + " | ".join(cells) + " |")
-    if results.get("by_kind") and metric:
-        out += ["", f"## By kind ({METRIC_TITLES[metric]})", "", "| kind | " + " | ".join(labels[k] for k in keys) + " |"]
-        out.append("|---" * (len(keys) + 1) + "|")
+    if results.get("by_kind"):
+        out += ["", "## By kind", "", "| kind | metric | " + " | ".join(labels[k] for k in keys) + " |"]
+        out.append("|---" * (len(keys) + 2) + "|")
         for kind, table in results["by_kind"].items():
-            out.append(f"| {kind} | " + " | ".join(format_estimate(metric, table.get(k, {}).get(metric), counts=True) for k in keys) + " |")
+            own = kind_metric(results, kind)
+            if own:
+                cells = " | ".join(format_estimate(own, table.get(k, {}).get(own), counts=True) for k in keys)
+                out.append(f"| {kind} | {METRIC_TITLES[own]} | {cells} |")
     if knowledge:
         topics = sorted({t for model in knowledge["models"].values() for t in model["by_topic"]})
         out += ["", f"## General knowledge ({knowledge['items']} questions, {knowledge['scoring']})", ""]

@@ -12,6 +12,7 @@ Three sources, one shape (`EvalRow`):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +200,29 @@ def run_validation_rows(run_dir: Path, config: "RunConfig") -> EvalSet:
     ]
     share = f"{math.ceil(data.validation_split * 100):g}%"
     return EvalSet(rows, f"the run's validation rows: {len(rows)} of {loaded.rows} in {path.name} ({share}, seed {config.optimization.seed})")
+
+
+VALIDATION_KIND = "validation"
+
+
+def run_eval_rows(run_dir: Path, config: "RunConfig") -> EvalSet:
+    """What `workbench eval RUN` asks by default: the run's `evaluation.eval_file` questions (when it
+    names one) and the run's validation rows (kind "validation" unless a row names its own)."""
+    sets = []
+    if config.evaluation.eval_file:
+        sets.append(load_eval_file(_resolve_data_path(config.evaluation.eval_file, run_dir)))
+    try:
+        validation = run_validation_rows(run_dir, config)
+    except WorkbenchError:
+        if not sets:
+            raise
+    else:
+        tagged = [row if row.kind else dataclasses.replace(row, kind=VALIDATION_KIND) for row in validation.rows]
+        sets.append(EvalSet(tagged, validation.description) if sets else validation)
+    if len(sets) == 1:
+        return sets[0]
+    rows = [dataclasses.replace(row, index=index) for index, row in enumerate(r for part in sets for r in part.rows)]
+    return EvalSet(rows, " + ".join(part.description for part in sets))
 
 
 def rows_by_kind(rows: Sequence[EvalRow]) -> dict[str, list[EvalRow]]:

@@ -51,9 +51,18 @@ def metric_table(records: Sequence[dict[str, Any]], keys: Sequence[str], metrics
     return table
 
 
-def primary_metric(table: dict[str, dict[str, Any]]) -> Optional[str]:
-    """The headline metric (PRIMARY_ORDER) that every model has, or None."""
-    for metric in PRIMARY_ORDER:
+def primary_metric(table: dict[str, dict[str, Any]], records: Sequence[dict[str, Any]], regex: Optional[str] = None) -> Optional[str]:
+    """The headline metric for these rows: contains when rows carry accepted short answers, regex
+    when they carry a pattern, else ROUGE-L (a long reference is rarely contained word for word);
+    then the first of PRIMARY_ORDER that every model has. None when there is none."""
+    preferred = []
+    if any(r["accepted"] for r in records):
+        preferred.append("contains")
+    if regex or any(r["pattern"] for r in records):
+        preferred.append("regex")
+    if any(r["references"] for r in records):
+        preferred.append("rougeL")
+    for metric in (*preferred, *PRIMARY_ORDER):
         if table and all(metric in scores for scores in table.values()):
             return metric
     return None
@@ -146,7 +155,7 @@ def summarize(
     table = metric_table(records, keys, answer_metrics)
     for key, figures in _loss_figures(losses).items():
         table.setdefault(key, {}).update(figures)
-    primary = primary_metric({key: {m: v for m, v in scores.items() if m in METRICS} for key, scores in table.items()})
+    primary = primary_metric({key: {m: v for m, v in scores.items() if m in METRICS} for key, scores in table.items()}, records, plan.regex)
     base = keys[0]
     differences: dict[str, dict[str, Any]] = {}
     for key in keys[1:]:
@@ -169,6 +178,7 @@ def summarize(
         if record["kind"] is not None:
             kinds.setdefault(record["kind"], []).append(record)
     by_kind = {kind: metric_table(rows, keys, answer_metrics) for kind, rows in kinds.items()}
+    primary_by_kind = {kind: primary_metric(by_kind[kind], rows, plan.regex) for kind, rows in kinds.items()}
     tuned = keys[1] if len(keys) > 1 else None
     return {
         "version": RESULTS_VERSION,
@@ -186,6 +196,7 @@ def summarize(
         "metrics": table,
         "corpus": corpus,
         "by_kind": by_kind,
+        "primary_by_kind": primary_by_kind,
         "differences": differences,
         "knowledge": _knowledge_figures(plan, knowledge),
         "most_different": most_different(records, base, tuned, primary, MOST_DIFFERENT_ROWS) if tuned else [],

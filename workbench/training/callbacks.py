@@ -143,6 +143,8 @@ class RecorderInfo:
     prompts: list[str] = field(default_factory=list)
     system_prompt: Optional[str] = None
     sample_max_new_tokens: int = 48
+    expected: list[Optional[tuple[str, ...]]] = field(default_factory=list)
+    """Per deck prompt, the accepted answers (None: not scored); see workbench/evaluation/deck.py."""
 
 
 @functools.cache
@@ -369,7 +371,13 @@ def callback_classes():
                     system_prompt=self.info.system_prompt,
                     max_new_tokens=self.info.sample_max_new_tokens,
                 )
-            self.events.append("samples", step=step, samples=samples)
+            deck_score = {}
+            if any(accepted is not None for accepted in self.info.expected):
+                from workbench.evaluation.deck import score_deck
+
+                deck_score = score_deck(samples, self.info.expected)
+                self.report(f"  deck: {deck_score['deck_hits']}/{deck_score['deck_scored']} expected answers")
+            self.events.append("samples", step=step, samples=samples, **deck_score)
             for sample in samples:
                 first_line = sample["completion"].splitlines()[0] if sample["completion"] else ""
                 self.report(f"  sample {sample['prompt']!r} -> {first_line[:100]!r}")

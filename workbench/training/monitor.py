@@ -252,6 +252,17 @@ class RunView:
         self.end = event
 
     @property
+    def deck_hit_rate(self) -> Series:
+        """Per evaluation, the share of the scored deck prompts answered as expected
+        (evaluation.deck_expected); empty when the deck has no expected answers."""
+        series = Series()
+        for event in self.samples_history:
+            scored = event.get("deck_scored")
+            if _is_number(scored) and scored > 0 and _is_number(event.get("deck_hits")):
+                series.append(event.get("step", 0), event["deck_hits"] / scored)
+        return series
+
+    @property
     def step(self) -> int:
         return int(self.latest_train["step"]) if self.latest_train else 0
 
