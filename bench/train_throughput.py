@@ -120,18 +120,19 @@ def baseline_throughput(config, clock: CpuClock) -> dict:
     import torch
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainerCallback, TrainingArguments
 
-    from workbench.devices import detect_devices
+    from workbench.config.hf_arguments import run_facts
     from workbench.models import load_tokenizer, resolve_model
     from workbench.training.examples import prepare_data
-    from workbench.training.model_setup import build_training_model, quiet_transformers, training_precision
+    from workbench.training.model_setup import build_training_model, quiet_transformers
 
     quiet_transformers()
     resolved = resolve_model(config.model.name_or_path)
     tokenizer = load_tokenizer(resolved)
     data = prepare_data(config, tokenizer, report=lambda line: None)
     rows = [{"input_ids": s.input_ids, "labels": s.labels, "attention_mask": [1] * len(s)} for s in data.train]
-    precision = training_precision(config.model.precision, detect_devices(), False, "lora")
-    model = build_training_model(config, resolved, precision, on_gpu=False)
+    facts = run_facts(config, tempfile.mkdtemp(prefix="baseline-"), on_gpu=False, world_size=1, has_eval=False)
+    precision = facts.precision
+    model = build_training_model(config, resolved, facts)
     marks: list[tuple[float, int]] = []
 
     class Clock(TrainerCallback):

@@ -165,12 +165,14 @@ class MemoryScreen(PaneScreen):
             return
         from workbench.devices import detect_devices
         from workbench.memory import check_fit, estimate_training_memory, memory_budget, memory_inputs_from_config
+        from workbench.precision import resolve_training_precision
 
         devices = self.app.devices or detect_devices()
         _, inputs = memory_inputs_from_config(self.store.config, devices)
         if self.whatif_gpu_gib is not None and inputs.device != "cuda":
-            precision = "mixed-bf16" if self.store.config.model.precision == "auto" else inputs.precision
-            inputs = inputs.with_changes(device="cuda", precision=precision, gpus=self.store.config.devices.num_processes)
+            config = self.store.config
+            precision = resolve_training_precision(config.model.precision, devices, True, config.method.type).label
+            inputs = inputs.with_changes(device="cuda", precision=precision, gpus=config.devices.num_processes)
         try:
             estimate = estimate_training_memory(self.spec, inputs)
         except WorkbenchError as error:

@@ -86,6 +86,31 @@ def test_an_unknown_key_suggests_the_right_one(tmp_path):
     assert caught.value.problems == [f"{path}: optimization.learning_rat: unknown key; did you mean 'learning_rate'?"]
 
 
+@pytest.mark.parametrize(
+    "data, hint",
+    [
+        ({"learning_rate": 1e-4}, "learning_rate belongs under optimization (optimization.learning_rate)"),
+        ({"model": {"max_seq_length": 512}}, "max_seq_length belongs under data (data.max_seq_length)"),
+        ({"lora_dropout": 0.1}, "lora_dropout belongs under method (method.lora_dropout)"),
+        ({"evaluation": {"lerning_rate": 1}}, "did you mean 'optimization.learning_rate'?"),
+        ({"optimization": {"adam_beta2": 0.95}}, "it is a TrainingArguments field: set it under optimization.extra"),
+        ({"bf16": True}, "TrainingArguments.bf16 comes from model.precision"),
+    ],
+)
+def test_an_unknown_key_is_looked_up_in_every_section(data, hint):
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(data, "run.yaml")
+    assert len(caught.value.problems) == 1
+    assert f": unknown key; {hint}" in caught.value.problems[0]
+
+
+def test_exponent_floats_without_a_dot_read_as_numbers(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("optimization:\n  learning_rate: 2e-4\n  extra: {adam_epsilon: 1e-8}\n")
+    config = load_config(path)
+    assert config.optimization.learning_rate == 2e-4 and config.optimization.extra == {"adam_epsilon": 1e-8}
+
+
 def test_max_seq_length_above_the_model_limit_is_an_error(data_file, small_model):
     problems = check_config(make_config(data_file, small_model, data={"max_seq_length": 1024}), devices=CPU_ONLY)
     assert fields(problems, "error") == ["data.max_seq_length"]
@@ -138,13 +163,44 @@ def test_fp16_on_cpu_is_an_error(data_file, small_model):
     assert fields(problems, "error") == ["model.precision"]
 
 
-def test_packing_with_neftune_is_an_error_naming_both_settings(data_file, small_model):
-    config = make_config(data_file, small_model, optimization={"neftune_noise_alpha": 5.0})
-    problems = check_config(config, devices=CPU_ONLY)
-    assert fields(problems, "error") == ["optimization.neftune_noise_alpha"]
-    assert "packing" in problems[0].message
-    unpacked = make_config(data_file, small_model, optimization={"neftune_noise_alpha": 5.0}, data={"packing": False})
-    assert check_config(unpacked, devices=CPU_ONLY) == []
+def test_neftune_with_packing_is_allowed(data_file, small_model):
+    """The trainer scales NEFTune's noise per packed sample (test_training_packing proves the
+    scale), so packing no longer rules NEFTune out. (This test used to pin the refusal.)"""
+    packed = make_config(data_file, small_model, optimization={"neftune_noise_alpha": 5.0})
+    assert packed.data.packing
+    assert "optimization.neftune_noise_alpha" not in fields(check_config(packed, devices=CPU_ONLY))
+
+
+def test_pass_through_training_arguments_are_checked_against_transformers(data_file, small_model):
+    good = {"adam_beta2": 0.95, "tf32": False, "torch_compile": False, "dataloader_num_workers": 2,
+            "lr_scheduler_kwargs": {"min_lr": 1e-6}}
+    problems = check_config(make_config(data_file, small_model, optimization={"extra": good}), devices=CPU_ONLY)
+    assert not [field for field in fields(problems) if field.startswith("optimization.extra")]
+
+    bad = {"adam_beta": 0.9, "learning_rate": 1e-5, "adam_beta2": "high", "output_dir": "/tmp/elsewhere"}
+    problems = check_config(make_config(data_file, small_model, optimization={"extra": bad}), devices=CPU_ONLY)
+    by_field = {p.field: p.message for p in problems if p.field.startswith("optimization.extra")}
+    assert "did you mean 'adam_beta2'" in by_field["optimization.extra.adam_beta"]
+    assert "set it there" in by_field["optimization.extra.learning_rate"]
+    assert "optimization.learning_rate" in by_field["optimization.extra.learning_rate"]
+    assert by_field["optimization.extra.adam_beta2"] == "TrainingArguments expects float, got 'high'"
+    assert "--run-dir" in by_field["optimization.extra.output_dir"]
+    assert all(p.is_error for p in problems if p.field.startswith("optimization.extra"))
+
+
+def test_pass_through_settings_that_training_arguments_refuses_together_are_an_error(data_file, small_model):
+    config = make_config(data_file, small_model, optimization={"extra": {"dataloader_prefetch_factor": 2}})
+    problems = [p for p in check_config(config, devices=CPU_ONLY) if p.field == "optimization.extra"]
+    assert len(problems) == 1 and "dataloader_num_workers" in problems[0].message
+
+
+def test_a_tracker_that_is_not_installed_is_an_error(data_file, small_model, monkeypatch):
+    import workbench.config.checks as checks
+
+    monkeypatch.setattr(checks, "_package_installed", lambda name: name != "wandb")
+    config = make_config(data_file, small_model, evaluation={"report_to": ["tensorboard", "wandb"]})
+    problems = [p for p in check_config(config, devices=CPU_ONLY) if p.field == "evaluation.report_to"]
+    assert len(problems) == 1 and problems[0].is_error and "wandb is not installed" in problems[0].message
 
 
 def test_effective_batch_larger_than_the_training_rows_is_an_error(data_file, small_model):

@@ -4,14 +4,13 @@ BitsAndBytesConfig objects, and the launch command runs the file."""
 import pytest
 
 from workbench.config.presets import PRESETS, get_preset
-from workbench.config.translate import (
-    launch_command,
+from workbench.config.hf_arguments import (
+    display_facts,
+    from_pretrained_kwargs,
     lora_config_kwargs,
-    model_kwargs,
-    render,
-    resolve_precision,
     training_arguments_kwargs,
 )
+from workbench.config.translate import launch_command, render, resolve_precision
 from workbench.devices import CpuInfo, DeviceReport, GpuInfo
 
 CPU_ONLY = DeviceReport(cpu=CpuInfo("Test CPU", 2, 24 * 2**30, 20 * 2**30, frozenset()))
@@ -24,7 +23,7 @@ def test_every_preset_builds_real_hugging_face_objects(name, tmp_path):
     from transformers import BitsAndBytesConfig, TrainingArguments
 
     config = get_preset(name).config()
-    arguments = TrainingArguments(**training_arguments_kwargs(config, output_dir=str(tmp_path), devices=CPU_ONLY))
+    arguments = TrainingArguments(**training_arguments_kwargs(config, display_facts(config, CPU_ONLY, run_dir=tmp_path)))
     assert arguments.learning_rate == config.optimization.learning_rate
     assert arguments.gradient_accumulation_steps == config.optimization.gradient_accumulation_steps
     assert arguments.eval_steps == config.evaluation.eval_steps
@@ -34,7 +33,7 @@ def test_every_preset_builds_real_hugging_face_objects(name, tmp_path):
     else:
         built = LoraConfig(**lora)
         assert built.r == config.method.r and built.lora_alpha == config.method.lora_alpha
-    quantization = model_kwargs(config, CPU_ONLY).get("quantization_config")
+    quantization = from_pretrained_kwargs(config, devices=CPU_ONLY).get("quantization_config")
     assert (quantization is not None) == (config.method.type == "qlora")
     if quantization:
         assert BitsAndBytesConfig(**quantization).bnb_4bit_quant_type == "nf4"
@@ -50,7 +49,7 @@ def test_precision_follows_the_hardware():
     full = get_preset("full-finetune").config()
     assert resolve_precision(full, ONE_AMPERE) == ("fp32", "bf16")  # fp32 master weights
     pure = demo.model_copy(update={"model": demo.model.model_copy(update={"precision": "bf16"})})
-    assert model_kwargs(pure, ONE_AMPERE)["dtype"] == "bfloat16"
+    assert from_pretrained_kwargs(pure, devices=ONE_AMPERE)["dtype"] == "bfloat16"
 
 
 def test_warmup_ratio_becomes_a_fractional_warmup_steps():

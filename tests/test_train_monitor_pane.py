@@ -127,6 +127,22 @@ async def test_a_growing_event_log_updates_the_charts(tmp_path, monkeypatch, fix
         assert "150 tokens/s" in stats_text(app) and "30s" in stats_text(app)
 
 
+async def test_the_stats_name_the_tracker_log_directory(tmp_path, monkeypatch, fixed_devices):
+    run_dir = tmp_path / "runs" / "20261121-120000-tracked"
+    monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(tmp_path / "runs"))
+    write_status(run_dir, RunStatus(name="tracked", state="running", pid=os.getpid(), max_steps=4))
+    EventLog(run_dir).append("train", step=1, loss=2.0, learning_rate=1e-4, grad_norm=1.0, tokens_per_s=100.0)
+    app, running = await open_train_pane(fixed_devices, size=(200, 40))
+    async with running as pilot:
+        await settle(app, pilot)
+        assert "Logs" not in stats_text(app)  # no tracker: no logs/ folder
+    (run_dir / "logs").mkdir()
+    app, running = await open_train_pane(fixed_devices, size=(200, 40))
+    async with running as pilot:
+        await settle(app, pilot)
+        assert f"Logs{run_dir / 'logs'}" in stats_text(app).replace(" ", "")  # a long path folds
+
+
 async def test_a_run_whose_trainer_vanished_shows_dead(runs_root, fixed_devices):
     run_dir = runs_root / "20261121-130000-crashed"
     write_status(run_dir, RunStatus(name="crashed", state="running", pid=finished_pid(), step=3, started_at=1895256100.0))

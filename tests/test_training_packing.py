@@ -136,3 +136,54 @@ def test_the_trainer_loss_uses_logits_of_trained_positions_only_and_matches_the_
     assert outputs.logits.shape == (trained, model.config.vocab_size)
     assert trained < batch["input_ids"].numel() / 2  # most positions are prompt or padding here
     assert loss.item() == pytest.approx(expected.item(), abs=1e-5)
+
+
+def test_packed_neftune_noise_has_each_samples_unpacked_scale(tmp_path, tiny_model_dir, default_tokenizer):
+    """Through the trainer's embedding hook: in a packed row every sample's noise scale is the
+    one it gets trained alone, alpha / sqrt(len_i · d), not alpha / sqrt(row length · d) as
+    transformers' own NEFTune would use. The uniform draws are replayed from the same seed, so the
+    scale is read off exactly (noise = uniform · scale)."""
+    import torch
+    from transformers import TrainingArguments
+
+    from workbench.data.templating import render_training_example
+    from workbench.models import load_model
+    from workbench.training.trainer import workbench_trainer_class
+
+    alpha = 5.0
+    model = load_model(tiny_model_dir)
+    model.train()
+    samples = []
+    for conversation in _conversations()[:3]:
+        example = render_training_example(default_tokenizer, conversation, 256, system_prompt="")
+        samples.append(TokenizedSample(example.input_ids, example.labels))
+    arguments = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", disable_tqdm=True)
+    trainer = workbench_trainer_class()(model=model, args=arguments, train_dataset=[samples], neftune_alpha=alpha)
+    embeddings = model.get_input_embeddings()
+    hidden = embeddings.weight.shape[1]
+    seen = []
+    embeddings.register_forward_hook(lambda _module, _inputs, output: seen.append(output.detach().clone()))
+
+    def noise_scale(batch):
+        """Per-token noise scale the trainer applied to this batch (batch, length)."""
+        seen.clear()
+        clean = embeddings.weight[batch["input_ids"]].detach()
+        torch.manual_seed(1234)
+        trainer.compute_loss(model, dict(batch))
+        torch.manual_seed(1234)
+        uniform = torch.empty_like(clean).uniform_(-1, 1)
+        return ((seen[0] - clean) / uniform).mean(dim=-1)
+
+    packed = RowCollator(default_tokenizer.pad_token_id, packed=True, pad_to_multiple_of=1)([samples])
+    packed_scale = noise_scale(packed)[0]
+    row_length = sum(len(sample) for sample in samples)
+    cursor = 0
+    for sample in samples:
+        alone = RowCollator(default_tokenizer.pad_token_id, packed=False, pad_to_multiple_of=1)([[sample]])
+        alone_scale = noise_scale(alone)[0]
+        expected = alpha / (len(sample) * hidden) ** 0.5
+        span = packed_scale[cursor : cursor + len(sample)]
+        assert torch.allclose(span, alone_scale, rtol=1e-3)
+        assert torch.allclose(span, torch.full_like(span, expected), rtol=1e-3)
+        assert abs(expected - alpha / (row_length * hidden) ** 0.5) > 0.1 * expected
+        cursor += len(sample)

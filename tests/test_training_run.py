@@ -214,3 +214,65 @@ def test_training_options_run_to_completion(tmp_path, tiny_model_dir, sections):
     final = run_dir / "adapter"
     expected = "config.json" if config.method.type == "full" else "adapter_config.json"
     assert (final / expected).is_file()
+
+
+def test_the_run_records_what_the_trainer_got_which_is_what_was_shown(tmp_path, tiny_model_dir, capsys):
+    """`workbench train CFG key=value ...`: the overrides and a pass-through key reach the Trainer;
+    training_args.json holds its arguments, equal field by field to the display's for that run
+    directory; config.yaml keeps the resolved config."""
+    from transformers import TrainingArguments
+
+    from workbench.cli import main
+    from workbench.config.hf_arguments import (
+        display_facts,
+        json_safe,
+        lora_config_kwargs,
+        training_arguments_kwargs,
+        workbench_trainer_kwargs,
+    )
+    from workbench.config.io import load_config, save_config
+
+    train = write_alpaca(tmp_path / "train.json", varied_rows(12))
+    config_path = save_config(run_config(tiny_model_dir, train, optimization={"max_steps": 2}), tmp_path / "run.yaml")
+    overrides = ["optimization.learning_rate=2e-3", "optimization.extra.adam_beta2=0.9", "method.r=2"]
+    runs = tmp_path / "runs"
+    assert main(["train", str(config_path), "--runs-dir", str(runs), *overrides]) == 0
+    capsys.readouterr()
+    (run_dir,) = list(runs.iterdir())
+
+    resolved = load_config(run_dir / "config.yaml")
+    assert (resolved.optimization.learning_rate, resolved.method.r) == (2e-3, 2)
+    assert resolved.optimization.extra == {"adam_beta2": 0.9}
+    assert load_config(config_path).optimization.learning_rate == 0.01  # the source file is untouched
+
+    record = json.loads((run_dir / "training_args.json").read_text())
+    ran = record["training_arguments"]
+    assert (ran["learning_rate"], ran["adam_beta2"]) == (2e-3, 0.9)
+    facts = display_facts(resolved, run_dir=run_dir)
+    shown = json.loads(json.dumps(json_safe(TrainingArguments(**training_arguments_kwargs(resolved, facts)).to_dict())))
+    assert {key: (shown[key], ran.get(key)) for key in shown if shown[key] != ran.get(key)} == {}
+    assert record["lora_config"]["r"] == 2 == lora_config_kwargs(resolved)["r"]
+    assert record["lora_config"]["lora_alpha"] == resolved.method.lora_alpha
+    assert record["workbench_trainer"] == workbench_trainer_kwargs(resolved, facts)
+    assert record["from_pretrained"]["dtype"] == "float32" and record["quantization_config"] is None
+
+
+def test_report_to_tensorboard_writes_event_files_under_the_run_directory(tmp_path, tiny_model_dir):
+    pytest.importorskip("tensorboard")
+    from workbench.training.run import run_training
+
+    train = write_alpaca(tmp_path / "train.json", varied_rows(12))
+    config = run_config(tiny_model_dir, train, optimization={"max_steps": 2}, evaluation={"report_to": "tensorboard"})
+    run_dir = tmp_path / "run"
+    previous = os.environ.get("TENSORBOARD_LOGGING_DIR")
+    assert run_training(config, run_dir, report=lambda line: None) == 0
+    events = list((run_dir / "logs").rglob("events.out.tfevents.*"))
+    assert events and all(path.stat().st_size > 0 for path in events)
+    assert not list((run_dir / "checkpoints").rglob("events.out.tfevents.*"))
+    assert os.environ.get("TENSORBOARD_LOGGING_DIR") == previous  # the process's environment is restored
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(events[0].parent))
+    accumulator.Reload()
+    assert "train/loss" in accumulator.Tags()["scalars"]

@@ -15,6 +15,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, Select
 
+from workbench.config.fields import field_spec
 from workbench.memory.catalog import catalog_names
 
 CONFIG_MODEL = "(run config)"
@@ -34,10 +35,9 @@ class Field:
 FIELDS = (
     Field(WHATIF_MODEL, "model", "select", (CONFIG_MODEL, *catalog_names()),
           "estimate another model from the catalog (what-if; the run config keeps its model)"),
-    Field("method.type", "method", "select", ("lora", "qlora", "full")),
-    Field("model.precision", "precision", "select", ("auto", "fp32", "mixed-bf16", "mixed-fp16", "bf16", "fp16")),
-    Field("optimization.optim", "optimizer", "select",
-          ("adamw_torch", "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "sgd")),
+    Field("method.type", "method", "select", field_spec("method.type").choices),
+    Field("model.precision", "precision", "select", field_spec("model.precision").choices),
+    Field("optimization.optim", "optimizer", "select", field_spec("optimization.optim").choices),
     Field("optimization.per_device_train_batch_size", "batch size", "int"),
     Field("data.max_seq_length", "seq length", "int"),
     Field("method.r", "LoRA rank", "int"),

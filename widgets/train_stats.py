@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from widgets.train_runs import state_text
 from workbench.training.monitor import RunView, format_bytes, format_duration
-from workbench.training.rundir import ACTIVE_STATES, RunStatus
+from workbench.training.rundir import ACTIVE_STATES, LOGS_DIR, RunStatus
 
 
 def _memory_rows(view: RunView, status: Optional[RunStatus]) -> list[tuple[str, Text]]:
@@ -86,6 +86,9 @@ class RunStats(VerticalScroll):
             grid.add_row("Best eval", Text(f"{best[1]:.3f} · {where}", style="green"))
         for label, value in _memory_rows(view, status):
             grid.add_row(label, value)
+        logs = view.run_dir / LOGS_DIR
+        if logs.is_dir():  # evaluation.report_to sent the logs to a tracker too
+            grid.add_row("Logs", Text(str(logs), style="dim", overflow="fold"))
         parts = [grid]
         if launcher_note:
             parts.append(Text(launcher_note, style="yellow"))

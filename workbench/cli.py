@@ -66,7 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["tui", *argv]
     elif argv[0] == "-h":
         argv = ["--help"]
-    args = parser.parse_args(argv)
+    args, unparsed = parser.parse_known_args(argv)
+    if unparsed:
+        # argparse fills a positional list once, so `train CFG --runs-dir R key=value` leaves the
+        # overrides after the option unparsed; a command that takes overrides gets them.
+        if not hasattr(args, "overrides") or any(item.startswith("-") or "=" not in item for item in unparsed):
+            parser.error(f"unrecognized arguments: {' '.join(unparsed)}")
+        args.overrides = [*args.overrides, *unparsed]
     try:
         return int(modules[args.command].run(args) or 0)
     except WorkbenchError as error:

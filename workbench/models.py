@@ -236,6 +236,15 @@ def load_tokenizer(
     return tokenizer
 
 
+def safetensors_model_path(model: str | os.PathLike | ResolvedModel | None) -> Path:
+    """The model's local directory; a WorkbenchError when it has no safetensors weights (pickle
+    weights can run code, so they are never loaded)."""
+    path = _model_path(model)
+    if not any(path.glob("*.safetensors")):
+        raise WorkbenchError(f"model {str(path)!r}: no .safetensors weights (pickle weights are not loaded)")
+    return path
+
+
 def load_model(
     model: str | os.PathLike | ResolvedModel | None = None,
     *,
@@ -245,14 +254,12 @@ def load_model(
     attn_implementation: str | None = None,
 ) -> "PreTrainedModel":
     """Load a causal LM from safetensors only."""
-    import torch
     from transformers import AutoModelForCausalLM
 
-    torch_dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
-    path = _model_path(model)
-    if not any(path.glob("*.safetensors")):
-        raise WorkbenchError(f"model {str(path)!r}: no .safetensors weights (pickle weights are not loaded)")
-    kwargs = {"dtype": torch_dtype, "use_safetensors": True, "trust_remote_code": trust_remote_code}
+    from workbench.precision import torch_dtype
+
+    path = safetensors_model_path(model)
+    kwargs = {"dtype": torch_dtype(dtype), "use_safetensors": True, "trust_remote_code": trust_remote_code}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     loaded = AutoModelForCausalLM.from_pretrained(path, **kwargs)

@@ -10,6 +10,14 @@ PRESET_HELP = "quick-demo-cpu, lora-1gpu, qlora-large-1gpu, full-finetune"
 VIEW_CHOICES = ("yaml", "training-args", "lora", "model", "command")
 
 
+def add_overrides_argument(parser: argparse.ArgumentParser) -> None:
+    """`section.field=value ...` after the config file (shared by train and config check/show)."""
+    parser.add_argument(
+        "overrides", nargs="*", metavar="section.field=value",
+        help="settings over the file's, values read as YAML (e.g. optimization.learning_rate=1e-5 data.packing=false)",
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="config_action", metavar="ACTION", required=True)
 
@@ -21,9 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     check = actions.add_parser("check", help="validate a config against the schema, this machine, the model and the data")
     check.add_argument("file", metavar="FILE")
+    add_overrides_argument(check)
 
     show = actions.add_parser("show", help="print a config with every default filled in, or its Hugging Face equivalent")
     show.add_argument("file", metavar="FILE")
+    add_overrides_argument(show)
     show.add_argument(
         "--as", dest="view", choices=VIEW_CHOICES, default="yaml",
         help="yaml (default), training-args (TrainingArguments), lora (LoraConfig), model (from_pretrained), command",
@@ -61,7 +71,7 @@ def _check(args: argparse.Namespace) -> int:
     from workbench.config.io import ConfigError, load_config
 
     try:
-        config = load_config(args.file)
+        config = load_config(args.file, args.overrides)
     except ConfigError as error:
         for problem in error.problems:
             print(problem)
@@ -76,7 +86,10 @@ def _check(args: argparse.Namespace) -> int:
         print(f"{args.file}: {errors} error(s), {warnings} warning(s); fix the errors before training", file=sys.stderr)
         return 2
     note = f" ({warnings} warning(s))" if warnings else ""
-    print(f"{args.file}: ok{note}; train it with: workbench train {args.file}")
+    import shlex
+
+    command = shlex.join(["workbench", "train", args.file, *args.overrides])
+    print(f"{args.file}: ok{note}; train it with: {command}")
     return 0
 
 
@@ -84,7 +97,7 @@ def _show(args: argparse.Namespace) -> int:
     from workbench.config.io import load_config
     from workbench.config.translate import render
 
-    print(render(load_config(args.file), args.view, config_path=args.file))
+    print(render(load_config(args.file, args.overrides), args.view, config_path=args.file))
     return 0
 
 

@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="catalog name (e.g. qwen2.5-7b, llama-3.1-8b; --list-models), a local model directory, or 'default'")
     parser.add_argument("--method", choices=METHODS, default="lora", help="what trains (default: lora)")
     parser.add_argument("--precision", choices=PRECISIONS, default=None,
-                        help="fp32, mixed-bf16/mixed-fp16 (autocast), bf16/fp16 (pure); default: mixed-bf16 on a GPU, fp32 on CPU")
+                        help="fp32, mixed-bf16/mixed-fp16 (autocast), bf16/fp16 (pure); default: what training's 'auto' picks "
+                             "(mixed-bf16 where bf16 is native, mixed-fp16 on older GPUs, else fp32)")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw", help="default: adamw")
     parser.add_argument("--batch-size", type=int, default=1, help="sequences per step per device (default: 1)")
     parser.add_argument("--seq-len", type=int, default=1024, help="tokens per sequence (default: 1024)")
@@ -57,6 +58,14 @@ def _device(args: argparse.Namespace) -> str:
     return "cuda" if detect_devices().has_cuda else "cpu"
 
 
+def _auto_precision(method: str, device: str) -> str:
+    """What "auto" resolves to for this method and device: the same rule `workbench train` follows."""
+    from workbench.devices import detect_devices
+    from workbench.precision import resolve_training_precision
+
+    return resolve_training_precision("auto", detect_devices(), device == "cuda", method).label
+
+
 def _list_models() -> int:
     from workbench.memory.spec import catalog_spec
     from workbench.memory.catalog import catalog_names
@@ -83,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if args.gpu_memory is not None and args.gpu_memory <= 0:
         raise WorkbenchError(f"--gpu-memory: must be a positive number of GiB, got {args.gpu_memory:g}")
     device = _device(args)
-    precision = args.precision or ("mixed-bf16" if device == "cuda" else "fp32")
+    precision = args.precision or _auto_precision(args.method, device)
     targets = tuple(name.strip() for name in args.lora_targets.split(",") if name.strip())
     inputs = MemoryInputs(
         method=args.method,

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from workbench.commands.config import add_overrides_argument
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", type=Path, help="run config (YAML); not needed with --resume")
+    add_overrides_argument(parser)
     parser.add_argument("--run-dir", type=Path, default=None, help="write the run here (default: runs/<time>-<name>/)")
     parser.add_argument("--runs-dir", type=Path, default=None, help="where new run directories go (default: ./runs)")
     parser.add_argument(
@@ -23,4 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from workbench.training.run import train_command
 
-    return train_command(args.config, args.run_dir, args.resume, args.runs_dir, args.detach)
+    config, overrides = args.config, list(args.overrides)
+    if config is not None and "=" in str(config) and not config.exists():
+        config, overrides = None, [str(config), *overrides]  # `--resume DIR key=value`: no config file given
+    return train_command(config, args.run_dir, args.resume, args.runs_dir, args.detach, overrides=overrides)

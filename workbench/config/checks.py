@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from workbench.config.hf_arguments import expects_eval_data, pass_through_problems, report_to
 from workbench.config.io import resolve_config_path
+from workbench.config.optimizers import BITSANDBYTES_OPTIMIZERS
 from workbench.config.schema import MethodSection, RunConfig
 from workbench.errors import WorkbenchError
 
@@ -30,7 +32,6 @@ Severity = Literal["error", "warning"]
 CONTEXT_LENGTH_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
 LORA_ONLY_FIELDS = ("r", "lora_alpha", "lora_dropout", "target_modules", "use_rslora", "use_dora")
 QLORA_ONLY_FIELDS = ("bnb_4bit_quant_type", "bnb_4bit_use_double_quant")
-BITSANDBYTES_OPTIMIZERS = ("adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
 
 
 @dataclass(frozen=True)
@@ -335,14 +336,6 @@ def _check_method(config: RunConfig) -> list[Problem]:
 def _check_training_choices(config: RunConfig) -> list[Problem]:
     problems = []
     optimization = config.optimization
-    if config.data.packing and optimization.neftune_noise_alpha is not None:
-        problems.append(
-            Problem(
-                "optimization.neftune_noise_alpha",
-                "NEFTune scales its noise by the sequence length, which is wrong for packed sequences "
-                "in transformers; turn data.packing off or clear neftune_noise_alpha",
-            )
-        )
     lr = optimization.learning_rate
     if config.method.type == "full" and lr > 1e-4:
         problems.append(
@@ -385,8 +378,7 @@ def _check_training_choices(config: RunConfig) -> list[Problem]:
                 f"({evaluation.save_steps} is not a multiple of {evaluation.eval_steps})",
             )
         )
-    has_eval_data = bool(config.data.validation_file) or config.data.validation_split > 0
-    if not has_eval_data:
+    if not expects_eval_data(config):
         if evaluation.early_stopping_patience is not None:
             problems.append(
                 Problem(
@@ -404,6 +396,21 @@ def _check_training_choices(config: RunConfig) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _check_tracking(config: RunConfig) -> list[Problem]:
+    problems = []
+    for tracker in report_to(config):
+        if not _package_installed(tracker):  # each tracker's package has the tracker's name
+            hint = "`pip install 'sft-workbench[tracking]'`" if tracker == "tensorboard" else f"`pip install {tracker}`"
+            problems.append(
+                Problem("evaluation.report_to", f"{tracker} is not installed; run {hint} or remove it from report_to")
+            )
+    return problems
+
+
+def _check_pass_through(config: RunConfig, devices: DeviceReport) -> list[Problem]:
+    return [Problem(field, message) for field, message in pass_through_problems(config, devices=devices)]
 
 
 def _check_file(field: str, value: str | None, base_dir: Path | None, required: bool) -> tuple[list[Problem], Path | None]:
@@ -524,5 +531,7 @@ def check_config(
         + _check_hardware(config, devices)
         + _check_devices(config, devices)
         + _check_training_choices(config)
+        + _check_tracking(config)
+        + _check_pass_through(config, devices)
     )
     return [problem for problem in problems if problem.is_error] + [p for p in problems if not p.is_error]

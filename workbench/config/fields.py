@@ -10,6 +10,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
+from workbench.config.io import load_yaml
 from workbench.config.schema import RunConfig, Section
 
 FieldKind = Literal["choice", "bool", "int", "float", "text", "names", "gpus", "lines", "yaml"]
@@ -118,8 +119,10 @@ class FieldSpec:
                 return False
             raise ValueError(f"expected true or false, got {text!r}")
         if self.kind == "names":
-            if text in ("", "all-linear"):
-                return "all-linear"
+            if text == "":
+                return self.default if isinstance(self.default, str) else []
+            if text in self.choices:  # a name the field takes on its own (all-linear, none)
+                return text
             return [part.strip() for part in text.split(",") if part.strip()]
         if self.kind == "gpus":
             if text in ("", "all"):
@@ -131,7 +134,7 @@ class FieldSpec:
         if self.kind == "lines":
             return [line.strip() for line in text.splitlines() if line.strip()]
         if self.kind == "yaml":
-            return _yaml_value(text)
+            return _yaml_value(text, {} if isinstance(self.default, dict) else [])
         if self.kind == "choice" and text not in self.choices:
             raise ValueError(f"expected one of {', '.join(self.choices)}, got {text!r}")
         return text
@@ -147,7 +150,10 @@ def _is_optional(annotation: Any) -> tuple[bool, Any]:
 
 
 def _is_structured(annotation: Any) -> bool:
-    """A section, or a list of sections (data.columns, data.sources): edited as YAML text."""
+    """A section, a list of sections (data.columns, data.sources) or a free mapping
+    (optimization.extra): edited as YAML text."""
+    if typing.get_origin(annotation) is dict:
+        return True
     if typing.get_origin(annotation) is list:
         annotation = typing.get_args(annotation)[0]
     return isinstance(annotation, type) and issubclass(annotation, Section)
@@ -156,18 +162,20 @@ def _is_structured(annotation: Any) -> bool:
 def _yaml_text(value: Any) -> str:
     import yaml
 
-    if isinstance(value, list):
-        plain: Any = [item.model_dump(mode="json", exclude_none=True) for item in value]
+    if isinstance(value, dict):
+        plain: Any = value
+    elif isinstance(value, list):
+        plain = [item.model_dump(mode="json", exclude_none=True) for item in value]
     else:
         plain = value.model_dump(mode="json", exclude_none=True)
     return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True).strip() if plain else ""
 
 
-def _yaml_value(text: str) -> Any:
+def _yaml_value(text: str, empty: Any) -> Any:
     import yaml
 
     try:
-        value = yaml.safe_load(text) if text.strip() else []
+        value = load_yaml(text) if text.strip() else empty
     except yaml.YAMLError as error:
         raise ValueError(f"expected YAML: {str(error).splitlines()[0]}") from None
     return value
@@ -185,7 +193,8 @@ def _kind_of(annotation: Any) -> tuple[FieldKind, tuple[str, ...]]:
         if lists and typing.get_args(lists[0]) == (int,):
             return "gpus", ()
         if lists:
-            return "names", ()
+            single = [str(name) for arg in args if typing.get_origin(arg) is Literal for name in typing.get_args(arg)]
+            return "names", tuple(single)
     if origin is list:
         return "lines", ()
     if annotation is bool:

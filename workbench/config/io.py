@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 import os
+import re
 import tempfile
+import typing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from workbench.config.schema import RunConfig, Section
 from workbench.errors import WorkbenchError
@@ -20,32 +25,150 @@ class ConfigError(WorkbenchError):
         super().__init__(problems[0] if len(problems) == 1 else f"{len(problems)} problems:\n" + "\n".join(problems))
 
 
-def _section_fields(path: tuple) -> list[str]:
-    """Known field names at a location in the schema, for 'did you mean'."""
-    model: type[Section] = RunConfig
-    for part in path:
-        annotation = model.model_fields.get(str(part))
-        if annotation is None or not isinstance(annotation.annotation, type) or not issubclass(annotation.annotation, Section):
-            return []
-        model = annotation.annotation
-    return list(model.model_fields)
+def _schema_sections() -> dict[tuple[str, ...], list[str]]:
+    """Every section of the schema (by its path of field names, list positions left out) -> its
+    field names, for "did you mean" across all sections."""
+    sections: dict[tuple[str, ...], list[str]] = {}
+
+    def sections_in(annotation: Any) -> list[type[Section]]:
+        if isinstance(annotation, type) and issubclass(annotation, Section):
+            return [annotation]
+        return [found for argument in typing.get_args(annotation) for found in sections_in(argument)]
+
+    def walk(model: type[Section], path: tuple[str, ...]) -> None:
+        sections[path] = list(model.model_fields)
+        for name, info in model.model_fields.items():
+            for inner in sections_in(info.annotation):
+                walk(inner, (*path, name))
+
+    walk(RunConfig, ())
+    return sections
 
 
-def format_validation_errors(error, source: str = "config") -> list[str]:
-    """pydantic ValidationError -> ['file: section.field: message', ...]."""
+def unknown_key_hint(location: tuple) -> str:
+    """What to say after "unknown key" at `location`: where a key of that name belongs (searched in
+    every section), a close spelling, or that it is a TrainingArguments field for optimization.extra."""
+    key = str(location[-1])
+    here = tuple(str(part) for part in location[:-1] if not isinstance(part, int))
+    sections = _schema_sections()
+    homes = [path for path, names in sections.items() if key in names and path != here]
+    if homes:
+        home = ".".join(homes[0]) or "the top level"
+        return f"; {key} belongs under {home} ({'.'.join((*homes[0], key))})"
+    close = difflib.get_close_matches(key, sections.get(here, []), n=1)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    dotted_names = {".".join((*path, name)): name for path, names in sections.items() for name in names}
+    close = difflib.get_close_matches(key, list(dotted_names.values()), n=1)
+    if close:
+        dotted = next(dotted for dotted, name in dotted_names.items() if name == close[0])
+        return f"; did you mean '{dotted}'?"
+    return _training_arguments_hint(key)
+
+
+def _training_arguments_hint(key: str) -> str:
+    from workbench.config.hf_arguments import CONFIG_FIELDS, TRAINER_NEEDS, training_argument_fields
+
+    if key not in training_argument_fields():
+        return ""
+    if key in CONFIG_FIELDS:
+        return f"; TrainingArguments.{key} comes from {CONFIG_FIELDS[key]}"
+    if key in TRAINER_NEEDS:
+        return f"; TrainingArguments.{key} is set by the workbench ({TRAINER_NEEDS[key]})"
+    return f"; it is a TrainingArguments field: set it under optimization.extra ({key}: ...)"
+
+
+def _override_for(location: tuple, overrides: Sequence[Override]) -> Override | None:
+    """The override that produced the value at `location` (the last one wins, as it did in the config)."""
+    path = tuple(str(part) for part in location)
+    for override in reversed(overrides):
+        parts = tuple(override.dotted.split("."))
+        if path[: len(parts)] == parts or parts[: len(path)] == path:
+            return override
+    return None
+
+
+def format_validation_errors(error, source: str = "config", overrides: Sequence[Override] = ()) -> list[str]:
+    """pydantic ValidationError -> ['file: section.field: message', ...]; a problem an override
+    caused names the override instead of the file."""
     problems = []
     for item in error.errors():
         location = tuple(item["loc"])
         dotted = ".".join(str(part) for part in location) or "(top level)"
+        override = _override_for(location, overrides)
+        where = f"override {override.text}" if override is not None else source
         if item["type"] == "extra_forbidden":
-            known = _section_fields(location[:-1])
-            close = difflib.get_close_matches(str(location[-1]), known, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            problems.append(f"{source}: {dotted}: unknown key{hint}")
+            problems.append(f"{where}: {dotted}: unknown key{unknown_key_hint(location)}")
         else:
             message = item["msg"].removeprefix("Value error, ")
-            problems.append(f"{source}: {dotted}: {message} (got {item.get('input')!r})")
+            problems.append(f"{where}: {dotted}: {message} (got {item.get('input')!r})")
     return problems
+
+
+@dataclass(frozen=True)
+class Override:
+    """One `section.field=value` from the command line; the value is read as YAML (1e-5, true,
+    [q_proj, v_proj], {adam_beta2: 0.95})."""
+
+    text: str
+    dotted: str
+    value: Any
+
+
+def parse_override(text: str) -> Override:
+    """`optimization.learning_rate=1e-5` -> Override; a ConfigError when it has no `=` or no field."""
+    dotted, equals, raw = text.partition("=")
+    dotted = dotted.strip()
+    if not equals or not dotted or not all(part.strip() for part in dotted.split(".")):
+        raise ConfigError([f"override {text}: expected section.field=value, e.g. optimization.learning_rate=1e-5"])
+    import yaml
+
+    try:
+        value = load_yaml(raw) if raw.strip() else None
+    except yaml.YAMLError as error:
+        raise ConfigError([f"override {text}: not a YAML value ({getattr(error, 'problem', None) or 'invalid YAML'})"]) from None
+    return Override(text, dotted, value)
+
+
+def apply_overrides(data: dict, overrides: Sequence[Override]) -> dict:
+    """A copy of the config mapping with each override's value set (sections created as needed)."""
+    data = copy.deepcopy(data)
+    for override in overrides:
+        *sections, name = override.dotted.split(".")
+        target = data
+        for depth, part in enumerate(sections, start=1):
+            node = target.get(part)
+            if node is None:
+                node = target[part] = {}
+            elif not isinstance(node, dict):
+                section = ".".join(sections[:depth])
+                raise ConfigError([f"override {override.text}: {section} holds a value, not fields"])
+            target = node
+        target[name] = override.value
+    return data
+
+
+@functools.cache
+def _config_loader():
+    import yaml
+
+    class ConfigLoader(yaml.SafeLoader):
+        """YAML 1.1 reads a number with an exponent but no dot (1e-5, 2e-4) as a string; configs
+        write learning rates that way, and pass-through values reach TrainingArguments unconverted."""
+
+    ConfigLoader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+        list("-+0123456789"),
+    )
+    return ConfigLoader
+
+
+def load_yaml(text: str) -> Any:
+    """YAML as configs are read: safe, with 1e-5 a number."""
+    import yaml
+
+    return yaml.load(text, Loader=_config_loader())  # noqa: S506 - a SafeLoader subclass
 
 
 def resolve_config_path(value: str | os.PathLike, base_dir: str | os.PathLike | None = None) -> Path:
@@ -60,21 +183,33 @@ def resolve_config_path(value: str | os.PathLike, base_dir: str | os.PathLike | 
     return (Path(base_dir) if base_dir is not None else Path.cwd()) / path
 
 
-def config_from_dict(data: Any, source: str = "config") -> RunConfig:
+def config_from_dict(data: Any, source: str = "config", overrides: Sequence[str | Override] = ()) -> RunConfig:
+    """Validate a config mapping, with command-line overrides applied first.
+
+    Raises:
+        ConfigError: one line per problem, naming `source` or the override that caused it.
+    """
     from pydantic import ValidationError
 
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: expected a mapping of sections at the top level, got {type(data).__name__}"])
+    parsed = [item if isinstance(item, Override) else parse_override(item) for item in overrides]
+    data = apply_overrides(data, parsed)
     try:
         return RunConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(format_validation_errors(error, source)) from None
+        raise ConfigError(format_validation_errors(error, source, parsed)) from None
 
 
-def load_config(path: str | os.PathLike) -> RunConfig:
-    """Load and validate a YAML run config (schema only; see checks for environment checks)."""
+def load_config(path: str | os.PathLike, overrides: Sequence[str | Override] = ()) -> RunConfig:
+    """Load and validate a YAML run config (schema only; see checks for environment checks).
+
+    Args:
+        overrides: `section.field=value` settings applied over the file (`workbench train CFG
+            optimization.learning_rate=1e-5`), validated like the file's own.
+    """
     import yaml
 
     path = Path(path)
@@ -85,13 +220,13 @@ def load_config(path: str | os.PathLike) -> RunConfig:
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or "invalid YAML"
         raise ConfigError([f"{path}{where}: {problem}"]) from None
-    return config_from_dict(data, str(path))
+    return config_from_dict(data, str(path), overrides)
 
 
 def config_to_yaml(config: RunConfig) -> str:

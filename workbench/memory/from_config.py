@@ -6,29 +6,15 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from workbench.config.optimizers import OPTIMIZERS
 from workbench.memory.inputs import ALL_LINEAR, MemoryInputs
+from workbench.precision import resolve_training_precision
 
 if TYPE_CHECKING:
     from workbench.config import RunConfig
     from workbench.devices import DeviceReport
 
-_OPTIMIZERS = {
-    "adamw_torch": "adamw",
-    "adamw_8bit": "adamw8bit",
-    "paged_adamw_8bit": "paged_adamw8bit",
-    "paged_adamw_32bit": "paged_adamw",
-    "sgd": "sgd",
-}
 _ATTENTION = {"sdpa": "sdpa", "eager": "eager", "flash_attention_2": "flash"}
-
-
-def _precision(requested: str, on_gpu: bool, devices: "DeviceReport") -> str:
-    if requested != "auto":
-        return requested
-    from workbench.devices import choose_precision
-
-    chosen = choose_precision("auto", devices, use_gpu=on_gpu)
-    return "fp32" if chosen == "fp32" else f"mixed-{chosen}"
 
 
 def _sharding(deepspeed: str | None, fsdp: str | None) -> str:
@@ -60,8 +46,8 @@ def memory_inputs_from_config(config: "RunConfig", devices: "DeviceReport | None
     batch = optimization.per_device_train_batch_size
     inputs = MemoryInputs(
         method=method.type,
-        precision=_precision(config.model.precision, on_gpu, devices),
-        optimizer=_OPTIMIZERS[optimization.optim],
+        precision=resolve_training_precision(config.model.precision, devices, on_gpu, method.type).label,
+        optimizer=OPTIMIZERS[optimization.optim].memory,
         lora_r=method.r,
         lora_targets=(ALL_LINEAR,) if targets == ALL_LINEAR else tuple(targets),
         lora_dropout=method.lora_dropout if method.type != "full" else 0.0,

@@ -7,6 +7,7 @@ failed (NaN loss, out of memory, bad input), and that state is always written be
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from workbench.errors import WorkbenchError
 from workbench.training.callbacks import (
@@ -35,6 +36,7 @@ from workbench.training.rundir import (
     CHECKPOINTS_DIR,
     CONFIG_FILE,
     FINAL_ADAPTER_DIR,
+    TRAINING_ARGS_FILE,
     EventLog,
     RunStatus,
     complete_checkpoints,
@@ -190,7 +192,8 @@ def run_training(
     probe = None
     user_error: Optional[WorkbenchError] = None
     try:
-        probe = _train(config, run_dir, resume, status, request, outcome, report, rank, world)
+        with contextlib.ExitStack() as scope:
+            probe = _train(config, run_dir, resume, status, request, outcome, report, rank, world, scope)
     except WorkbenchError as error:
         outcome.state, outcome.reason = "failed", str(error)
         user_error = error
@@ -258,20 +261,23 @@ def _train(
     report: Report,
     rank: int,
     world: int,
+    scope: contextlib.ExitStack,
 ):
-    """Everything between start-up and the final adapter; returns the resource probe."""
+    """Everything between start-up and the final adapter; returns the resource probe.
+
+    `scope` holds what lasts until training ends (the trackers' environment).
+    """
     import torch
 
-    from workbench.devices import detect_devices
+    from workbench.config.hf_arguments import build_training_arguments, run_facts, workbench_trainer_kwargs
     from workbench.models import load_tokenizer, resolve_model
+    from workbench.precision import torch_dtype
     from workbench.training.examples import prepare_data
     from workbench.training.model_setup import (
         build_training_model,
         check_method_supported,
         parameter_counts,
         quiet_transformers,
-        torch_dtype,
-        training_precision,
     )
     from workbench.training.packing import RowCollator, pack_samples, single_sample_rows
     from workbench.training.resources import ResourceProbe
@@ -281,7 +287,6 @@ def _train(
     quiet_transformers()
     on_gpu = torch.cuda.is_available() and not config.devices.use_cpu
     check_method_supported(config, on_gpu)
-    precision = training_precision(config.model.precision, detect_devices(), on_gpu, config.method.type)
     probe = ResourceProbe(on_gpu)
     estimate = memory_estimate(config)
     status.estimated_peak_bytes = estimate[0].total_bytes if estimate else None
@@ -297,12 +302,14 @@ def _train(
     else:
         train_rows, eval_rows = single_sample_rows(data.train), single_sample_rows(data.eval)
 
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    facts = run_facts(config, run_dir, on_gpu=on_gpu, world_size=world, has_eval=bool(eval_rows), local_rank=local_rank)
+    precision = facts.precision
     quiet(f"model: {resolved.display_name} · {config.method.type} · {precision.label} · "
           f"{'GPU' if on_gpu else 'CPU'} × {world}")
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    model = build_training_model(config, resolved, precision, on_gpu=on_gpu, local_rank=local_rank)
+    model = build_training_model(config, resolved, facts)
     trainable, total = parameter_counts(model)
-    compute_dtype = torch_dtype(precision.autocast or precision.weights)
+    compute_dtype = torch_dtype(precision.compute)
     collator_options = {"attn_implementation": config.model.attn_implementation, "mask_dtype": compute_dtype}
     train_collator = RowCollator(tokenizer.pad_token_id, packed=config.data.packing, **collator_options)
     eval_collator = RowCollator(tokenizer.pad_token_id, packed=config.data.packing, **collator_options)
@@ -319,11 +326,13 @@ def _train(
         status.best_checkpoint = checkpoint_relpath(best) if best is not None else None
         status.last_checkpoint = str(checkpoint.relative_to(run_dir)) if checkpoint else None
         status.step = _checkpoint_step(checkpoint)
-    args = _training_arguments(config, run_dir, precision, on_gpu, world, has_eval=bool(eval_rows))
+    args = build_training_arguments(config, facts)
+    own = workbench_trainer_kwargs(config, facts)
 
     from workbench.training.trainer import workbench_trainer_class
 
     trainer_class = workbench_trainer_class()
+    scope.enter_context(tracking_environment_set(config, facts))
     trainer = trainer_class(
         model=model,
         args=args,
@@ -333,15 +342,17 @@ def _train(
         processing_class=tokenizer,
         eval_rows=eval_rows,
         eval_collator=eval_collator,
-        neftune_alpha=config.optimization.neftune_noise_alpha,
+        neftune_alpha=own["neftune_alpha"],
     )
+    if is_main:
+        record_arguments(run_dir, config, facts, args, model, own)
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     StopControl, EvalTracker, CheckpointKeeper, RunRecorder = callback_classes()
     trainer_ref = lambda: trainer  # noqa: E731 - callbacks are built before they can hold the trainer
-    tracker = EvalTracker(config.evaluation.early_stopping_patience, outcome, tracker_state)
+    tracker = EvalTracker(own["early_stopping_patience"], outcome, tracker_state)
     info = RecorderInfo(
         start_fields={
             "num_train_samples": len(data.train),
@@ -364,7 +375,7 @@ def _train(
         sample_max_new_tokens=config.evaluation.sample_max_new_tokens,
     )
     recorder = RunRecorder(run_dir, status, info, tracker, probe, trainer_ref, quiet)
-    keeper = CheckpointKeeper(run_dir, tracker, config.evaluation.save_total_limit, recorder.checkpoint_complete)
+    keeper = CheckpointKeeper(run_dir, tracker, own["keep_checkpoints"], recorder.checkpoint_complete)
     for callback in (StopControl(request, outcome, trainer_ref), tracker, keeper, recorder):
         trainer.add_callback(callback)
 
@@ -404,52 +415,48 @@ def _resume_checkpoint(run_dir: Path, report: Report) -> Optional[Path]:
     return complete[-1]
 
 
-def _training_arguments(config: "RunConfig", run_dir: Path, precision, on_gpu: bool, world: int, has_eval: bool):
-    from transformers import TrainingArguments
+@contextlib.contextmanager
+def tracking_environment_set(config: "RunConfig", facts):
+    """The trackers' environment (`hf_arguments.tracking_environment`) while training runs
+    (TensorBoard's callback reads it when Trainer is built, W&B's and MLflow's when training
+    begins); the process's own environment comes back afterwards."""
+    from workbench.config.hf_arguments import OVERRIDING_ENVIRONMENT, tracking_environment
 
-    from workbench.training.model_setup import OPTIMIZER_NAMES
+    wanted = {
+        name: value for name, value in tracking_environment(config, facts).items()
+        if name in OVERRIDING_ENVIRONMENT or name not in os.environ
+    }
+    saved = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    if wanted:
+        Path(facts.logging_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
-    o, e, d = config.optimization, config.evaluation, config.devices
-    return TrainingArguments(
-        output_dir=str(run_dir / CHECKPOINTS_DIR),
-        per_device_train_batch_size=o.per_device_train_batch_size,
-        per_device_eval_batch_size=e.per_device_eval_batch_size,
-        gradient_accumulation_steps=o.gradient_accumulation_steps,
-        learning_rate=o.learning_rate,
-        num_train_epochs=o.num_train_epochs,
-        max_steps=o.max_steps,
-        lr_scheduler_type=o.lr_scheduler_type,
-        warmup_steps=o.warmup_steps if o.warmup_steps > 0 else o.warmup_ratio,
-        weight_decay=o.weight_decay,
-        max_grad_norm=o.max_grad_norm,
-        optim=OPTIMIZER_NAMES[o.optim],
-        activation_checkpointing=o.gradient_checkpointing,
-        activation_checkpointing_kwargs={"use_reentrant": False} if o.gradient_checkpointing else None,
-        seed=o.seed,
-        data_seed=o.seed,
-        logging_strategy="steps",
-        logging_steps=e.logging_steps,
-        logging_first_step=True,
-        logging_nan_inf_filter=False,
-        eval_strategy="steps" if has_eval else "no",
-        eval_steps=e.eval_steps,
-        save_strategy="steps",
-        save_steps=e.save_steps,
-        save_total_limit=None,  # CheckpointKeeper prunes, keeping the best and never a half-deleted one
-        include_num_input_tokens_seen="non_padding",
-        report_to="none",
-        disable_tqdm=True,
-        remove_unused_columns=False,
-        label_names=["labels"],
-        use_cpu=not on_gpu,
-        bf16=precision.autocast == "bf16",
-        fp16=precision.autocast == "fp16",
-        ddp_backend=("gloo" if not on_gpu else None) if world > 1 else None,
-        ddp_find_unused_parameters=False if world > 1 else None,
-        dataloader_pin_memory=on_gpu,
-        deepspeed=d.deepspeed,
-        fsdp=d.fsdp or "",
-    )
+
+def record_arguments(run_dir: Path, config: "RunConfig", facts, args, model, own: dict) -> None:
+    """training_args.json: what the Trainer got, as JSON (Trainer's own training_args.bin in each
+    checkpoint is a pickle). The LoraConfig and quantization config are read back from the model."""
+    import json
+
+    from workbench.config.hf_arguments import arguments_record, from_pretrained_kwargs
+
+    lora = getattr(model, "peft_config", {}).get("default")
+    loading = dict(from_pretrained_kwargs(config, facts))
+    quantization = getattr(model.config, "quantization_config", None)
+    if quantization is not None:
+        loading["quantization_config"] = quantization
+    record = arguments_record(args, lora, loading, own)
+    target = run_dir / TRAINING_ARGS_FILE
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, target)
 
 
 def _write_final_model(trainer, run_dir: Path, config: "RunConfig", best_step: Optional[int], is_main: bool, report: Report) -> None:
@@ -482,13 +489,21 @@ def _write_final_model(trainer, run_dir: Path, config: "RunConfig", best_step: O
 
 def train_command(
     config_path: Optional[Path], run_dir: Optional[Path], resume_dir: Optional[Path], runs_root: Optional[Path],
-    detach: bool, report: Report = report_line,
+    detach: bool, report: Report = report_line, overrides: Sequence[str] = (),
 ) -> int:
-    """The `workbench train` command: resolve what to run and where, then run it (or launch it detached)."""
+    """The `workbench train` command: resolve what to run and where, then run it (or launch it detached).
+
+    `overrides` (`section.field=value`) apply over the config file; the run directory keeps the
+    resolved config.
+    """
     from workbench.config.io import load_config, save_config
     from workbench.training.launch import config_for_run, create_run_dir, ensure_resumable, resume_run, start_run
 
     if resume_dir is not None:
+        if overrides:
+            raise WorkbenchError(
+                f"train --resume: a resumed run keeps its own config; drop the overrides ({' '.join(overrides)})"
+            )
         run_dir = Path(resume_dir)
         if not under_launcher():  # under torchrun, the parent process has checked already
             ensure_resumable(run_dir, read_status(run_dir))
@@ -503,7 +518,7 @@ def train_command(
 
     if config_path is None:
         raise WorkbenchError("train: give a CONFIG.yaml to start a run, or --resume RUN_DIR to continue one")
-    config = config_for_run(load_config(config_path))
+    config = config_for_run(load_config(config_path, overrides))
     check_source = None
     if detach or run_dir is None:
         # checked before a run directory exists, so a config that cannot train leaves nothing behind
@@ -524,7 +539,8 @@ def train_command(
             )
         run_dir.mkdir(parents=True, exist_ok=True)
     run_config_path = run_dir / CONFIG_FILE
-    if not run_config_path.exists() or run_config_path.resolve() != Path(config_path).resolve():
+    same_file = run_config_path.exists() and run_config_path.resolve() == Path(config_path).resolve()
+    if not same_file or load_config(run_config_path) != config:  # overrides make it differ from the file
         save_config(config, run_config_path)
     if not under_launcher():
         report(f"run directory: {run_dir}")

@@ -6,6 +6,9 @@ Layout (written only by the trainer process):
     status.json        RunStatus, rewritten atomically on every change of state
     events.jsonl       append-only, one JSON object per line (see EVENT_KINDS)
     trainer.log        the trainer's stdout/stderr
+    training_args.json what the Trainer was given: TrainingArguments.to_dict() plus the LoraConfig,
+                       quantization and from_pretrained arguments (workbench.config.hf_arguments)
+    logs/              experiment-tracker files (evaluation.report_to: TensorBoard events, W&B offline runs)
     checkpoints/       checkpoint-<step>/ directories, each complete only when it holds COMPLETE
     adapter/           the final adapter (PEFT layout) or, for full fine-tuning, the final model
     ab_votes.jsonl     blind A/B votes from the Chat pane (appended by the chat engine)
@@ -42,6 +45,8 @@ EVENTS_FILE = "events.jsonl"
 CONFIG_FILE = "config.yaml"
 LOG_FILE = "trainer.log"
 CHECKPOINTS_DIR = "checkpoints"
+TRAINING_ARGS_FILE = "training_args.json"
+LOGS_DIR = "logs"
 FINAL_ADAPTER_DIR = "adapter"
 CHECKPOINT_COMPLETE_MARKER = "COMPLETE"
 EVENT_KINDS = ("start", "train", "eval", "samples", "checkpoint", "end")
