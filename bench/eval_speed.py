@@ -1,0 +1,123 @@
+"""Evaluation speed: base and tuned together vs one of them alone, on the same rows.
+
+`workbench eval` asks every prompt to every model in one batched generate (base rows and adapter
+rows share the weights, routed by row masks), so the second model should cost little on a CPU,
+where small-batch decoding is bound by reading the weights. This times `run_evaluation` on the
+same rows three ways, greedy, answers only (no loss, no knowledge check) unless --with-loss:
+
+    tuned   the fine-tuned model alone (the LoRA adapter unmerged: the slower of the two)
+    base    the base model alone
+    both    base + tuned in one evaluation
+
+Target: both <= 1.3x tuned. Rows: the first --rows rows of --data (default: the identity training
+set's 300 Alpaca rows, whose references are short answers). The tuned model: --run (a training run,
+its final adapter) or --adapter DIR; without either, a random LoRA adapter (r=16, all linear layers,
+non-zero B) is made on the fly, which costs the same to run as a trained one.
+
+    .venv/bin/python bench/eval_speed.py [--run RUN | --adapter DIR] [--model default] [--rows 100]
+        [--max-new-tokens 48] [--batch-size 16] [--repeats 1] [--with-loss]
+Tiny check that the script works (seconds):
+    .venv/bin/python bench/eval_speed.py --model TINY_DIR --rows 8 --max-new-tokens 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent / "sample_data" / "identity_alpaca.json"
+
+
+def make_adapter(model_dir: Path, out_dir: Path) -> Path:
+    """A LoRA adapter on every linear layer with non-zero B, so it changes every answer."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from workbench.models import load_model
+
+    torch.manual_seed(0)
+    model = get_peft_model(load_model(model_dir), LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.02)
+    model.save_pretrained(out_dir)
+    return out_dir
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--run", help="a training run (name under the runs directory, or its path)")
+    which.add_argument("--adapter", type=Path, help="a PEFT adapter directory")
+    parser.add_argument("--model", default="default", help="base model (default: SmolLM2-135M-Instruct)")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--rows", type=int, default=100)
+    parser.add_argument("--max-new-tokens", type=int, default=48)
+    parser.add_argument("--batch-size", type=int, default=None, help="prompts per batch (default: the runner's)")
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs per case (median reported)")
+    parser.add_argument("--with-loss", action="store_true", help="also score the teacher-forced loss")
+    args = parser.parse_args()
+
+    from transformers.utils import logging as hf_logging
+
+    from workbench.cpu_budget import prepare_process
+    from workbench.evaluation.rows import load_eval_file
+    from workbench.evaluation.runner import BATCH_PROMPTS, EvalModel, EvalPlan, run_evaluation
+    from workbench.inference.engine import ChatEngine
+    from workbench.inference.settings import SamplingSettings
+    from workbench.inference.sources import BASE_SOURCE, resolve_run_dir, run_source, source_from_directory
+    from workbench.paths import runs_dir
+
+    prepare_process()
+    hf_logging.disable_progress_bar()
+    engine = ChatEngine.load(args.model)
+    if args.run:
+        tuned = run_source(resolve_run_dir(args.run, runs_dir()))
+    elif args.adapter:
+        tuned = source_from_directory(args.adapter)
+    else:
+        tuned = source_from_directory(make_adapter(engine.model_path, Path(tempfile.mkdtemp(prefix="eval-speed-"))))
+    engine.attach(tuned)
+    rows = load_eval_file(args.data).rows[: args.rows]
+    metrics = ("exact", "contains", "rougeL", "bleu", "chrf", "length") + (("loss",) if args.with_loss else ())
+    base_model, tuned_model = EvalModel("base", BASE_SOURCE, "base", 0), EvalModel("tuned", tuned, tuned.label)
+
+    def plan(models):
+        return EvalPlan(
+            models=models, rows=rows, description=args.data.name, metrics=metrics,
+            settings=SamplingSettings(temperature=0.0, max_new_tokens=args.max_new_tokens),
+            batch_prompts=args.batch_size or BATCH_PROMPTS,
+        )
+
+    cases = {"tuned": [tuned_model], "base": [base_model], "both": [base_model, tuned_model]}
+    run_evaluation(engine, plan([base_model, tuned_model]), cancelled=lambda: False)  # warm-up
+    timings: dict[str, list[float]] = {name: [] for name in cases}
+    tokens: dict[str, int] = {}
+    for _ in range(max(1, args.repeats)):
+        for name, models in cases.items():
+            started = time.perf_counter()
+            results = run_evaluation(engine, plan(models))
+            timings[name].append(time.perf_counter() - started)
+            tokens[name] = sum(a["tokens"] for r in results["rows"] for a in r["answers"].values())
+    medians = {name: statistics.median(values) for name, values in timings.items()}
+    print(f"model {engine.model_name} + {tuned.label} · {len(rows)} rows of {args.data.name} · "
+          f"max {args.max_new_tokens} new tokens · batch {args.batch_size or BATCH_PROMPTS} prompts · "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    for name in cases:
+        print(f"  {name:6} {medians[name]:7.1f} s  ({tokens[name]} answer tokens)")
+    ratio = medians["both"] / medians["tuned"]
+    print(f"both / tuned = {ratio:.2f} (target <= 1.3); both / base = {medians['both'] / medians['base']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
