@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from workbench.config.hf_arguments import RunFacts, build_from_pretrained_arguments, build_lora_config
 from workbench.config.optimizers import OPTIMIZERS
@@ -72,17 +72,28 @@ def build_training_model(
     facts: RunFacts,
     *,
     extra_peft_kwargs: "Mapping[str, Any] | None" = None,
+    vocab_size: int | None = None,
+    new_token_ids: "Sequence[int]" = (),
 ) -> "PreTrainedModel":
     """Load the base model and make it trainable per `config.method` (LoRA / QLoRA / full), with
     the `from_pretrained` arguments and LoraConfig that `workbench.config.hf_arguments` builds.
 
     Args:
         extra_peft_kwargs: further LoraConfig fields that depend on the run (see `lora_config_kwargs`).
+        vocab_size: the prepared tokenizer's size; the embeddings grow to it when the chat
+            template added tokens (`resize_embeddings_for`).
+        new_token_ids: the tokens the chat template added: LoRA trains their embedding (and
+            untied output) rows as PEFT trainable tokens; full fine-tuning trains them anyway.
     """
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, set_seed
+
+    from workbench.data.chat_templates import new_token_peft_kwargs, resize_embeddings_for
 
     path = safetensors_model_path(resolved)
     model = AutoModelForCausalLM.from_pretrained(path, **build_from_pretrained_arguments(config, facts))
+    if vocab_size is not None and vocab_size > model.get_input_embeddings().weight.shape[0]:
+        set_seed(config.optimization.seed)  # new rows start the same way in every run of one config
+        resize_embeddings_for(model, vocab_size)
     if config.method.type == "qlora":
         from peft import prepare_model_for_kbit_training
 
@@ -93,13 +104,12 @@ def build_training_model(
         )
     model.config.use_cache = False  # the KV cache is useless in training and costs memory
 
-    lora = build_lora_config(config, extra_peft_kwargs)
+    lora = build_lora_config(config, {**(extra_peft_kwargs or {}), **new_token_peft_kwargs(model, new_token_ids)})
     if lora is None:
         model.train()
         return model
 
     from peft import get_peft_model
-    from transformers import set_seed
 
     # The adapters' A matrices start random: seed them, or two runs of one config train differently.
     set_seed(config.optimization.seed)

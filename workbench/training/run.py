@@ -270,7 +270,8 @@ def _train(
     import torch
 
     from workbench.config.hf_arguments import build_training_arguments, run_facts, workbench_trainer_kwargs
-    from workbench.models import load_tokenizer, resolve_model
+    from workbench.data.chat_templates import load_run_tokenizer
+    from workbench.models import resolve_model
     from workbench.precision import torch_dtype
     from workbench.training.examples import prepare_data
     from workbench.training.model_setup import (
@@ -292,7 +293,11 @@ def _train(
     status.estimated_peak_bytes = estimate[0].total_bytes if estimate else None
 
     resolved = resolve_model(config.model.name_or_path)
-    tokenizer = load_tokenizer(resolved, trust_remote_code=config.model.trust_remote_code)
+    # data.chat_template applied, its missing tokens added; saved with every checkpoint (processing_class)
+    prepared = load_run_tokenizer(config)
+    tokenizer = prepared.tokenizer
+    for note in prepared.notes():
+        quiet(note)
     data = prepare_data(config, tokenizer, quiet)
     max_len = config.data.max_seq_length
     if config.data.packing:
@@ -307,7 +312,9 @@ def _train(
     precision = facts.precision
     quiet(f"model: {resolved.display_name} · {config.method.type} · {precision.label} · "
           f"{'GPU' if on_gpu else 'CPU'} × {world}")
-    model = build_training_model(config, resolved, facts)
+    model = build_training_model(
+        config, resolved, facts, vocab_size=len(tokenizer), new_token_ids=prepared.new_token_ids
+    )
     trainable, total = parameter_counts(model)
     compute_dtype = torch_dtype(precision.compute)
     collator_options = {"attn_implementation": config.model.attn_implementation, "mask_dtype": compute_dtype}
@@ -369,6 +376,8 @@ def _train(
             "total_params": total,
             "estimated_peak_bytes": status.estimated_peak_bytes,
             "resumed_from_step": _checkpoint_step(checkpoint),
+            "chat_template": prepared.choice.name,
+            "added_tokens": list(prepared.added_tokens),
         },
         prompts=list(config.prompts),
         system_prompt=config.data.system_prompt,
