@@ -74,3 +74,19 @@ def test_the_help_names_every_preset():
     from workbench.config.presets import PRESETS
 
     assert PRESET_HELP.split(", ") == list(PRESETS)
+
+
+def test_check_and_show_take_overrides_and_name_a_bad_one(in_tmp, capsys):
+    (in_tmp / "data.jsonl").write_text("".join(f'{{"prompt": "q{i}", "completion": "a{i}"}}\n' for i in range(40)))
+    main(["config", "new", "--preset", "quick-demo-cpu", "--train-file", "data.jsonl", "-o", "run.yaml"])
+    capsys.readouterr()
+    assert main(["config", "show", "run.yaml", "--as", "training-args", "optimization.learning_rate=1e-5",
+                 "optimization.extra={adam_beta2: 0.95}"]) == 0
+    shown = capsys.readouterr().out
+    assert "learning_rate=1e-05," in shown and "adam_beta2=0.95," in shown
+    assert main(["config", "check", "run.yaml", "method.r=8"]) == 0
+    assert "train it with: workbench train run.yaml method.r=8" in capsys.readouterr().out
+    assert main(["config", "check", "run.yaml", "optimization.learning_rate=fast"]) == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("override optimization.learning_rate=fast: optimization.learning_rate: ")
+    assert load_config(in_tmp / "run.yaml").optimization.learning_rate == get_preset("quick-demo-cpu").config().optimization.learning_rate

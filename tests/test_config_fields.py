@@ -31,6 +31,12 @@ def test_every_schema_field_has_help_text_and_every_usual_range_names_a_field():
         ("data.packing", "off", False),
         ("prompts", "Who are you?\n\nWhat is 2+2?\n", ["Who are you?", "What is 2+2?"]),
         ("method.type", "qlora", "qlora"),
+        ("method.target_modules", "", "all-linear"),
+        ("evaluation.report_to", "", "none"),
+        ("evaluation.report_to", "tensorboard", "tensorboard"),
+        ("evaluation.report_to", "tensorboard, wandb", ["tensorboard", "wandb"]),
+        ("optimization.extra", "", {}),
+        ("optimization.extra", "adam_beta2: 0.95\nadam_epsilon: 1e-8", {"adam_beta2": 0.95, "adam_epsilon": 1e-8}),
     ],
 )
 def test_text_parses_into_the_schema_value_and_formats_back(dotted, text, value):
