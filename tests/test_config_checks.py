@@ -231,7 +231,7 @@ def test_unreadable_training_data_is_reported_on_the_field(tmp_path, small_model
     [
         ("data", {"train_file": "missing.json"}, "data.train_file"),
         ("data", {"validation_file": "missing-val.json"}, "data.validation_file"),
-        ("devices", {"deepspeed": "ds_config.json"}, "devices.deepspeed"),
+        ("devices", {"deepspeed": "ds_config.json", "num_processes": 2}, "devices.deepspeed"),  # ZeRO needs ranks
     ],
 )
 def test_files_that_do_not_exist_are_errors(data_file, small_model, tmp_path, monkeypatch, section, values, field):

@@ -1,10 +1,12 @@
 """`workbench config`: create a run config from a preset, check it against this machine, show it
-in Hugging Face's terms."""
+in Hugging Face's terms, import it from LLaMA-Factory or axolotl and export it back."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from workbench.config.dialects import DIALECTS
 
 PRESET_HELP = "quick-demo-cpu, lora-1gpu, qlora-large-1gpu, full-finetune"
 VIEW_CHOICES = ("yaml", "training-args", "lora", "model", "command")
@@ -41,9 +43,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     actions.add_parser("presets", help="list the presets and why each value was chosen")
 
+    imported = actions.add_parser(
+        "import", help="turn a LLaMA-Factory or axolotl training YAML into a workbench config, saying what became of each key"
+    )
+    imported.add_argument("file", metavar="FILE", help="the LLaMA-Factory or axolotl YAML")
+    imported.add_argument("-o", "--output", default=None, metavar="OUT", help="where to write it (default: FILE's name + .workbench.yaml here)")
+    imported.add_argument("--from", dest="dialect", choices=DIALECTS, default=None, help="the file's tool (detected by default)")
+    imported.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+
+    exported = actions.add_parser("export", help="write a workbench config as a LLaMA-Factory or axolotl training YAML")
+    exported.add_argument("file", metavar="CFG")
+    exported.add_argument("--to", dest="dialect", choices=DIALECTS, required=True, help="the tool to write for")
+    exported.add_argument("-o", "--output", default=None, metavar="OUT", help="where to write it (default: CFG's name + .TOOL.yaml here)")
+    exported.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+
+
 
 def run(args: argparse.Namespace) -> int:
-    return {"new": _new, "check": _check, "show": _show, "presets": _presets}[args.config_action](args)
+    actions = {"new": _new, "check": _check, "show": _show, "presets": _presets, "import": _import, "export": _export}
+    return actions[args.config_action](args)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from workbench.config.dialects.commands import import_command
+
+    return import_command(args.file, args.output, args.dialect, args.force)
+
+
+def _export(args: argparse.Namespace) -> int:
+    from workbench.config.dialects.commands import export_command
+
+    return export_command(args.file, args.output, args.dialect, args.force)
 
 
 def _new(args: argparse.Namespace) -> int:

@@ -277,8 +277,12 @@ def _check_devices(config: RunConfig, devices: DeviceReport) -> list[Problem]:
                         f"GPU {', '.join(map(str, missing))} does not exist; this machine has GPU {available}",
                     )
                 )
+    from workbench.config.distributed import num_machines
+
     gpus = _selected_gpus(config, devices)
-    processes = config.devices.num_processes
+    machines = num_machines(config)
+    processes = config.devices.num_processes // machines  # the processes on this machine
+    where = f" on each of {machines} machines" if machines > 1 else ""
     if processes > 1 and not gpus:
         problems.append(
             Problem(
@@ -292,8 +296,8 @@ def _check_devices(config: RunConfig, devices: DeviceReport) -> list[Problem]:
         problems.append(
             Problem(
                 "devices.num_processes",
-                f"{processes} processes but {len(gpus)} GPU(s) selected; run one process per GPU "
-                f"(set it to {len(gpus)})",
+                f"{processes} processes{where} but {len(gpus)} GPU(s) selected; run one process per GPU "
+                f"(set it to {len(gpus) * machines})",
             )
         )
     elif processes == 1 and len(gpus) > 1:
@@ -305,11 +309,89 @@ def _check_devices(config: RunConfig, devices: DeviceReport) -> list[Problem]:
                 "warning",
             )
         )
-    if config.devices.deepspeed and config.devices.fsdp:
+    return problems
+
+
+def _check_launch(config: RunConfig, base_dir: Path | None) -> list[Problem]:
+    """What stops the ranks from starting as the config asks: sharding with one process, DeepSpeed
+    missing or misnamed, an accelerate config file that would start other ranks than these."""
+    from workbench.config.distributed import (
+        DEEPSPEED_PRESETS,
+        SHARDING_TYPES,
+        AccelerateConfigError,
+        fsdp_enabled,
+        read_accelerate_config,
+    )
+
+    problems = []
+    devices = config.devices
+    processes = devices.num_processes
+    if devices.deepspeed and fsdp_enabled(config):
         problems.append(Problem("devices.fsdp", "DeepSpeed and FSDP cannot be combined; clear one of them"))
-    if config.devices.deepspeed and not _package_installed("deepspeed"):
+    if devices.deepspeed:
+        if devices.deepspeed not in DEEPSPEED_PRESETS:
+            problems += _check_file("devices.deepspeed", devices.deepspeed, base_dir, required=False)[0]
+        if not _package_installed("deepspeed"):
+            problems.append(
+                Problem("devices.deepspeed", "the deepspeed package is not installed; `pip install deepspeed` (with your "
+                        "CUDA build of torch) or clear this field")
+            )
+        if processes == 1:
+            problems.append(
+                Problem("devices.deepspeed", "DeepSpeed ZeRO shares the model's state out over several processes; with "
+                        "devices.num_processes: 1 there is nothing to share it with. Set num_processes to the number of "
+                        "GPUs, or clear deepspeed (gradient_checkpointing or qlora save memory on one GPU)")
+            )
+    if fsdp_enabled(config) and processes == 1:
         problems.append(
-            Problem("devices.deepspeed", "the deepspeed package is not installed; install it or clear this field")
+            Problem("devices.fsdp", "FSDP shards the model over several processes; with devices.num_processes: 1 there is "
+                    "nothing to shard over. Set num_processes to the number of GPUs, or clear fsdp and fsdp_config")
+        )
+    if not devices.accelerate_config:
+        return problems
+    field = "devices.accelerate_config"
+    try:
+        launch = read_accelerate_config(devices.accelerate_config, base_dir)
+    except AccelerateConfigError as error:
+        return problems + [Problem(field, str(error))]
+    if launch.distributed_type in SHARDING_TYPES:
+        choice = {"DEEPSPEED": "devices.deepspeed", "FSDP": "devices.fsdp and devices.fsdp_config"}.get(launch.distributed_type, "")
+        instead = f"set {choice} in the run config and " if choice else ""
+        problems.append(
+            Problem(field, f"distributed_type {launch.distributed_type}: the run config decides the sharding, so the run "
+                    f"directory records it; {instead}use distributed_type: MULTI_GPU in {devices.accelerate_config}")
+        )
+    if launch.starts_one_process and launch.num_processes > launch.num_machines:
+        why = "use_cpu: true" if launch.use_cpu else f"distributed_type {launch.distributed_type}"
+        problems.append(
+            Problem(field, f"with {why}, accelerate launch starts one process per machine (more CPU processes only through "
+                    "mpirun), not the num_processes it names; use distributed_type: MULTI_GPU and use_cpu: false (it runs "
+                    "on the CPU with gloo where there is no GPU)")
+        )
+    if launch.num_processes != processes:
+        problems.append(
+            Problem("devices.num_processes", f"{processes}, but {devices.accelerate_config} starts {launch.num_processes} "
+                    f"processes (num_processes, over all machines); make them agree")
+        )
+    if launch.num_machines > 1:
+        if not launch.main_process_ip:
+            problems.append(
+                Problem(field, f"{launch.num_machines} machines need main_process_ip (the address of the machine with "
+                        "machine_rank 0) and main_process_port")
+            )
+        if not 0 <= launch.machine_rank < launch.num_machines:
+            problems.append(
+                Problem(field, f"machine_rank {launch.machine_rank} is not one of 0..{launch.num_machines - 1}")
+            )
+        if launch.num_processes % launch.num_machines:
+            problems.append(
+                Problem(field, f"num_processes {launch.num_processes} does not split evenly over "
+                        f"{launch.num_machines} machines (the same number of GPUs runs on each)")
+            )
+    if launch.gpu_ids not in (None, "all") and devices.gpus != "all":
+        problems.append(
+            Problem("devices.gpus", f"GPUs are chosen twice (here and gpu_ids: {launch.gpu_ids} in "
+                    f"{devices.accelerate_config}); keep one of them")
         )
     return problems
 
@@ -479,8 +561,6 @@ def _training_rows(config: RunConfig, base_dir: Path | None) -> tuple[list[Probl
 
 def _check_data(config: RunConfig, base_dir: Path | None) -> list[Problem]:
     problems, train_rows, has_eval_data = _training_rows(config, base_dir)
-    if config.devices.deepspeed:
-        problems += _check_file("devices.deepspeed", config.devices.deepspeed, base_dir, required=False)[0]
     if train_rows is None:
         return problems
     effective = config.effective_batch_size
@@ -530,6 +610,7 @@ def check_config(
         + _check_method(config)
         + _check_hardware(config, devices)
         + _check_devices(config, devices)
+        + _check_launch(config, base)
         + _check_training_choices(config)
         + _check_tracking(config)
         + _check_pass_through(config, devices)

@@ -44,7 +44,8 @@ PLACEHOLDERS: dict[str, str] = {
     "data.system_prompt": "empty = the chat template's own default",
     "optimization.neftune_noise_alpha": "empty = off",
     "evaluation.early_stopping_patience": "empty = off",
-    "devices.deepspeed": "empty = off (path to a DeepSpeed JSON)",
+    "devices.deepspeed": "empty = off; zero2, zero3 or the path of a DeepSpeed JSON",
+    "devices.accelerate_config": "empty = one machine (an accelerate config file for several)",
     "devices.fsdp": "empty = off",
 }
 

@@ -6,10 +6,10 @@ and the YAML. Plain strings; nothing heavy is imported.
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.config.distributed import launch_command
 from workbench.config.hf_arguments import (
     display_facts,
     from_pretrained_kwargs,
@@ -31,11 +31,6 @@ def resolve_precision(config: RunConfig, devices: DeviceReport | None = None) ->
     return precision.weights, precision.autocast
 
 
-def launch_command(config: RunConfig, config_path: str | Path | None = None) -> str:
-    """The shell command that trains this config headless (what "Start training" runs). It reads
-    devices.gpus and starts one process per device itself, so no launcher or environment is needed."""
-    path = shlex.quote(str(config_path)) if config_path else "CONFIG.yaml"
-    return f"workbench train {path}"
 
 
 def format_call(callable_name: str, kwargs: dict[str, Any] | None) -> str:

@@ -56,6 +56,7 @@ def create_run_dir(runs_root: Path | str | None, name: str) -> Path:
 def config_for_run(config: "RunConfig", base_dir: Path | str | None = None) -> "RunConfig":
     """A copy of the config with relative paths made absolute (from `base_dir`, else the current
     directory), so the copy saved inside the run directory works from anywhere."""
+    from workbench.config.distributed import DEEPSPEED_PRESETS
     from workbench.config.io import resolve_config_path
     from workbench.data.chat_templates import is_template_name
     from workbench.data.data_refs import absolute_data_path
@@ -69,7 +70,9 @@ def config_for_run(config: "RunConfig", base_dir: Path | str | None = None) -> "
     for source in data.data.sources:  # a cached dataset id stays an id
         source.path = absolute_data_path(source.path, base_dir)
         source.validation_file = absolute_data_path(source.validation_file, base_dir)
-    data.devices.deepspeed = absolute(data.devices.deepspeed)
+    if data.devices.deepspeed not in DEEPSPEED_PRESETS:  # zero2 / zero3 name the shipped files
+        data.devices.deepspeed = absolute(data.devices.deepspeed)
+    data.devices.accelerate_config = absolute(data.devices.accelerate_config)
     if not is_template_name(data.data.chat_template):  # a .jinja file's path
         data.data.chat_template = absolute(data.data.chat_template)
     model_dir = resolve_config_path(data.model.name_or_path, base_dir)
@@ -119,8 +122,16 @@ def start_run(config: "RunConfig", runs_root: Path | str | None = None, name: Op
     """Launch `workbench train` for `config` in the background and return its new run directory at once.
 
     The child writes status.json, events.jsonl and checkpoints there; with devices.num_processes > 1
-    it starts one process per device itself (torchrun).
+    it starts one process per device itself (accelerate launch).
     """
+    from workbench.config.distributed import launch_command, num_machines
+
+    machines = num_machines(config)
+    if machines > 1:
+        raise WorkbenchError(
+            f"devices.accelerate_config: this run spans {machines} machines, so it starts on each of them; run "
+            f"`workbench train CONFIG` (that is, {launch_command(config).splitlines()[0]}) on every machine"
+        )
     run_dir = prepare_run_dir(config, runs_root, name)
     process = _spawn_detached(["train", str(run_dir / CONFIG_FILE), "--run-dir", str(run_dir)], run_dir)
     _mark_starting(run_dir, name or config.name, process.pid)
