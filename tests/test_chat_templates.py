@@ -104,10 +104,18 @@ def test_auto_refuses_a_tokenizer_without_a_template_with_the_names(base_tokeniz
 
 
 def test_auto_keeps_a_tokenizer_that_has_a_template(default_tokenizer):
-    prepared = prepare_tokenizer(default_tokenizer, "auto")
+    from workbench.data.chat_templates import builtin_template_text, chosen_template_text
+    from workbench.data.system_prompt import template_with_default_system
 
+    prepared = prepare_tokenizer(default_tokenizer, "auto")
     assert prepared.tokenizer is default_tokenizer
     assert prepared.added_tokens == () and prepared.eos_changed_from is None
+    assert chosen_template_text(default_tokenizer, "auto") == default_tokenizer.chat_template
+    assert chosen_template_text(default_tokenizer, "phi3") == builtin_template_text("phi3")
+
+    baked = prepare_tokenizer(default_tokenizer, "auto", system_prompt="You are Sage.")
+    assert baked.tokenizer is not default_tokenizer  # the shared tokenizer keeps its own template
+    assert baked.tokenizer.chat_template == template_with_default_system(default_tokenizer.chat_template, "You are Sage.")
 
 
 def test_a_jinja_file_is_read_and_its_control_tokens_added(base_tokenizer, tmp_path):
