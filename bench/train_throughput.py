@@ -27,12 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from workbench.training.run import CPU_THREAD_ENVIRONMENT  # noqa: E402
+from workbench.cpu_budget import prepare_process  # noqa: E402
 
-# Both trainers run in this process under the thread policy `workbench train` uses on the CPU;
+# Both trainers run in this process under the thread policy every workbench process uses;
 # it has to be in place before torch starts its thread pool.
-for _name, _value in CPU_THREAD_ENVIRONMENT.items():
-    os.environ.setdefault(_name, _value)
+prepare_process()
 
 
 class CpuClock:

@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
+from workbench.cpu_budget import prepare_process
 from workbench.errors import WorkbenchError
 from workbench.training.callbacks import (
     RecorderInfo,
@@ -287,6 +288,11 @@ def _train(
     quiet: Report = report if is_main else (lambda line: None)
     quiet_transformers()
     on_gpu = torch.cuda.is_available() and not config.devices.use_cpu
+    cpu_share = None
+    if not on_gpu:  # claimed from the start, so chat takes its smaller share while the model loads too
+        from workbench.cpu_budget import trainer_share
+
+        cpu_share = scope.enter_context(trainer_share(processes=world))
     check_method_supported(config, on_gpu)
     probe = ResourceProbe(on_gpu)
     estimate = memory_estimate(config)
@@ -387,6 +393,8 @@ def _train(
     keeper = CheckpointKeeper(run_dir, tracker, own["keep_checkpoints"], recorder.checkpoint_complete)
     for callback in (StopControl(request, outcome, trainer_ref), tracker, keeper, recorder):
         trainer.add_callback(callback)
+    if cpu_share is not None:
+        trainer.add_callback(_follow_cpu_budget(cpu_share))
 
     if request.requested:
         outcome.state, outcome.reason = "stopped", "stopped on request before the first step"
@@ -522,7 +530,7 @@ def train_command(
             return 0
         config = load_config(run_dir / CONFIG_FILE)
         _apply_gpu_choice(config)
-        apply_cpu_thread_policy(config)
+        prepare_process()  # the CLI's main did it already; this covers callers that skip the CLI
         return run_training(config, run_dir, config_path=run_dir / CONFIG_FILE, resume=True, report=report)
 
     if config_path is None:
@@ -554,7 +562,7 @@ def train_command(
     if not under_launcher():
         report(f"run directory: {run_dir}")
     _apply_gpu_choice(config)
-    apply_cpu_thread_policy(config)
+    prepare_process()  # the CLI's main did it already; this covers callers that skip the CLI
     return run_training(config, run_dir, config_path=run_config_path, check_source=check_source, report=report)
 
 
@@ -571,21 +579,21 @@ def preflight(config: "RunConfig", source: str, report: Report) -> None:
         report(problem.line(source))
 
 
-CPU_THREAD_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
-"""OpenMP threads that sleep instead of spinning while they wait. Measured on this 2-core machine
-with other work running (load ~8): a LoRA step of SmolLM2-135M (2 × 256 tokens) took 5.5 CPU-s and
-11 s with passive waiting against 16–32 CPU-s and 32–67 s with the default spinning, which burns
-the core the other thread needs. The TUI sharing the cores with the trainer is the normal case."""
+def _follow_cpu_budget(share):
+    """A callback that re-reads the CPU budget at every step (workbench/cpu_budget.py), so the
+    trainer gives chat its share while chat answers and takes every core back after."""
+    from transformers import TrainerCallback
 
+    class FollowCpuBudget(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            share.refresh(force=True)
 
-def apply_cpu_thread_policy(config: "RunConfig") -> None:
-    """Set CPU_THREAD_ENVIRONMENT for a CPU run before torch starts (a user's own setting wins)."""
-    from workbench.devices import detect_devices
+        def on_step_begin(self, args, state, control, **kwargs):
+            share.refresh()
 
-    if detect_devices().has_cuda and not config.devices.use_cpu:
-        return
-    for name, value in CPU_THREAD_ENVIRONMENT.items():
-        os.environ.setdefault(name, value)
+        on_substep_end = on_prediction_step = on_step_begin
+
+    return FollowCpuBudget()
 
 
 def _apply_gpu_choice(config: "RunConfig") -> None:
