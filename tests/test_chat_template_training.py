@@ -5,6 +5,7 @@ saved with the adapter, Chat answers through the run's template, and the merged 
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -86,8 +87,15 @@ def test_chat_answers_through_the_runs_template_and_tokens(chatml_run, base_mode
     engine = ChatEngine.load(str(base_model_dir), placement=("fp32", "cpu"))
     tuned = run_source(chatml_run, "final")
     messages = [{"role": "user", "content": "What is amber?"}]
+    with pytest.raises(Exception, match="has no chat template"):
+        engine.prompt_ids(messages, BASE_SOURCE)  # the base model has no template of its own...
 
+    attaching = threading.Thread(target=engine.attach, args=(tuned,), daemon=True)
+    attaching.start()
+    attaching.join(timeout=120)
+    assert not attaching.is_alive(), "attaching the run's adapter hung"
     prompt = engine.prompt_ids(messages, tuned)
+    assert engine.prompt_ids(messages, BASE_SOURCE) == prompt  # ...so it answers in the run's format
     assert prompt[0] == 400  # <|im_start|>: the run's template, one token
     text = engine.tokenizer_for(tuned).decode(prompt)
     assert text.startswith(f"<|im_start|>system\n{SYSTEM_PROMPT}<|im_end|>") and text.endswith("<|im_start|>assistant\n")
@@ -97,8 +105,8 @@ def test_chat_answers_through_the_runs_template_and_tokens(chatml_run, base_mode
     assert 401 in engine.eos_token_ids  # it stops at the run's end-of-turn token
     if answer.finish_reason == "eos":
         assert answer.token_ids[-1] == 401
-    with pytest.raises(Exception, match="has no chat template"):
-        engine.prompt_ids(messages, BASE_SOURCE)  # the base model has no template of its own
+    base, again = engine.generate([GenerationJob(BASE_SOURCE, messages, settings), GenerationJob(tuned, messages, settings)])
+    assert base.finish_reason in ("eos", "length") and again.token_ids == answer.token_ids
 
 
 def test_the_merged_export_carries_the_template_and_the_trained_rows(chatml_run, tmp_path):

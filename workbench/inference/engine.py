@@ -197,6 +197,7 @@ class ChatEngine:
         self._saved_tokenizers: dict[Path, Any] = {}
         self._adapter_tokenizers: dict[str, Any] = {}
         self._model_tokenizers: dict[int, Any] = {}
+        self._base_fallback: Any = None
         config_eos = model.generation_config.eos_token_id if model.generation_config is not None else None
         eos = set(config_eos if isinstance(config_eos, list) else [config_eos] if config_eos is not None else [])
         if tokenizer.eos_token_id is not None:
@@ -249,6 +250,7 @@ class ChatEngine:
     def _adapter_name(self, source: ModelSource) -> str:
         """The PEFT name of a source's adapter, loading it once (reloaded when its weights file changes)."""
         key = (source.path, self._weights_stamp(source.path))
+        self.tokenizer_for(source)  # loads it outside the lock (it may take the lock to grow the base)
         with self._lock:
             name = self._adapter_names.get(key)
             if name is None:
@@ -259,16 +261,27 @@ class ChatEngine:
 
     def tokenizer_for(self, source: Optional[ModelSource]) -> "PreTrainedTokenizerBase":
         """The tokenizer a side answers through: the one saved with its adapter or model (the run's
-        chosen chat template, with the tokens it added), else the base model's."""
+        chosen chat template, with the tokens it added), else the base model's.
+
+        A base model without a chat template of its own (a base model trained with a chosen
+        template) answers through the template of the last run tokenizer loaded, so the two
+        sides of a comparison get the same prompt; its embeddings have grown to that tokenizer."""
         if source is None or source.is_base or source.path is None:
-            return self.tokenizer
+            if getattr(self.tokenizer, "chat_template", None) or self._base_fallback is None:
+                return self.tokenizer
+            return self._base_fallback
         if source.path not in self._saved_tokenizers:
+            from workbench.data.chat_templates import resize_embeddings_for
             from workbench.inference.prompting import load_saved_tokenizer
 
             saved = load_saved_tokenizer(source.path)
             if saved is not None and saved.eos_token_id is not None:
                 self.eos_token_ids.add(saved.eos_token_id)
             self._saved_tokenizers[source.path] = saved
+            if saved is not None and saved.chat_template and not getattr(self.tokenizer, "chat_template", None):
+                with self._lock:  # never under a running generation
+                    resize_embeddings_for(self._base, len(saved))
+                self._base_fallback = saved
         return self._saved_tokenizers[source.path] or self.tokenizer
 
     def _load_adapter(self, source: ModelSource) -> str:
@@ -406,6 +419,8 @@ class ChatEngine:
         if batch_size is not None and batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         groups: dict[int, _Group] = {}
+        for job in jobs:  # every side's tokenizer first: a template-less base borrows a run's
+            self.tokenizer_for(job.source)
         for side, job in enumerate(jobs):
             prompt = self.prompt_ids(job.messages, job.source)
             if job.source.kind == "model":

@@ -28,6 +28,8 @@ def quiet_transformers() -> None:
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    # Saving the grown embedding with the adapter is what a run whose chat template added tokens wants.
+    warnings.filterwarnings("ignore", message="Setting `save_embedding_layers` to `True`", category=UserWarning)
 
 
 def visible_gpu_environment(gpus: "str | list[int]", use_cpu: bool) -> str | None:
