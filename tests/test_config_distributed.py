@@ -142,6 +142,15 @@ def test_fsdp_config_reaches_the_training_arguments(base, tmp_path):
     assert "deepspeed" not in shown and "fsdp" not in training_arguments_kwargs(make(base), facts)
 
 
+def test_pass_through_keys_check_out_for_several_processes(base):
+    from workbench.config.hf_arguments import pass_through_problems
+
+    # probing TrainingArguments as two ranks would need their process group; one process is probed
+    config = make(base, num_processes=2)
+    config.optimization.extra = {"adam_beta2": 0.95}
+    assert pass_through_problems(config, devices=CPU_ONLY) == []
+
+
 # -- refused at config check -------------------------------------------------------------------
 
 

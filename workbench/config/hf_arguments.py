@@ -18,6 +18,7 @@ checks its keys and value types against TrainingArguments' own dataclass fields.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import types
 import typing
@@ -449,8 +450,11 @@ def pass_through_problems(
         return problems
     from transformers import TrainingArguments
 
+    # Probed as one process: with several, TrainingArguments sets up DDP, which needs the process
+    # group only the launched ranks have ("Default process group has not been initialized").
+    facts = dataclasses.replace(display_facts(config, devices), world_size=1)
     try:
-        TrainingArguments(**training_arguments_kwargs(config, devices=devices))
+        TrainingArguments(**training_arguments_kwargs(config, facts))
     except (ValueError, TypeError) as error:
         problems.append(("optimization.extra", f"TrainingArguments refuses these settings: {_first_line(error)}"))
     return problems
@@ -458,8 +462,6 @@ def pass_through_problems(
 
 def training_argument_fields() -> dict[str, Any]:
     """TrainingArguments' settable dataclass fields -> their annotations."""
-    import dataclasses
-
     from transformers import TrainingArguments
 
     try:
