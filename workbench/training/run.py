@@ -31,6 +31,7 @@ from workbench.training.callbacks import (
     remove_incomplete_checkpoints,
     restore_signal_handlers,
 )
+from workbench.training.ranks import CHECKED_BY_LAUNCHER, agree_on_run_dir, distributed_rank, under_launcher
 from workbench.training.rundir import (
     ACTIVE_STATES,
     CHECKPOINT_COMPLETE_MARKER,
@@ -50,15 +51,6 @@ if TYPE_CHECKING:
     from workbench.config.schema import RunConfig
 
 Report = Callable[[str], None]
-
-
-def distributed_rank() -> tuple[int, int]:
-    """(rank, world size) from torchrun's environment; (0, 1) in a plain process."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def under_launcher() -> bool:
-    return "LOCAL_RANK" in os.environ
 
 
 def report_line(line: str) -> None:
@@ -115,27 +107,31 @@ def out_of_memory_advice(config: "RunConfig") -> str:
     return "try: " + "; ".join(hints)
 
 
-def launch_distributed(config: "RunConfig", config_path: Path, run_dir: Path, resume: bool, report: Report) -> int:
-    """Run this same command under torchrun with one process per device, and wait for it.
+def launch_distributed(
+    config: "RunConfig", config_path: Path, run_dir: Optional[Path], resume: bool, report: Report
+) -> int:
+    """Start this config's ranks with `accelerate launch` (the argv `config show --as command`
+    prints) and wait for them.
 
     Until rank 0 takes over status.json, it names this process, so the run never looks dead while
-    the ranks start.
+    the ranks start. `run_dir` is None for a run on several machines: there global rank 0 creates
+    the run directory and the ranks on every machine join it.
     """
-    processes = config.devices.num_processes
-    status = _raw_status(run_dir) or RunStatus(name=config.name)
-    status.state, status.reason, status.pid = "starting", None, os.getpid()
-    write_status(run_dir, status)
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
-        "-m", "workbench", "train",
-    ]
-    command += ["--resume", str(run_dir)] if resume else [str(config_path), "--run-dir", str(run_dir)]
-    report(f"launching {processes} training processes (torchrun)")
-    child = subprocess.Popen(command)
+    from workbench.config.distributed import launch_argv, num_machines
+
+    if run_dir is not None:
+        status = _raw_status(run_dir) or RunStatus(name=config.name)
+        status.state, status.reason, status.pid = "starting", None, os.getpid()
+        write_status(run_dir, status)
+    command = launch_argv(config, config_path, run_dir, resume, python=sys.executable)
+    machines = num_machines(config)
+    where = f" on {machines} machines" if machines > 1 else ""
+    report(f"launching {config.devices.num_processes} training processes{where} (accelerate launch)")
+    child = subprocess.Popen(command, env={**os.environ, CHECKED_BY_LAUNCHER: "1"})
 
     def forward_stop(signum, _frame):
         # Rank 0 owns the stop decision and shares it with the other ranks at the next step end.
-        status = _raw_status(run_dir)
+        status = _raw_status(run_dir) if run_dir is not None else None
         target = status.pid if status and status.pid and status.pid != os.getpid() else child.pid
         try:
             os.kill(target, signal.SIGTERM)
@@ -145,7 +141,7 @@ def launch_distributed(config: "RunConfig", config_path: Path, run_dir: Path, re
     signal.signal(signal.SIGTERM, forward_stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C already reaches every rank
     code = child.wait()
-    status = _raw_status(run_dir)
+    status = _raw_status(run_dir) if run_dir is not None else None
     if status is not None and status.state in ACTIVE_STATES and not pid_is_alive(status.pid):
         status.state = "failed"
         status.reason = f"a training process exited with code {code} before finishing; see trainer.log"
@@ -172,7 +168,9 @@ def run_training(
         except WorkbenchError as error:
             _record_failure(run_dir, config, str(error))
             raise
-    if config.devices.num_processes > 1 and not under_launcher():
+    from workbench.config.distributed import uses_launcher
+
+    if uses_launcher(config) and not under_launcher():
         return launch_distributed(config, config_path or run_dir / CONFIG_FILE, run_dir, resume, report)
 
     rank, world = distributed_rank()
@@ -512,42 +510,79 @@ def train_command(
 
     `overrides` (`section.field=value`) apply over the config file; the run directory keeps the
     resolved config.
-    """
-    from workbench.config.io import load_config, save_config
-    from workbench.training.launch import config_for_run, create_run_dir, ensure_resumable, resume_run, start_run
 
+    In a rank started by a launcher (the workbench's own, bare torchrun, accelerate launch), global
+    rank 0 decides the run directory and the other ranks join it (`ranks.agree_on_run_dir`).
+    """
+    from workbench.config.distributed import num_machines
+    from workbench.config.io import load_config
+    from workbench.training.launch import config_for_run, ensure_resumable, resume_run, start_run
+
+    launched = under_launcher()
     if resume_dir is not None:
         if overrides:
             raise WorkbenchError(
                 f"train --resume: a resumed run keeps its own config; drop the overrides ({' '.join(overrides)})"
             )
         run_dir = Path(resume_dir)
-        if not under_launcher():  # under torchrun, the parent process has checked already
+        if not launched:  # in a rank, the process that started the ranks has checked already
             ensure_resumable(run_dir, read_status(run_dir))
         if detach:
             resume_run(run_dir)
             report(str(run_dir))
             return 0
         config = load_config(run_dir / CONFIG_FILE)
-        _apply_gpu_choice(config)
-        prepare_process()  # the CLI's main did it already; this covers callers that skip the CLI
+        _prepare_process(config, report)
+        if launched:
+            chosen = run_dir
+            run_dir = agree_on_run_dir(config, lambda: chosen)
         return run_training(config, run_dir, config_path=run_dir / CONFIG_FILE, resume=True, report=report)
 
     if config_path is None:
         raise WorkbenchError("train: give a CONFIG.yaml to start a run, or --resume RUN_DIR to continue one")
     config = config_for_run(load_config(config_path, overrides))
-    check_source = None
-    if detach or run_dir is None:
-        # checked before a run directory exists, so a config that cannot train leaves nothing behind
-        preflight(config, str(config_path), report)
     if detach:
+        preflight(config, str(config_path), report)
         started = start_run(config, runs_root)
         report(str(started))
         return 0
+    _prepare_process(config, report)
+    if launched:
+        _adopt_world_size(config, report)
+        checked = CHECKED_BY_LAUNCHER in os.environ
+
+        def rank_zero_run_dir() -> Path:
+            if not checked:
+                preflight(config, str(config_path), report)
+            return _open_run_dir(config, config_path, run_dir, runs_root, report, announce=not checked)
+
+        run_dir = agree_on_run_dir(config, rank_zero_run_dir)
+        return run_training(config, run_dir, config_path=run_dir / CONFIG_FILE, report=report)
+    if num_machines(config) > 1:
+        # every machine runs this; their ranks meet, and global rank 0 creates the run directory
+        preflight(config, str(config_path), report)
+        return launch_distributed(config, Path(config_path), None, resume=False, report=report)
+    check_source = None
+    if run_dir is None:
+        # checked before a run directory exists, so a config that cannot train leaves nothing behind
+        preflight(config, str(config_path), report)
+    else:
+        check_source = str(config_path)
+    run_dir = _open_run_dir(config, config_path, run_dir, runs_root, report)
+    return run_training(config, run_dir, config_path=run_dir / CONFIG_FILE, check_source=check_source, report=report)
+
+
+def _open_run_dir(
+    config: "RunConfig", config_path: Path, run_dir: Optional[Path], runs_root: Optional[Path], report: Report,
+    announce: bool = True,
+) -> Path:
+    """A new run directory (or the empty one --run-dir names) holding the run's config.yaml."""
+    from workbench.config.io import load_config, save_config
+    from workbench.training.launch import create_run_dir
+
     if run_dir is None:
         run_dir = create_run_dir(runs_root, config.name)
     else:
-        check_source = str(config_path)
         run_dir = Path(run_dir)
         existing = _raw_status(run_dir)
         if existing is not None and existing.state != "starting":
@@ -559,11 +594,34 @@ def train_command(
     same_file = run_config_path.exists() and run_config_path.resolve() == Path(config_path).resolve()
     if not same_file or load_config(run_config_path) != config:  # overrides make it differ from the file
         save_config(config, run_config_path)
-    if not under_launcher():
+    if announce:
         report(f"run directory: {run_dir}")
+    return run_dir
+
+
+def _prepare_process(config: "RunConfig", report: Report) -> None:
+    """Before torch starts: refuse a launch that would train something else than the config, then
+    set the GPU choice and the CPU thread policy."""
+    from workbench.training.ranks import check_launcher_environment
+
+    check_launcher_environment(config, report)
     _apply_gpu_choice(config)
     prepare_process()  # the CLI's main did it already; this covers callers that skip the CLI
-    return run_training(config, run_dir, config_path=run_config_path, check_source=check_source, report=report)
+    if not under_launcher():  # a launcher's ranks inherit the allocator from the process that started them
+        from workbench.memory.allocator import reexec_with_allocator
+
+        reexec_with_allocator(sys.argv[1:])  # `workbench train` from a shell: once, before torch loads
+
+
+def _adopt_world_size(config: "RunConfig", report: Report) -> None:
+    """A launcher that started more or fewer ranks than devices.num_processes says wins: the run
+    directory's config records the processes that really trained (and a resume starts as many)."""
+    rank, world = distributed_rank()
+    if config.devices.num_processes != world:
+        if rank == 0:
+            report(f"devices.num_processes: {world} (the launcher started {world} processes; the config said "
+                   f"{config.devices.num_processes})")
+        config.devices.num_processes = world
 
 
 def preflight(config: "RunConfig", source: str, report: Report) -> None:
