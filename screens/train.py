@@ -67,6 +67,7 @@ class TrainScreen(PaneScreen):
         Binding("s", "stop_run", "Stop", tooltip="Ask the trainer to save a checkpoint and stop"),
         Binding("r", "resume_run", "Resume", tooltip="Continue a stopped, failed or dead run from its last checkpoint"),
         Binding("c", "open_chat", "Chat", tooltip="Talk to this run's adapter in the Chat pane"),
+        Binding("v", "open_eval", "Eval", tooltip="Evaluate the base, the tuned model and every checkpoint"),
         Binding("e", "export_run", "Export", show=False, tooltip="Export this run: merged model, adapter or GGUF"),
         Binding("l", "toggle_log_scale", "Log", tooltip="Log-scale loss axis"),
         Binding("o", "toggle_overlay", "Overlay", tooltip="Overlay the loss of runs marked with m"),
@@ -356,6 +357,14 @@ class TrainScreen(PaneScreen):
             self.notify("This run has no adapter or checkpoint to chat with yet.", severity="warning")
             return
         self.app.open_run(self.shown_run, "chat")
+
+    def action_open_eval(self) -> None:
+        if self.shown_run is None or not _has_weights(self.shown_run):
+            self.notify("This run has no adapter or checkpoint to evaluate yet.", severity="warning")
+            return
+        from screens.eval import EvalScreen
+
+        self.app.push_screen(EvalScreen(self.shown_run))
 
     def action_export_run(self) -> None:
         if self.shown_run is None or not _has_weights(self.shown_run):
