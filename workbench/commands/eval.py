@@ -60,7 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lm-eval", metavar="TASKS", help="also run lm-evaluation-harness tasks on both models (needs lm-eval and cached task data)")
     parser.add_argument("--model", default=None, help="base model (default: the run's or the adapter's)")
     parser.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N rows")
-    parser.add_argument("--batch-size", type=_positive_int, default=None, help="prompts per batched generate (default 16)")
+    from workbench.evaluation.runner import BATCH_PROMPTS
+
+    parser.add_argument(
+        "--batch-size", type=_positive_int, default=None,
+        help=f"prompts per batched generate, each asked to every model (default {BATCH_PROMPTS})",
+    )
     parser.add_argument("--out", type=Path, default=None, help="where results.json and report.md go (default: <run>/eval/)")
     parser.add_argument("--json", action="store_true", help="print JSON Lines as rows finish, then a summary")
 

@@ -57,10 +57,12 @@ def write_results(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
 
 
 def read_results(path: Path) -> Optional[dict[str, Any]]:
-    """A results.json (or the one in a run's eval/ folder), None when there is none; a broken one is an error."""
+    """An evaluation's results.json, or a run's (in its eval/ folder: the run directory's own
+    results.json is the trainer's summary, another document); None when there is none; a broken
+    one is an error."""
     path = Path(path)
     if path.is_dir():
-        path = path / EVAL_DIR_NAME / RESULTS_FILE if (path / EVAL_DIR_NAME).is_dir() else path / RESULTS_FILE
+        path = path / EVAL_DIR_NAME / RESULTS_FILE
     if not path.is_file():
         return None
     try:

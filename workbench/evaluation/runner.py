@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
 from workbench.evaluation.metrics import METRICS, score_answer
+from workbench.inference.settings import DEFAULT_DECK_BATCH_SIZE
 from workbench.evaluation.rows import EvalRow
 
 if TYPE_CHECKING:
@@ -26,11 +27,11 @@ if TYPE_CHECKING:
     from workbench.inference.settings import SamplingSettings
     from workbench.inference.sources import ModelSource
 
-BATCH_PROMPTS = 16
-"""Prompts per batched generate, each asked to every model. On a CPU decoding is bound by reading the
-weights for small batches, so the second model's rows in a batch cost much less than a batch of their
-own; much larger batches turn compute-bound and the second model is no longer nearly free
-(bench/eval_speed.py measures the ratio)."""
+BATCH_PROMPTS = DEFAULT_DECK_BATCH_SIZE // 2
+"""Prompts per batched generate, each asked to every model: base + tuned then fill one deck-sized
+batch (inference/settings.py: on a CPU a batch of ~16-24 rows costs about what one row does per
+step), so the second model's rows ride along nearly free; evaluating one model alone uses the same
+prompt batches, so the two timings compare the same schedule (bench/eval_speed.py)."""
 MAX_NEW_TOKENS_WITHOUT_REFERENCE = 48
 """Answers to rows that only have accepted short answers (`expect_any`) or a pattern: a name or a
 fact shows in the first sentence."""
