@@ -1,9 +1,12 @@
 """What the model sees: a conversation through the model's chat template, with the loss mask.
 
 `render_training_example` is the single definition of "which tokens are trained" for the Data
-pane's preview and for the trainer. Masking is worked out in characters first and then mapped to
-tokens through the fast tokenizer's offsets, so it works for any chat template without requiring
-`{% generation %}` markers (SmolLM2's template has none).
+pane's preview, `workbench data show` and the trainer. The row's tool schemas (`tools=`) and its
+structured tool calls and reasoning go to the template, which writes them in its own format.
+Masking is worked out in characters first, from renders of the conversation's prefixes, and then
+mapped to tokens through the fast tokenizer's offsets, so it works for any chat template without
+requiring `{% generation %}` markers (SmolLM2's template has none). The tokenizer comes prepared
+for the run's chat template (`workbench.data.chat_templates.prepare_tokenizer`).
 """
 
 from __future__ import annotations
@@ -217,7 +220,7 @@ def trained_character_spans(
         return any(position - len(token) >= floor and text.startswith(token, position - len(token)) for token in control_tokens)
 
     def first_found(candidates: list[str], start: int, stop: int | None = None) -> int:
-        found = [at for at in (text.find(c, start, stop) if stop is not None else text.find(c, start) for c in candidates) if at >= 0]
+        found = [at for at in (text.find(candidate, start, stop or len(text)) for candidate in candidates) if at >= 0]
         return min(found) if found else -1
 
     spans: list[tuple[int, int, bool]] = []

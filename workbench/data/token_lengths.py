@@ -148,7 +148,7 @@ def measure_token_lengths(
     """Token counts for every conversation, in batches.
 
     Args:
-        tokenizer: a fast tokenizer with a chat template (the model's own).
+        tokenizer: a fast tokenizer prepared for the chat template (`chat_templates.prepare_tokenizer`).
         conversations: the rows to count.
         system_prompt: as in render_training_example (None: the template's own behaviour).
         progress: called with the fraction done after each batch; may raise to cancel.
