@@ -27,7 +27,10 @@ def _launch_stop_and_resume(tmp_path: Path, tiny_model_dir: Path, launcher: list
 
     train = write_alpaca(tmp_path / "train.json", varied_rows(24))
     # devices.num_processes stays 1: the launcher decides, and the run directory records what it started
-    config = run_config(tiny_model_dir, train, optimization={"max_steps": MAX_STEPS})
+    config = run_config(  # no validation split: evaluating would only add time here
+        tiny_model_dir, train, optimization={"max_steps": MAX_STEPS}, data={"validation_split": 0.0},
+        evaluation={"load_best_model_at_end": False},
+    )
     config_path = save_config(config, tmp_path / "run.yaml")
     runs = tmp_path / "runs"
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
