@@ -11,7 +11,7 @@ A key with no workbench field of its own that TrainingArguments knows goes to op
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
@@ -159,7 +159,6 @@ class Dialect:
     finish: Callable[[Translation], None]
     markers: tuple[str, ...]
     export: Callable[["RunConfig", Path], Translation]
-    ignored_prefixes: tuple[str, ...] = field(default=())
 
 
 def _dialect(name: str) -> Dialect:
@@ -188,14 +187,12 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """A YAML file's top-level mapping, or one WorkbenchError line."""
     import yaml
 
+    from workbench.config.yaml_limits import safe_load_bounded
+    from workbench.io_checks import MAX_CONFIG_BYTES, read_input_text
+
+    text = read_input_text(path, max_bytes=MAX_CONFIG_BYTES)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise WorkbenchError(f"{path}: cannot read it ({error})") from None
-    try:
-        data = yaml.safe_load(text)
+        data = safe_load_bounded(text, str(path))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
@@ -236,7 +233,7 @@ def import_config(path: str | Path, dialect: Optional[str] = None) -> ImportResu
 
 
 def _apply_rule(dialect: Dialect, translation: Translation, key: str, value: Any) -> None:
-    if is_empty(value) and not key.startswith(dialect.ignored_prefixes):
+    if is_empty(value):
         translation.drop(key, "empty in the file: nothing to set")
         return
     rule = dialect.rules.get(key)

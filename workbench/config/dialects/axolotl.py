@@ -290,7 +290,7 @@ def _map_fsdp_config(translation: Translation, key: str, value: Any) -> None:
     translation.map(key, {"devices.fsdp_config": dict(value)}, "TrainingArguments reads the fsdp_-prefixed keys as they are")
 
 
-def _map_per_epoch(target: str, count_key: str) -> Any:
+def _map_per_epoch(target: str) -> Any:
     """evals_per_epoch / saves_per_epoch -> steps, from the number of training rows where it is known."""
 
     def rule(translation: Translation, key: str, value: Any) -> None:
@@ -415,8 +415,8 @@ RULES = {
     "logging_steps": to("evaluation.logging_steps", as_int),
     "eval_steps": _map_steps("evaluation.eval_steps"),
     "save_steps": _map_steps("evaluation.save_steps"),
-    "evals_per_epoch": _map_per_epoch("evaluation.eval_steps", "evals_per_epoch"),
-    "saves_per_epoch": _map_per_epoch("evaluation.save_steps", "saves_per_epoch"),
+    "evals_per_epoch": _map_per_epoch("evaluation.eval_steps"),
+    "saves_per_epoch": _map_per_epoch("evaluation.save_steps"),
     "save_total_limit": to("evaluation.save_total_limit", as_int),
     "load_best_model_at_end": to("evaluation.load_best_model_at_end", as_bool),
     "eval_max_new_tokens": to("evaluation.sample_max_new_tokens", as_int),

@@ -8,7 +8,7 @@ import typing
 from pathlib import Path
 from typing import Any, Optional
 
-from workbench.config.dialects import Translation, format_value
+from workbench.config.dialects import Translation
 from workbench.errors import WorkbenchError
 
 OPTIMIZER_ALIASES = {
