@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workbench.config.optimizers import OPTIMIZERS
@@ -21,11 +19,10 @@ def _sharding(deepspeed: str | None, fsdp: str | None) -> str:
     if fsdp:
         return "zero3" if "full_shard" in fsdp else "zero2" if "shard_grad_op" in fsdp else "ddp"
     if deepspeed:
-        try:
-            stage = json.loads(Path(deepspeed).expanduser().read_text(encoding="utf-8"))["zero_optimization"]["stage"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return "ddp"  # unreadable here; Train reports a broken DeepSpeed file itself
-        return {2: "zero2", 3: "zero3"}.get(int(stage), "ddp")
+        from workbench.config.distributed import zero_stage
+
+        # an unreadable file counts as plain DDP here; `config check` reports it
+        return {2: "zero2", 3: "zero3"}.get(zero_stage(deepspeed), "ddp")
     return "ddp"
 
 
