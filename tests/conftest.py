@@ -57,6 +57,21 @@ def build_tiny_llama(directory: Path, tokenizer, *, seed: int = 0) -> Path:
     return directory
 
 
+def write_weightless_model(directory: Path, config: dict | None = None, width: int = 64) -> Path:
+    """A model folder as `config check` reads it, with no real weights: config.json and a small
+    safetensors file whose header names one attention and one MLP layer (`width` wide)."""
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(config or {"model_type": "llama", "max_position_embeddings": 512}))
+    layers = ("model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj", "model.layers.0.mlp.down_proj")
+    save_file({f"{name}.weight": np.zeros((width, width), dtype=np.float16) for name in layers}, str(directory / "model.safetensors"))
+    return directory
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, default_tokenizer) -> Path:
     """A tiny random Llama (hidden 32, 2 layers) saved to a temp dir; loads via workbench.models in well under a second."""

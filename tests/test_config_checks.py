@@ -32,11 +32,10 @@ def data_file(tmp_path):
 
 @pytest.fixture
 def small_model(tmp_path):
-    """A model directory as the checks see it: only config.json (no weights are read)."""
-    directory = tmp_path / "model"
-    directory.mkdir()
-    (directory / "config.json").write_text(json.dumps({"model_type": "llama", "max_position_embeddings": 512}))
-    return directory
+    """A model directory as the checks see it: config.json and a safetensors header (no weights are loaded)."""
+    from conftest import write_weightless_model
+
+    return write_weightless_model(tmp_path / "model")
 
 
 def make_config(data_file, small_model, **sections) -> RunConfig:

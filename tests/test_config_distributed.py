@@ -34,9 +34,9 @@ FOUR_AMPERE = DeviceReport(
 def base(tmp_path):
     rows = [{"instruction": f"question {i}", "input": "", "output": f"answer {i}"} for i in range(40)]
     (tmp_path / "train.json").write_text(json.dumps(rows), encoding="utf-8")
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "config.json").write_text(json.dumps({"model_type": "llama", "max_position_embeddings": 512}))
+    from conftest import write_weightless_model
+
+    model = write_weightless_model(tmp_path / "model")
     return {
         "model": {"name_or_path": str(model), "precision": "fp32"},
         "data": {"train_file": str(tmp_path / "train.json"), "max_seq_length": 256},

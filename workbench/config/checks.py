@@ -136,6 +136,9 @@ def _check_model(config: RunConfig, base_dir: Path | None) -> list[Problem]:
     problems = _check_chat_template(config, model_dir, base_dir)
     if model_dir is None:
         return problems
+    from workbench.config.model_checks import model_folder_problems
+
+    problems += model_folder_problems(config, model_dir)
     limit = model_context_length(model_dir)
     if limit is not None and config.data.max_seq_length > limit:
         problems.append(

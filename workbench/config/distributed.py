@@ -94,16 +94,19 @@ def read_accelerate_config(value: str, base_dir: str | os.PathLike | None = None
     """
     import yaml
 
+    from workbench.config.yaml_limits import safe_load_bounded
+    from workbench.errors import WorkbenchError
+    from workbench.io_checks import MAX_CONFIG_BYTES, read_input_text
+
     path = resolve_config_path(value, base_dir)
+    if not path.exists() and not path.is_symlink():
+        raise AccelerateConfigError(f"no such file: {value}")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AccelerateConfigError(f"no such file: {value}") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise AccelerateConfigError(f"cannot read {value}: {error}") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as error:
+        text = read_input_text(path, label=value, max_bytes=MAX_CONFIG_BYTES)
+        data = json.loads(text) if path.suffix == ".json" else safe_load_bounded(text, value)
+    except WorkbenchError as error:
+        raise AccelerateConfigError(str(error)) from None
+    except (ValueError, RecursionError, yaml.YAMLError) as error:
         raise AccelerateConfigError(f"{value} is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: "
                                     f"{str(error).splitlines()[0]}") from None
     if not isinstance(data, dict) or "distributed_type" not in data:

@@ -164,11 +164,11 @@ def _config_loader():
     return ConfigLoader
 
 
-def load_yaml(text: str) -> Any:
-    """YAML as configs are read: safe, with 1e-5 a number."""
-    import yaml
+def load_yaml(text: str, label: str = "config") -> Any:
+    """YAML as configs are read: safe, with 1e-5 a number, bounded in depth and alias expansion."""
+    from workbench.config.yaml_limits import safe_load_bounded
 
-    return yaml.load(text, Loader=_config_loader())  # noqa: S506 - a SafeLoader subclass
+    return safe_load_bounded(text, label, _config_loader())
 
 
 def resolve_config_path(value: str | os.PathLike, base_dir: str | os.PathLike | None = None) -> Path:
@@ -212,15 +212,16 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str | Override] = (
     """
     import yaml
 
+    from workbench.io_checks import MAX_CONFIG_BYTES, read_input_text
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: no such file"]) from None
-    except UnicodeDecodeError:
-        raise ConfigError([f"{path}: not UTF-8 text"]) from None
-    try:
-        data = load_yaml(text)
+        text = read_input_text(path, max_bytes=MAX_CONFIG_BYTES)
+        data = load_yaml(text, str(path))
+    except ConfigError:
+        raise
+    except WorkbenchError as error:
+        raise ConfigError([str(error)]) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

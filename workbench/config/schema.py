@@ -26,7 +26,8 @@ Tracker = Literal["tensorboard", "wandb", "mlflow"]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and nan pass `gt=0` checks (num_train_epochs: .inf trained for ever); no field wants them
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ModelSection(Section):
@@ -184,7 +185,7 @@ class OptimizationSection(Section):
     optim: OptimizerName = Field("adamw_torch", description="optimizer; the 8-bit and paged ones (bitsandbytes, CUDA) save optimizer memory")
     neftune_noise_alpha: Optional[float] = Field(None, gt=0, description="NEFTune embedding noise (off when empty)")
     gradient_checkpointing: bool = Field(False, description="recompute activations to save memory (~30% slower)")
-    seed: int = Field(42, description="random seed for shuffling, splits and initialization")
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="random seed for shuffling, splits and initialization")
     extra: dict[str, Any] = Field(
         default_factory=dict,
         description="any other TrainingArguments field, passed through as is (e.g. {adam_beta2: 0.95, dataloader_num_workers: 2})",

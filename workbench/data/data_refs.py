@@ -13,6 +13,7 @@ One string names the data:
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any, Mapping
 from workbench.data.columns import COLUMN_KEYS, ColumnMap
 from workbench.data.tool_layouts import RowError
 from workbench.errors import WorkbenchError
+from workbench.io_checks import MAX_CONFIG_BYTES, input_file_problem, missing_path_problem, read_input_text
 
 FILE_KINDS = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet", ".arrow": "arrow"}
 SAVED_DATASET_MARKERS = ("dataset_dict.json", "state.json")
@@ -124,9 +126,11 @@ def resolve_data_ref(
         if kind is None:
             raise WorkbenchError(f"{path}: unsupported file type {path.suffix or '(no extension)'!r}; expected a {EXPECTED}")
         return DataRef(text, kind, path=path, **options)
+    if os.path.lexists(path):  # a FIFO, a device, a symlink loop or a dangling symlink: never opened
+        raise WorkbenchError(f"{path}: {input_file_problem(path) or 'not a regular file'}")
     if DATASET_ID.match(text) and path.suffix.lower() not in FILE_KINDS:
         return DataRef(text, "cached", dataset_id=text, **options)
-    raise WorkbenchError(f"{path}: no such file")
+    raise WorkbenchError(f"{path}: {missing_path_problem(path)}")
 
 
 def _local(text: str, base_dir: str | Path | None) -> Path:
@@ -135,10 +139,11 @@ def _local(text: str, base_dir: str | Path | None) -> Path:
 
 
 def _read_info(info_path: Path) -> dict[str, Any]:
+    text = read_input_text(info_path, max_bytes=MAX_CONFIG_BYTES)
     try:
-        info = json.loads(info_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise WorkbenchError(f"{info_path}: not a readable dataset_info.json ({error})") from None
+        info = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise WorkbenchError(f"{info_path}: not a readable dataset_info.json ({getattr(error, 'msg', None) or error})") from None
     if not isinstance(info, dict):
         raise WorkbenchError(f"{info_path}: expected an object of dataset entries, got {type(info).__name__}")
     return info

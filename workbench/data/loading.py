@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +25,9 @@ from workbench.data.formats import (
     detect_format,
     make_conversation,
 )
+from workbench.data.json_rows import JsonRows, parse_json_document, read_json_array, read_json_lines, split_lines
 from workbench.errors import WorkbenchError
+from workbench.io_checks import MAX_DATA_FILE_BYTES, check_input_file, decode_utf8_text, read_input_bytes
 
 SUFFIX_KINDS = {suffix: kind for suffix, kind in FILE_KINDS.items() if kind != "arrow"}
 """Text and Parquet files read without `datasets` (`.arrow` goes through it)."""
@@ -44,6 +46,7 @@ class LoadedData:
         detected: True when the format was auto-detected, False when the caller named it.
         conversations: one per row, in file order (`source_index` is the 0-based row).
         ref: what was read, resolved (kind, columns, split).
+        warnings: one line each for things that load but are probably wrong (a key repeated in a row).
     """
 
     path: Path
@@ -51,6 +54,7 @@ class LoadedData:
     detected: bool
     conversations: list[Conversation]
     ref: DataRef | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -78,65 +82,34 @@ def _file_kind(path: Path) -> str:
 
 
 def _decode_text(path: Path, raw: bytes) -> str:
-    """UTF-8 text of the file, or an error naming the line of the first undecodable byte."""
+    """UTF-8 text of the file, or an error naming the encoding or the line of the first bad byte."""
     if not raw.strip():
         raise WorkbenchError(f"{path}: the file is empty; expected rows of training data")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise WorkbenchError(f"{path}: the file is UTF-16 encoded; re-save it as UTF-8")
-    nul = raw.find(b"\x00", 0, 1 << 16)
-    if nul >= 0:
-        line = raw.count(b"\n", 0, nul) + 1
-        raise WorkbenchError(f"{path}:{line}: binary content (a NUL byte at offset {nul}); expected a UTF-8 text file")
+    return decode_utf8_text(raw, str(path))
+
+
+def _records_of(rows: JsonRows, warnings: list[str] | None) -> list[_Record]:
+    if warnings is not None:
+        warnings.extend(rows.warnings)
+    return [_Record(row, line) for row, line in rows.records]
+
+
+def _read_jsonl(path: Path, text: str, warnings: list[str] | None = None) -> list[_Record]:
+    return _records_of(read_json_lines(str(path), text), warnings)
+
+
+def _read_json(path: Path, text: str, warnings: list[str] | None = None) -> list[_Record]:
+    rows = read_json_array(str(path), text)
+    if rows is not None:
+        # rows of a JSON array are named by index (`file: row N`), as everywhere else in the workbench
+        return [_Record(record.row, None) for record in _records_of(rows, warnings)]
     try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw.count(b"\n", 0, error.start) + 1
-        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
-        raise WorkbenchError(
-            f"{path}:{line}: not valid UTF-8 (byte 0x{raw[error.start]:02x} at column {column}); "
-            "re-save the file as UTF-8"
-        ) from None
-
-
-def _read_jsonl(path: Path, text: str) -> list[_Record]:
-    records = []
-    lines = text.split("\n")
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError as error:
-            is_last = not any(rest.strip() for rest in lines[number:])
-            ending = "; the file ends mid-row (truncated?)" if is_last else ""
-            message = getattr(error, "msg", str(error))
-            raise WorkbenchError(
-                f"{path}:{number}: invalid JSON at column {getattr(error, 'colno', '?')} ({message}){ending}; "
-                "each line must be one JSON object"
-            ) from None
-        if not isinstance(value, dict):
-            hint = "; this looks like a JSON array: name the file .json" if number == 1 and isinstance(value, list) else ""
-            raise WorkbenchError(
-                f"{path}:{number}: expected a JSON object per line, got {type(value).__name__}{hint}"
-            )
-        records.append(_Record(value, number))
-    return records
-
-
-def _read_json(path: Path, text: str) -> list[_Record]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        if error.msg == "Extra data" and text.lstrip().startswith("{"):
+        value = parse_json_document(str(path), text)
+    except WorkbenchError as error:
+        if "(Extra data)" in str(error) and text.lstrip().startswith("{"):
             # `datasets`' to_json() writes JSON Lines even into files named .json.
-            return _read_jsonl(path, text)
-        runs_to_the_end = error.pos >= len(text.rstrip()) or (
-            error.msg.startswith("Unterminated string") and '"' not in text[error.pos + 1 :]
-        )
-        truncated = "; the file ends early (truncated?)" if runs_to_the_end else ""
-        raise WorkbenchError(
-            f"{path}:{error.lineno}: invalid JSON at column {error.colno} ({error.msg}){truncated}"
-        ) from None
+            return _read_jsonl(path, text, warnings)
+        raise
     if isinstance(value, dict):
         lists = [key for key, item in value.items() if isinstance(item, list)]
         hint = f" (its list-valued keys: {', '.join(map(repr, lists[:5]))})" if lists else ""
@@ -144,9 +117,7 @@ def _read_json(path: Path, text: str) -> list[_Record]:
             f"{path}: the top-level JSON value is an object{hint}; expected a list of rows, "
             "or one object per line in a .jsonl file"
         )
-    if not isinstance(value, list):
-        raise WorkbenchError(f"{path}: the top-level JSON value is {type(value).__name__}; expected a list of rows")
-    return [_Record(row, None) for row in value]
+    raise WorkbenchError(f"{path}: the top-level JSON value is {type(value).__name__}; expected a list of rows")
 
 
 def _arrow_error_line(error: Exception) -> str:
@@ -154,22 +125,71 @@ def _arrow_error_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _read_csv(path: Path) -> list[_Record]:
+def _read_csv(path: Path, raw: bytes, text: str) -> list[_Record]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    parse = pacsv.ParseOptions(newlines_in_values=True)  # answers span lines in quoted cells
     try:
-        header = pacsv.read_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16)).schema.names
+        header = pacsv.open_csv(pa.BufferReader(raw), parse_options=parse).schema.names
         # Read every column as text: a CSV cell "007" is the answer "007", not the number 7.
         table = pacsv.read_csv(
-            path,
+            pa.BufferReader(raw),
+            parse_options=parse,
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in header}, strings_can_be_null=False
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as error:
-        raise WorkbenchError(f"{path}: invalid CSV: {_arrow_error_line(error)}") from None
-    return [_Record(row, None) for row in table.to_pylist()]
+        raise WorkbenchError(f"{_csv_error_where(path, raw, text)}: invalid CSV: {_csv_problem(error)}") from None
+    lines = _csv_record_lines(text, table.num_rows)
+    return [_Record(row, line) for row, line in zip(table.to_pylist(), lines)]
+
+
+def _csv_problem(error: Exception) -> str:
+    return _arrow_error_line(error).removeprefix("CSV parse error: ")
+
+
+def _csv_error_where(path: Path, raw: bytes, text: str) -> str:
+    """`path:LINE` of the first row the CSV parser refuses (re-read on one thread, which numbers rows)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    bad: list = []
+
+    def remember(row) -> str:
+        bad.append(row)
+        return "error"
+
+    try:
+        pacsv.read_csv(
+            pa.BufferReader(raw),
+            read_options=pacsv.ReadOptions(use_threads=False),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=remember),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
+        pass
+    if not bad:
+        return str(path)
+    row_text = bad[0].text.split("\n", 1)[0]
+    lines, _ = split_lines(text)
+    for number, line in enumerate(lines, start=1):
+        if line.rstrip("\r") == row_text:
+            return f"{path}:{number}"
+    return f"{path}: row {bad[0].number}" if bad[0].number else str(path)
+
+
+def _csv_record_lines(text: str, rows: int) -> list[int | None]:
+    """The line each data row starts on (quoted cells may span lines), None when it cannot tell."""
+    lines, _ = split_lines(text)
+    starts: list[int | None] = []
+    inside_quotes = False
+    for number, line in enumerate(lines, start=1):
+        if not inside_quotes and number > 1 and line.strip():
+            starts.append(number)
+        if line.count('"') % 2:
+            inside_quotes = not inside_quotes
+    return starts[:rows] if len(starts) >= rows else [None] * rows
 
 
 def _read_parquet(path: Path) -> list[_Record]:
@@ -183,18 +203,25 @@ def _read_parquet(path: Path) -> list[_Record]:
     return [_Record(row, None) for row in table.to_pylist()]
 
 
-def read_records(path: Path) -> list[_Record]:
-    """The file's rows as Python objects, with line numbers for JSON Lines."""
+TOO_LARGE_HINT = "; split it, or convert it to Parquet (read without loading it whole)"
+
+
+def read_records(path: Path, warnings: list[str] | None = None) -> list[_Record]:
+    """The file's rows as Python objects, with line numbers for JSON and JSON Lines.
+
+    The file is checked first (a regular, readable file within MAX_DATA_FILE_BYTES for text
+    formats); `warnings` collects one line per suspicious thing (a key repeated in a row).
+    """
     kind = _file_kind(path)
     if kind == "parquet":
-        return _read_parquet(path)
-    raw = path.read_bytes()
+        return _read_parquet(check_input_file(path))
+    raw = read_input_bytes(path, max_bytes=MAX_DATA_FILE_BYTES, hint=TOO_LARGE_HINT)
     text = _decode_text(path, raw)
     if kind == "csv":
-        return _read_csv(path)
+        return _read_csv(path, raw, text)
     if kind == "jsonl":
-        return _read_jsonl(path, text)
-    return _read_json(path, text)
+        return _read_jsonl(path, text, warnings)
+    return _read_json(path, text, warnings)
 
 
 def _where(label: str, index: int, line: int | None) -> str:
@@ -219,12 +246,12 @@ def _open_dataset(ref: DataRef):
     return hf_datasets.open_cached_dataset(ref.dataset_id, ref.subset, ref.split)
 
 
-def read_ref_records(ref: DataRef, progress: Progress | None = None) -> list[_Record]:
+def read_ref_records(ref: DataRef, progress: Progress | None = None, warnings: list[str] | None = None) -> list[_Record]:
     """The rows `ref` names, as Python objects (with line numbers for JSON Lines)."""
     progress = progress or _no_progress
     progress(f"Reading {ref.display_path.name}", None)
     if ref.kind in SUFFIX_KINDS.values():
-        return read_records(ref.path)
+        return read_records(ref.path, warnings)
     return _dataset_records(ref, progress)
 
 
@@ -277,7 +304,8 @@ def load_conversations(
 def load_data_ref(ref: DataRef, progress: Progress | None = None, *, source_name: str | None = None) -> LoadedData:
     """Load what a resolved DataRef names (see load_conversations)."""
     progress = progress or _no_progress
-    records = read_ref_records(ref, progress)
+    warnings: list[str] = []
+    records = read_ref_records(ref, progress, warnings)
     label = ref.label
     if not records:
         raise WorkbenchError(f"{label}: no rows; the file holds no training examples")
@@ -311,4 +339,4 @@ def load_data_ref(ref: DataRef, progress: Progress | None = None, *, source_name
         if index % PROGRESS_EVERY_ROWS == 0:
             progress(f"Normalizing rows ({chosen})", index / total)
     progress(f"Loaded {total:,} rows", 1.0)
-    return LoadedData(ref.display_path, chosen, ref.format == "auto", conversations, ref)
+    return LoadedData(ref.display_path, chosen, ref.format == "auto", conversations, ref, warnings)

@@ -119,12 +119,13 @@ def read_recipe(path: str | Path) -> Recipe:
     """Load and check a recipe file (one-line errors naming the recipe and the step)."""
     import yaml
 
+    from workbench.config.yaml_limits import safe_load_bounded
+    from workbench.io_checks import MAX_CONFIG_BYTES, read_input_text
+
     path = Path(path).expanduser()
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no such recipe file") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        document = safe_load_bounded(read_input_text(path, label=f"--recipe {path}", max_bytes=MAX_CONFIG_BYTES), str(path))
+    except yaml.YAMLError as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise WorkbenchError(f"{path}: not a readable YAML recipe: {first}") from None
     if not isinstance(document, dict) or document.get("workbench_recipe") != RECIPE_VERSION:
