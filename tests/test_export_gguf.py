@@ -143,3 +143,25 @@ def test_an_architecture_it_cannot_convert_is_refused_in_one_line(tmp_path, defa
     message = str(refused.value)
     assert "'gpt2' models cannot be converted" in message and "llama, qwen2" in message and "\n" not in message
     assert not (run_dir / "exports").exists()  # refused before anything was written
+
+
+def test_every_offered_quantization_writes_a_file_transformers_reads(tmp_path, default_tokenizer):
+    import gguf
+    import torch
+
+    from workbench.export.options import GGUF_QUANTS
+    from workbench.training.export import export
+
+    tokenizer = chatml_tokenizer(tmp_path / "tokenizer", default_tokenizer.chat_template)
+    run_dir = make_run(tmp_path / "run", build_tiny_model(tmp_path / "model", tokenizer), tokenizer)
+    merged, _ = load_hf(export(run_dir, ExportOptions(format="hf", dtype="fp32"), report=lambda line: None).path)
+    reference = merged.model.layers[0].mlp.down_proj.weight
+    for quant in sorted(set(GGUF_QUANTS) - {"f16", "q8_0"}):  # those two have their own tests above
+        folder = export(run_dir, ExportOptions(format="gguf", quant=quant), report=lambda line: None).path
+        kinds = {t.name: t.tensor_type.name for t in gguf.GGUFReader(next(folder.glob("*.gguf"))).tensors}
+        assert kinds["blk.0.ffn_down.weight"] == quant.upper()
+        assert kinds["token_embd.weight"] == ("Q8_0" if quant.startswith("q") else quant.upper())
+        model, _ = load_gguf(folder)
+        error = (model.model.layers[0].mlp.down_proj.weight - reference).abs().max() / reference.abs().max()
+        assert error < {"f32": 1e-7, "bf16": 1e-2}.get(quant, 0.15), (quant, float(error))
+        assert torch.isfinite(model(torch.tensor([[1, 2, 3]])).logits).all()

@@ -56,8 +56,8 @@ def check_convertible(config: "PretrainedConfig", tokenizer: "PreTrainedTokenize
     rope_type = _rope_parameters(config).get("rope_type", "default")
     if rope_type not in SUPPORTED_ROPE_TYPES[model_type]:
         raise WorkbenchError(f"--format gguf: {model_type} with rope scaling {rope_type!r} cannot be converted here")
-    tokenizer_model = json.loads(tokenizer.backend_tokenizer.to_str()).get("model", {})
-    decoder = json.loads(tokenizer.backend_tokenizer.to_str()).get("decoder") or {}
+    description = json.loads(tokenizer.backend_tokenizer.to_str())
+    tokenizer_model, decoder = description.get("model") or {}, description.get("decoder") or {}
     if tokenizer_model.get("type") != "BPE" or decoder.get("type") != "ByteLevel":
         raise WorkbenchError(
             "--format gguf: only byte-level BPE tokenizers (Llama 3, Qwen2, SmolLM) are converted here; "
