@@ -68,8 +68,15 @@ def build_tiny_model(directory: Path, tokenizer, family: str = "llama", *, seed:
 
 
 def make_run(run_dir: Path, model_dir: Path, tokenizer, *, name: str = "tiny", system_prompt: str | None = SYSTEM_PROMPT,
-             seed: int = 1) -> Path:
-    """A finished run directory on `model_dir` with a random LoRA adapter (B non-zero, so merging matters)."""
+             seed: int = 1, new_tokens: tuple[str, ...] = ()) -> Path:
+    """A finished run directory on `model_dir` with a random LoRA adapter (B non-zero, so merging matters).
+
+    Args:
+        new_tokens: special tokens the run's tokenizer adds (as a chat template for a base model does);
+            the base grows its embeddings and the adapter trains their rows (PEFT trainable tokens).
+    """
+    import copy
+
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -83,12 +90,20 @@ def make_run(run_dir: Path, model_dir: Path, tokenizer, *, name: str = "tiny", s
     save_config(config, run_dir / "config.yaml")
     torch.manual_seed(seed)
     base = AutoModelForCausalLM.from_pretrained(model_dir)
-    lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM")
+    extra = {}
+    if new_tokens:
+        tokenizer = copy.deepcopy(tokenizer)
+        tokenizer.add_special_tokens({"additional_special_tokens": list(new_tokens)})
+        base.resize_token_embeddings(len(tokenizer), mean_resizing=True)
+        extra["trainable_token_indices"] = {"embed_tokens": tokenizer.convert_tokens_to_ids(list(new_tokens))}
+    lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM", **extra)
     with torch.no_grad():
         model = get_peft_model(base, lora)
         for name_, parameter in model.named_parameters():
             if "lora_" in name_:
                 parameter.mul_(3.0)
+            elif "trainable_tokens_delta" in name_:
+                parameter.normal_(0, 1.0)  # rows the run learned for its new tokens
     model.save_pretrained(run_dir / "adapter")
     tokenizer.save_pretrained(run_dir / "adapter")
     events = EventLog(run_dir)

@@ -122,6 +122,39 @@ def test_the_adapter_loads_with_autopeft_wherever_the_base_is_in_the_hf_cache(tm
     assert loaded == pytest.approx(expected[0, -1].tolist(), abs=1e-5)
 
 
+def test_an_adapter_that_learned_new_tokens_merges_their_rows(tmp_path, tokenizer):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from workbench.training.export import export
+
+    model_dir = build_tiny_model(tmp_path / "model", tokenizer)
+    run_dir = make_run(tmp_path / "run", model_dir, tokenizer, new_tokens=("<|tool|>", "<|/tool|>"))
+    merged_dir = export(run_dir, ExportOptions(format="hf", dtype="fp32"), **QUIET).path
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir)
+    exported_tokenizer = AutoTokenizer.from_pretrained(merged_dir)
+    assert len(exported_tokenizer) == len(tokenizer) + 2 == merged.config.vocab_size
+    base = AutoModelForCausalLM.from_pretrained(model_dir)
+    base.resize_token_embeddings(len(exported_tokenizer), mean_resizing=True)
+    expected = PeftModel.from_pretrained(base, run_dir / "adapter").merge_and_unload()
+    new_rows = exported_tokenizer.convert_tokens_to_ids(["<|tool|>", "<|/tool|>"])
+    learned = merged.model.embed_tokens.weight[new_rows]
+    assert torch.allclose(learned, expected.model.embed_tokens.weight[new_rows])
+    from safetensors.torch import load_file
+
+    saved = load_file(run_dir / "adapter" / "adapter_model.safetensors")
+    rows = next(value for key, value in saved.items() if "trainable_tokens_delta" in key)
+    assert torch.equal(learned, rows)  # the rows the run learned, not a fresh mean-initialized row
+    gguf_dir = export(run_dir, ExportOptions(format="gguf", quant="f16"), **QUIET).path
+    from_gguf = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file="tiny-f16.gguf")
+    assert torch.equal(from_gguf.model.embed_tokens.weight[new_rows], rows.half().float())
+    gguf_tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file="tiny-f16.gguf")
+    assert gguf_tokenizer("a <|tool|> b")["input_ids"] == exported_tokenizer("a <|tool|> b")["input_ids"]
+    for key, value in expected.state_dict().items():
+        assert torch.allclose(merged.state_dict()[key], value, atol=1e-6), key
+
+
 def test_a_full_fine_tune_has_no_adapter_to_export(tmp_path, tokenizer):
     import shutil
 

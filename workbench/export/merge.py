@@ -19,8 +19,9 @@ def merged_model(source: ExportSource, progress: ProgressCallback = _no_progress
     """The model to export, in fp32 on the CPU.
 
     An adapter is merged in fp32 whatever the base is stored in, so casting to the export dtype
-    rounds once. The merge runs layer by layer through PEFT's own `merge()` so it can report progress
-    (`merge_and_unload` only offers a tqdm bar).
+    rounds once. The tuner layers merge one by one through PEFT's own `merge()` so the merge can report
+    progress (`merge_and_unload` only offers a tqdm bar); the rows of tokens a chat template added
+    are tuner layers too (PEFT's trainable tokens), so they merge the same way.
     """
     import torch
     from peft import PeftModel
