@@ -12,6 +12,9 @@ Layout (written only by the trainer process):
     checkpoints/       checkpoint-<step>/ directories, each complete only when it holds COMPLETE
     adapter/           the final adapter (PEFT layout) or, for full fine-tuning, the final model
     ab_votes.jsonl     blind A/B votes from the Chat pane (appended by the chat engine)
+    results.json       what the run achieved, written when it ends (workbench.training.results)
+    README.md          the run's model card, written when it ends (workbench.export.card)
+    exports/           `workbench export` output, one folder per export (written by the export, not the trainer)
 
 Events (every line has "event" and "time" = unix seconds):
 
