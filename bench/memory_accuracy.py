@@ -1,22 +1,24 @@
-"""Estimated against measured training memory on CPU, for a grid of real training runs.
+"""Estimated against measured training memory on CPU, with the settings users get.
 
-Each configuration runs in a fresh Python process: import torch, transformers and peft, record the
-resident set (the idle baseline), reset the kernel's peak-RSS counter (/proc/self/clear_refs), then
-build or load the model, wrap it (LoRA), and run a few real optimizer steps (forward with labels,
-backward, gradient clipping at 1.0, AdamW step, zero_grad(set_to_none=True), as transformers'
-Trainer does; KV cache off, as in the workbench trainer). Measured = peak RSS (VmHWM) minus the
-baseline: everything the estimate claims to cover (weights, gradients, optimizer state and
-temporaries, activations, logits, framework overhead), nothing it does not (the interpreter and
-the imported libraries).
+Two kinds of rows:
+- the grid: each configuration runs in a fresh Python process started the way the launcher starts
+  the trainer child (the same environment, so the same allocator: workbench/memory/allocator.py).
+  The child imports what the trainer process holds (torch, transformers and its Trainer, PEFT,
+  datasets, the default tokenizer), builds or loads the model, wraps it (LoRA), and runs a few real
+  optimizer steps (forward with labels, backward, gradient clipping at 1.0, AdamW step,
+  zero_grad(set_to_none=True), as transformers' Trainer does; KV cache off, as in the trainer).
+- quick-demo: the real `workbench train` on the quick-demo-cpu preset (a few steps, an evaluation
+  with sample answers and a checkpoint), compared as the Memory pane compares it: status.json's
+  estimated_peak_bytes against measured_peak_bytes.
 
-Allocator: by default glibc raises its mmap threshold as large blocks are freed and then keeps
-freed heap memory resident, so RSS runs 15-68% above live memory, by a varying amount. The child
-processes run with MALLOC_MMAP_THRESHOLD_=65536 so large tensors are returned to the kernel when
-freed and RSS tracks live memory; `--allocator default` measures the glibc default instead.
+Measured = the whole process's peak RSS (VmHWM, what the trainer reports); the CPU estimate covers
+the whole process too (its framework overhead includes the ~0.4 GiB Python and the libraries hold).
+Nothing is tuned by hand here: `--allocator system` runs the children with WORKBENCH_ALLOCATOR=system
+(glibc's defaults) for comparison.
 
-    .venv/bin/python bench/memory_accuracy.py            # the full grid (~30-60 min on 2 busy cores)
-    .venv/bin/python bench/memory_accuracy.py --quick    # three rows
-    .venv/bin/python bench/memory_accuracy.py --allocator default --only 7,9,11
+    .venv/bin/python bench/memory_accuracy.py            # the grid and quick-demo (~30-60 min on 2 busy cores)
+    .venv/bin/python bench/memory_accuracy.py --quick    # three grid rows and quick-demo
+    .venv/bin/python bench/memory_accuracy.py --only 9,demo --steps 2
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-MMAP_THRESHOLD_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
 VOCAB = 49152  # the default model's tokenizer, so synthetic models have its realistic vocabulary
 
 # Synthetic Llama models (random weights, built from config in the child) between a toy and the
@@ -104,17 +105,20 @@ def _proc_status() -> dict[str, int]:
 
 
 def _child(spec: dict) -> None:
-    import torch
-    import transformers  # noqa: F401  (part of the baseline, as in the trainer process)
+    # What the trainer process holds besides its tensors: part of the measured peak, as the
+    # estimate's process baseline (CPU_PROCESS_BASELINE_BYTES) says.
+    import datasets  # noqa: F401
     import peft  # noqa: F401
+    import torch
+    from transformers import Trainer  # noqa: F401  (with accelerate, datasets, pandas, pyarrow)
 
-    from workbench.models import load_model
+    from workbench.memory.allocator import tuned_allocator_loaded
+    from workbench.models import load_model, load_tokenizer, resolve_model
 
+    load_tokenizer(resolve_model(None))
     torch.manual_seed(0)
     case = Case(**spec["case"])
     baseline = _proc_status()["VmRSS"]
-    with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
-        handle.write("5")  # reset VmHWM to the current RSS
     started = time.perf_counter()
     if case.model == "default":
         model = load_model(spec["model_dir"], attn_implementation=case.attention)
@@ -152,8 +156,9 @@ def _child(spec: dict) -> None:
     status = _proc_status()
     print(json.dumps({
         "baseline_bytes": baseline,
-        "measured_bytes": status["VmHWM"] - baseline,
-        "final_bytes": status["VmRSS"] - baseline,
+        "measured_bytes": status["VmHWM"],
+        "final_bytes": status["VmRSS"],
+        "mimalloc": tuned_allocator_loaded(),
         "step_seconds": step_seconds,
         "step_cpu_seconds": step_cpu_seconds,
         "total_seconds": time.perf_counter() - started,
@@ -188,10 +193,20 @@ def _estimate(case: Case, model_dir: str):
     return estimate_training_memory(spec_from_model_dir(model_dir), inputs)
 
 
+def _child_environment(allocator: str) -> dict[str, str]:
+    """The trainer child's environment as the launcher builds it (workbench/training/launch.py)."""
+    from workbench.cpu_budget import prepare_process
+    from workbench.memory.allocator import ALLOCATOR_ENV, allocator_environment
+
+    prepare_process()  # passive OpenMP waiting, as every workbench process sets it
+    base = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if allocator == "system":
+        return {**base, ALLOCATOR_ENV: "system"}
+    return {**base, **allocator_environment(base)}
+
+
 def _run_case(case: Case, model_dir: str, steps: int, allocator: str) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "2")}
-    if allocator == "mmap":
-        env.update(MMAP_THRESHOLD_ENV)
+    env = _child_environment(allocator)
     spec = json.dumps({"case": asdict(case), "model_dir": model_dir, "steps": steps})
     done = subprocess.run([sys.executable, __file__, "--child", spec], capture_output=True, text=True, env=env,
                           cwd=ROOT)
@@ -200,26 +215,55 @@ def _run_case(case: Case, model_dir: str, steps: int, allocator: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _run_quick_demo(workdir: Path, steps: int, allocator: str) -> dict:
+    """`workbench train` on the quick-demo-cpu preset for `steps` steps (an evaluation with sample
+    answers and a checkpoint on the last one), started the way the launcher starts it."""
+    from workbench.config.io import save_config
+    from workbench.config.presets import QUICK_DEMO
+
+    config = QUICK_DEMO.config()
+    config.data.train_file = str(ROOT / config.data.train_file)
+    config.optimization.max_steps = steps
+    config.evaluation.eval_steps = config.evaluation.save_steps = steps
+    config_path, run_dir = workdir / "quick-demo.yaml", workdir / "quick-demo-run"
+    save_config(config, config_path)
+    env = _child_environment(allocator)
+    done = subprocess.run([sys.executable, "-m", "workbench", "train", str(config_path), "--run-dir", str(run_dir)],
+                          capture_output=True, text=True, env=env, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"quick-demo: workbench train failed\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    status = json.loads((run_dir / "status.json").read_text(encoding="utf-8"))
+    return {"estimated_bytes": status["estimated_peak_bytes"], "measured_bytes": status["measured_peak_bytes"],
+            "precision": next((json.loads(line)["precision"] for line in (run_dir / "events.jsonl").open()
+                               if '"start"' in line), "?")}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--quick", action="store_true", help="three rows only")
-    parser.add_argument("--only", default=None, help="comma-separated row numbers (1-based)")
-    parser.add_argument("--steps", type=int, default=3, help="optimizer steps per configuration (default 3)")
-    parser.add_argument("--allocator", choices=("mmap", "default"), default="mmap")
+    parser.add_argument("--quick", action="store_true", help="three grid rows and quick-demo")
+    parser.add_argument("--only", default=None, help="comma-separated grid row numbers (1-based) and/or 'demo'")
+    parser.add_argument("--steps", type=int, default=3, help="optimizer steps per grid configuration (default 3)")
+    parser.add_argument("--demo-steps", type=int, default=12, help="quick-demo training steps (default 12)")
+    parser.add_argument("--allocator", choices=("trainer", "system"), default="trainer",
+                        help="trainer: the environment the launcher gives the trainer child (default); "
+                             "system: the same with WORKBENCH_ALLOCATOR=system (glibc's defaults)")
     args = parser.parse_args()
     if args.child:
         _child(json.loads(args.child))
         return
     if args.only:
-        rows = [int(i) - 1 for i in args.only.split(",")]
+        wanted = [item.strip() for item in args.only.split(",")]
+        rows = [int(item) - 1 for item in wanted if item != "demo"]
+        demo = "demo" in wanted
     else:
-        rows = QUICK if args.quick else list(range(len(GRID)))
+        rows, demo = (QUICK if args.quick else list(range(len(GRID)))), True
     mib = 2**20
-    print(f"allocator: {args.allocator}; {args.steps} steps per configuration; fp32, AdamW, LoRA r=16 all-linear")
-    print("| # | configuration | params | trainable | estimate (MiB) | measured (MiB) | error | peak phase "
-          "| s/step | CPU s/step |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"allocator: {args.allocator} (children under mimalloc: see the column); load at start "
+          f"{os.getloadavg()[0]:.1f}; {args.steps} steps per grid row; fp32, AdamW, LoRA r=16 all-linear")
+    print("| # | configuration | params | trainable | estimate (MiB) | measured peak RSS (MiB) | error | "
+          "baseline (MiB) | peak phase | mimalloc | s/step | CPU s/step |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     errors = []
     with tempfile.TemporaryDirectory() as folder:
         dirs = _model_dirs(Path(folder))
@@ -234,10 +278,18 @@ def main() -> None:
             cpu_seconds = sorted(result["step_cpu_seconds"])[len(result["step_cpu_seconds"]) // 2]
             print(f"| {index + 1} | {case.label} | {estimate.spec.total_params / 1e6:.1f}M | "
                   f"{estimate.trainable_params / 1e6:.2f}M | {estimate.total_bytes / mib:,.0f} | {measured / mib:,.0f} | "
-                  f"{error:+.1%} | {estimate.peak_phase} | {seconds:.1f} | {cpu_seconds:.1f} |", flush=True)
+                  f"{error:+.1%} | {result['baseline_bytes'] / mib:,.0f} | {estimate.peak_phase} | "
+                  f"{'yes' if result['mimalloc'] else 'no'} | {seconds:.1f} | {cpu_seconds:.1f} |", flush=True)
+        if demo:
+            result = _run_quick_demo(Path(folder), args.demo_steps, args.allocator)
+            error = (result["estimated_bytes"] - result["measured_bytes"]) / result["measured_bytes"]
+            errors.append(error)
+            print(f"| demo | quick-demo-cpu, `workbench train`, {args.demo_steps} steps ({result['precision']}) | "
+                  f"134.5M | 4.88M | {result['estimated_bytes'] / mib:,.0f} | {result['measured_bytes'] / mib:,.0f} | "
+                  f"{error:+.1%} | | | | | |", flush=True)
     worst = max(errors, key=abs)
     print(f"\nworst relative error: {worst:+.1%} over {len(errors)} configurations; "
-          f"mean |error| {sum(abs(e) for e in errors) / len(errors):.1%}")
+          f"mean |error| {sum(abs(e) for e in errors) / len(errors):.1%}; load at end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

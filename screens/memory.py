@@ -1,57 +1,73 @@
 """The Memory pane: a live, explained estimate of training memory for the shared run config.
 
-Edits here go through `app.config_store.update(...)` (the same config the Hyperparameters pane
-edits), and any change to the store, from either pane, recomputes the estimate (pure arithmetic,
-well under a millisecond). Sizing a local model directory builds it on the meta device, which
-imports torch, so that runs in a worker; catalog models and the default model are instant.
+Everything edited here is a what-if (`workbench.memory.whatif.WhatIf`): the pane estimates the run
+config with those edits on top and never changes the run config until "Apply to run config"
+(button, ctrl+y) writes them to `app.config_store`; "Reset" (ctrl+l) drops them. Changes made to the
+store elsewhere (the Hyperparameters pane) show up at once. The cheapest changes that fit
+(`workbench.memory.advice`) are listed; enter on one tries it in the what-if.
+
+Estimating is pure arithmetic (well under a millisecond; the advice search a few more). Sizing a
+local model directory builds it on the meta device, which imports torch, so that runs in a worker;
+catalog models and the default model are instant.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from pydantic import ValidationError
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.widgets import Button, OptionList
 from textual.worker import Worker, WorkerState
 
 from screens.base import PaneScreen
-from widgets.memory_inputs import CONFIG_MODEL, WHATIF_GPU, WHATIF_MODEL, MemoryInputsForm
+from widgets.memory_inputs import CONFIG_MODEL, FIELDS, WHATIF_GPU, WHATIF_MODEL, MemoryInputsForm
 from widgets.memory_report import MemoryReport
 from workbench.errors import WorkbenchError
+from workbench.memory.whatif import WhatIf
 
 if TYPE_CHECKING:
     from workbench.config import RunConfig
-    from workbench.memory import ModelSpec
+    from workbench.memory import FitVerdict, MemoryEstimate, ModelSpec
 
 
 class MemoryScreen(PaneScreen):
     PANE_ID = "memory"
     PANE_TITLE = "Memory"
     CSS_PATH = "styles/memory.tcss"
+    BINDINGS = [
+        Binding("ctrl+y", "apply_whatif", "Apply", tooltip="write the what-if's changes into the run config"),
+        Binding("ctrl+l", "reset_whatif", "Reset", tooltip="drop the what-if's changes"),
+    ]
 
+    @dataclass
     class ConfigChanged(Message):
         """The shared config changed (posted from the store's callback, which may run on any thread)."""
 
+    @dataclass
     class SpecReady(Message):
-        def __init__(self, source: str, spec: "ModelSpec") -> None:
-            super().__init__()
-            self.source = source
-            self.spec = spec
+        source: str
+        spec: "ModelSpec"
 
     def __init__(self) -> None:
         super().__init__()
+        self.whatif = WhatIf()
+        """Run-config edits tried here; only "apply" writes them to the store."""
         self.whatif_model: Optional[str] = None
-        """A catalog model to estimate instead of the config's model (the config is not changed)."""
+        """A catalog model to estimate instead of the config's model (never applied)."""
         self.whatif_gpu_gib: Optional[float] = None
-        """Check against a GPU of this many GiB instead of this machine's devices."""
+        """Check against a GPU of this many GiB instead of this machine's devices (never applied)."""
         self.spec: Optional["ModelSpec"] = None
         self.spec_source: Optional[str] = None
-        self.last_estimate = None
+        self.last_estimate: Optional["MemoryEstimate"] = None
         """The estimate on screen (tests and the measured-peak line read it)."""
+        self.last_verdict: Optional["FitVerdict"] = None
+        """Its verdict, with the suggestions listed."""
         self._unsubscribe: Optional[Callable[[], None]] = None
 
     @property
@@ -77,9 +93,10 @@ class MemoryScreen(PaneScreen):
     def on_memory_screen_config_changed(self, message: ConfigChanged) -> None:
         self.refresh_from_config()
 
-    # ---- inputs -> store -----------------------------------------------------------------------
+    # ---- what-if edits ---------------------------------------------------------------------------
 
-    def on_memory_inputs_form_changed(self, message: MemoryInputsForm.Changed) -> None:
+    @on(MemoryInputsForm.Changed)
+    def _edited(self, message: MemoryInputsForm.Changed) -> None:
         if message.key == WHATIF_MODEL:
             chosen = None if message.value == CONFIG_MODEL else message.value
             if chosen != self.whatif_model:
@@ -91,21 +108,83 @@ class MemoryScreen(PaneScreen):
                 self.whatif_gpu_gib = message.value if message.value and message.value > 0 else None
                 self.recompute()
             return
-        if self.store.get(message.key) == message.value:
-            return  # the editor showing the store's own value
-        form = self.query_one(MemoryInputsForm)
-        try:
-            self.store.update(message.key, message.value)
-        except ValidationError as error:
-            form.mark_invalid(message.key, error.errors()[0]["msg"].replace("Input should be", "must be"))
-            return
-        form.mark_invalid(message.key, None)
+        if self._current_value(message.key) == message.value:
+            return  # the editor showing the what-if's own value
+        self.try_edits({message.key: message.value}, field=message.key)
 
-    # ---- store -> estimate ---------------------------------------------------------------------
+    def _current_value(self, dotted: str) -> Any:
+        from workbench.config.fields import get_value
+
+        return get_value(self.whatif.config(self.store.config), dotted)
+
+    def try_edits(self, edits: dict[str, Any], field: str | None = None) -> bool:
+        """Put `edits` into the what-if when the schema and the estimator accept them; otherwise mark
+        `field` with the one-line reason and keep the previous what-if."""
+        form = self.query_one(MemoryInputsForm)
+        before = dict(self.whatif.edits)
+        try:
+            self.whatif.set(self.store.config, edits)
+            if self.spec is not None:
+                self._estimate_inputs()  # refuses absurd values (e.g. far past the context length)
+        except ValidationError as error:
+            self.whatif.edits = before
+            if field:
+                form.mark_invalid(field, error.errors()[0]["msg"].replace("Input should be", "must be"))
+            return False
+        except WorkbenchError as error:
+            self.whatif.edits = before
+            if field:
+                form.mark_invalid(field, str(error))
+            return False
+        if field:
+            form.mark_invalid(field, None)
+        self.refresh_from_config()
+        return True
+
+    def action_apply_whatif(self) -> None:
+        """Write the what-if's edits into the run config (the one place this pane changes it)."""
+        differences = self.whatif.differences(self.store.config)
+        if not differences:
+            self.notify("The what-if equals the run config: nothing to apply.", timeout=4)
+            return
+        self.store.replace(self.whatif.config(self.store.config))
+        self.whatif.clear()
+        names = ", ".join(dotted for dotted, _, _ in differences)
+        self.notify(f"Applied to the run config: {names}.", timeout=5)
+        self.refresh_from_config()
+
+    def action_reset_whatif(self) -> None:
+        """Drop the what-if's edits (and the model what-if): show the run config again."""
+        self.whatif.clear()
+        self.whatif_model = None
+        self.refresh_from_config()
+
+    @on(Button.Pressed, "#mem-apply")
+    def _apply_pressed(self) -> None:
+        self.action_apply_whatif()
+
+    @on(Button.Pressed, "#mem-reset")
+    def _reset_pressed(self) -> None:
+        self.action_reset_whatif()
+
+    @on(OptionList.OptionSelected, "#mem-suggestions")
+    def _suggestion_chosen(self, event: OptionList.OptionSelected) -> None:
+        """Enter on a suggestion tries it in the what-if (the run config is not touched)."""
+        from workbench.memory.from_config import config_changes
+
+        if self.last_verdict is None or not 0 <= event.option_index < len(self.last_verdict.suggestions):
+            return
+        suggestion = self.last_verdict.suggestions[event.option_index]
+        self.try_edits(config_changes(suggestion.changes, suggestion.gradient_accumulation))
+
+    # ---- what-if -> estimate ---------------------------------------------------------------------
 
     def refresh_from_config(self) -> None:
-        config = self.store.config
-        self.query_one(MemoryInputsForm).show(self._form_values(config))
+        config = self.whatif.config(self.store.config)
+        differences = self.whatif.differences(self.store.config)
+        self.query_one(MemoryInputsForm).show(self._form_values(config),
+                                              frozenset(dotted for dotted, _, _ in differences))
+        self.query_one(MemoryReport).show_whatif(differences, self.whatif_model)
         source = self.whatif_model or config.model.name_or_path
         if source != self.spec_source:
             self.spec, self.spec_source = None, source
@@ -114,18 +193,13 @@ class MemoryScreen(PaneScreen):
             self.recompute()
 
     def _form_values(self, config: "RunConfig") -> dict[str, Any]:
-        return {
-            WHATIF_MODEL: self.whatif_model or CONFIG_MODEL,
-            "method.type": config.method.type,
-            "model.precision": config.model.precision,
-            "optimization.optim": config.optimization.optim,
-            "optimization.per_device_train_batch_size": config.optimization.per_device_train_batch_size,
-            "data.max_seq_length": config.data.max_seq_length,
-            "method.r": config.method.r,
-            "optimization.gradient_checkpointing": config.optimization.gradient_checkpointing,
-            "devices.num_processes": config.devices.num_processes,
-            WHATIF_GPU: self.whatif_gpu_gib,
-        }
+        from workbench.config.fields import get_value
+
+        values = {field.key: get_value(config, field.key) for field in FIELDS
+                  if field.key not in (WHATIF_MODEL, WHATIF_GPU)}
+        values[WHATIF_MODEL] = self.whatif_model or CONFIG_MODEL
+        values[WHATIF_GPU] = self.whatif_gpu_gib
+        return values
 
     def _resolve_spec(self, source: str) -> None:
         from workbench.memory.spec import needs_counting, resolve_model_spec
@@ -159,28 +233,53 @@ class MemoryScreen(PaneScreen):
             text = str(error).splitlines()[0] if str(error) else type(error).__name__
             self.query_one(MemoryReport).show_message(f"[red]Cannot size {self.spec_source}: {text}[/red]")
 
-    def recompute(self) -> None:
-        """Estimate the current config (plus what-ifs) and show it."""
-        if self.spec is None or not self.is_mounted:
-            return
+    def _devices(self):
         from workbench.devices import detect_devices
-        from workbench.memory import check_fit, estimate_training_memory, memory_budget, memory_inputs_from_config
+
+        return self.app.devices or detect_devices()
+
+    def _estimate_inputs(self):
+        """(MemoryInputs, estimate) for the what-if config on this machine or the what-if GPU."""
+        from workbench.memory import estimate_training_memory, memory_inputs_from_config
         from workbench.precision import resolve_training_precision
 
-        devices = self.app.devices or detect_devices()
-        _, inputs = memory_inputs_from_config(self.store.config, devices)
+        config = self.whatif.config(self.store.config)
+        devices = self._devices()
+        _, inputs = memory_inputs_from_config(config, devices)
         if self.whatif_gpu_gib is not None and inputs.device != "cuda":
-            config = self.store.config
             precision = resolve_training_precision(config.model.precision, devices, True, config.method.type).label
             inputs = inputs.with_changes(device="cuda", precision=precision, gpus=config.devices.num_processes)
-        try:
-            estimate = estimate_training_memory(self.spec, inputs)
-        except WorkbenchError as error:
-            self.query_one(MemoryReport).show_message(f"[red]{error}[/red]")
+        return inputs, estimate_training_memory(self.spec, inputs)
+
+    def recompute(self) -> None:
+        """Estimate the what-if config (plus the model and GPU what-ifs) and show it with its advice."""
+        if self.spec is None or not self.is_mounted:
             return
-        verdict = check_fit(estimate, memory_budget(inputs, devices, self.whatif_gpu_gib))
-        self.last_estimate = estimate
-        self.query_one(MemoryReport).show(estimate, verdict, self._run_memory(), self.whatif_model is not None)
+        from workbench.memory import check_fit, memory_budget
+        from workbench.memory.command_line import estimate_command
+        from workbench.memory.verdict import machine_for
+
+        report = self.query_one(MemoryReport)
+        try:
+            inputs, estimate = self._estimate_inputs()
+        except WorkbenchError as error:
+            report.show_message(f"[red]{error}[/red]")
+            return
+        devices = self._devices()
+        config = self.whatif.config(self.store.config)
+        accumulation = config.optimization.gradient_accumulation_steps
+        budget = memory_budget(inputs, devices, self.whatif_gpu_gib)
+        verdict = check_fit(estimate, budget, gradient_accumulation=accumulation,
+                            machine=machine_for(inputs, devices, whatif_gpu=self.whatif_gpu_gib is not None))
+        self.last_estimate, self.last_verdict = estimate, verdict
+        model = self.spec.name if self.spec.source == "catalog" else self.spec_source
+        budget_flags = {"gpu_memory_gib": self.whatif_gpu_gib,
+                        "ram_bytes": budget.bytes if inputs.device == "cpu" else None}
+        commands = [estimate_command(model, inputs.with_changes(**suggestion.changes),
+                                     gradient_accumulation=suggestion.gradient_accumulation or accumulation,
+                                     **budget_flags)
+                    for suggestion in verdict.suggestions]
+        report.show(estimate, verdict, self._run_memory(), self.whatif_model is not None, commands)
 
     def _run_memory(self):
         run = getattr(self.app, "selected_run", None)

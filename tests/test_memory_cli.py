@@ -58,3 +58,38 @@ def test_estimating_a_catalog_model_never_imports_torch():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_advice_prints_the_cheapest_changes_with_command_lines_that_reproduce_their_figures(capsys):
+    assert main(["estimate", "--model", "llama-3.1-8b", "--seq-len", "2048", "--gpu-memory", "24", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    verdict = result["verdict"]
+    assert verdict["status"] == "does not fit" and verdict["fit_line_bytes"] == int(24 * 2**30 * 0.9)
+    assert verdict["suggestions"] and verdict["suggestions"][0]["changes"] == {"gradient_checkpointing": True}
+    for suggestion in verdict["suggestions"]:
+        assert main(["estimate", *suggestion["argv"], "--json"]) == 0
+        again = json.loads(capsys.readouterr().out)
+        assert again["total_bytes"] == suggestion["total_bytes"] and again["verdict"]["status"] == "fits"
+    assert main(["estimate", "--model", "llama-3.1-8b", "--seq-len", "2048", "--gpu-memory", "24"]) == 0
+    text = capsys.readouterr().out
+    assert "Cheapest changes that fit:" in text and "fit line 21.6 GiB = 90% of 24.0 GiB" in text
+    assert "workbench estimate --model llama-3.1-8b" in text and "--gradient-checkpointing" in text
+
+
+def test_advise_shows_room_to_grow_only_when_asked_and_ram_and_headroom_flags_set_the_budget(capsys):
+    flags = ["estimate", "--model", "default", "--seq-len", "256", "--batch-size", "2", "--precision", "fp32"]
+    assert main([*flags, "--ram", "16"]) == 0
+    assert "Room to grow" not in capsys.readouterr().out
+    assert main([*flags, "--ram", "16", "--advise"]) == 0
+    assert "Room to grow:" in capsys.readouterr().out
+    assert main([*flags, "--ram", "16", "--headroom", "20", "--json"]) == 0
+    verdict = json.loads(capsys.readouterr().out)["verdict"]
+    assert verdict["budget_bytes"] == 16 * 2**30 and verdict["fit_line_bytes"] == int(16 * 2**30 * 0.8)
+
+
+def test_a_sequence_far_past_the_context_length_is_refused_in_one_line(capsys):
+    assert main(["estimate", "--model", "llama-3.1-8b", "--seq-len", "10244096", "--gpu-memory", "24"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "context length of 131,072" in err
+    assert main(["estimate", "--model", "llama-3.1-8b", "--seq-len", "200000", "--gpu-memory", "80"]) == 0
+    assert "warning: 200,000 tokens is past Llama-3.1-8B's context length" in capsys.readouterr().out

@@ -1,16 +1,22 @@
-"""The Memory pane driven like a person would: edits recompute, share the config, and what-ifs stay local."""
+"""The Memory pane driven like a person would: edits are a what-if that recomputes at once and leaves
+the run config alone until "apply to run config"; store changes made elsewhere show up here; the
+advice it shows is what `workbench estimate` gives for the same changes."""
 
 from __future__ import annotations
 
 import json
 
-from textual.widgets import Input, Select, Static
+from textual.widgets import Button, Input, OptionList, Select, Static
 
 from screens.app import make_app
+from workbench.cli import main
+from workbench.devices import CpuInfo, DeviceReport
+
+GIB = 2**30
 
 
-def _memory_app(fixed_devices):
-    return make_app(load_model=False, device_report=fixed_devices, initial_pane="memory")
+def _memory_app(devices):
+    return make_app(load_model=False, device_report=devices, initial_pane="memory")
 
 
 async def _type_into(pilot, selector: str, text: str) -> None:
@@ -24,7 +30,7 @@ def _report_text(screen) -> str:
     return "\n".join(str(widget.render()) for widget in screen.query("#memory-report Static"))
 
 
-async def test_typing_a_batch_size_recomputes_and_writes_the_shared_config(fixed_devices):
+async def test_typing_a_batch_size_recomputes_a_whatif_and_leaves_the_run_config_alone(fixed_devices):
     app = _memory_app(fixed_devices)
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
@@ -32,11 +38,40 @@ async def test_typing_a_batch_size_recomputes_and_writes_the_shared_config(fixed
         before = screen.last_estimate
         assert before.inputs.batch_size == app.config_store.config.optimization.per_device_train_batch_size == 4
         await _type_into(pilot, "#mem-optimization-per-device-train-batch-size", "8")
-        assert app.config_store.config.optimization.per_device_train_batch_size == 8
         after = screen.last_estimate
         assert after.inputs.batch_size == 8
         assert after.activations > 1.9 * before.activations
         assert after.total_bytes > before.total_bytes
+        assert app.config_store.config.optimization.per_device_train_batch_size == 4  # not written
+        row = screen.query_one("#mem-optimization-per-device-train-batch-size").parent
+        assert row.has_class("-whatif")
+        assert "batch size 4 → 8" in str(screen.query_one("#mem-whatif-text", Static).render())
+        assert not screen.query_one("#mem-apply", Button).disabled
+
+
+async def test_apply_writes_the_whatif_into_the_run_config_and_reset_drops_it(fixed_devices):
+    app = _memory_app(fixed_devices)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        await _type_into(pilot, "#mem-optimization-per-device-train-batch-size", "8")
+        await pilot.click("#mem-apply")
+        await pilot.pause()
+        assert app.config_store.config.optimization.per_device_train_batch_size == 8
+        assert screen.whatif.edits == {} and screen.query_one("#mem-apply", Button).disabled
+        screen.query_one("#mem-optimization-gradient-checkpointing").value = True
+        await pilot.pause()
+        assert screen.last_estimate.inputs.gradient_checkpointing
+        assert not app.config_store.config.optimization.gradient_checkpointing
+        screen.query_one(OptionList).focus()
+        await pilot.press("ctrl+l")  # reset
+        await pilot.pause()
+        assert screen.whatif.edits == {} and not screen.last_estimate.inputs.gradient_checkpointing
+        screen.query_one("#mem-optimization-gradient-checkpointing").value = True
+        await pilot.pause()
+        await pilot.press("ctrl+y")  # apply, from the keyboard
+        await pilot.pause()
+        assert app.config_store.config.optimization.gradient_checkpointing
 
 
 async def test_a_change_made_elsewhere_in_the_store_shows_up_here(fixed_devices):
@@ -58,11 +93,26 @@ async def test_invalid_value_is_refused_and_marked(fixed_devices):
     async with app.run_test(size=(100, 40)) as pilot:
         await pilot.pause()
         await _type_into(pilot, "#mem-method-r", "0")  # passes through "1" while backspacing "16"
-        assert app.config_store.config.method.r == 1  # the last valid value; the schema refuses 0
+        assert app.screen.last_estimate.inputs.lora_r == 1  # the last valid value; the schema refuses 0
         assert app.screen.query_one("#mem-method-r", Input).has_class("-invalid")
         await _type_into(pilot, "#mem-method-r", "8")
-        assert app.config_store.config.method.r == 8
+        assert app.screen.last_estimate.inputs.lora_r == 8
         assert not app.screen.query_one("#mem-method-r", Input).has_class("-invalid")
+        assert app.config_store.config.method.r == 16  # what-ifs only
+
+
+async def test_a_length_past_the_context_warns_and_an_absurd_one_is_refused_with_its_reason(fixed_devices):
+    app = _memory_app(fixed_devices)  # the default model: 8,192 positions
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        await _type_into(pilot, "#mem-data-max-seq-length", "16384")
+        assert screen.last_estimate.inputs.seq_len == 16384
+        assert "context length of 8,192" in _report_text(screen)
+        await _type_into(pilot, "#mem-data-max-seq-length", "10244096")
+        editor = screen.query_one("#mem-data-max-seq-length", Input)
+        assert editor.has_class("-invalid") and "max_position_embeddings" in str(editor.tooltip)
+        assert screen.last_estimate.inputs.seq_len < 8 * 8192  # the refused value was never estimated
 
 
 async def test_qlora_7b_on_a_24_gib_card_what_if_leaves_the_config_alone(fixed_devices):
@@ -79,10 +129,78 @@ async def test_qlora_7b_on_a_24_gib_card_what_if_leaves_the_config_alone(fixed_d
         estimate = screen.last_estimate
         assert estimate.spec.name == "Qwen2.5-7B"
         assert (estimate.inputs.device, estimate.inputs.method, estimate.inputs.seq_len) == ("cuda", "qlora", 2048)
-        assert app.config_store.config.model.name_or_path == "default"
+        config = app.config_store.config
+        assert config.model.name_or_path == "default" and config.method.type == "lora"
         text = _report_text(screen)
-        assert "24 GiB GPU" in text and "what-if" in text
-        assert "gradient checkpointing" in text  # the way to make it fit comfortably
+        assert "24 GiB GPU" in text and "what-if" in text and "fit line" in text
+        assert "gradient checkpointing" in str(screen.query_one(OptionList).get_option_at_index(0).prompt)
+
+
+async def test_enter_on_a_suggestion_tries_it_in_the_whatif(fixed_devices):
+    app = _memory_app(fixed_devices)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        await _type_into(pilot, "#mem-data-max-seq-length", "4096")
+        await _type_into(pilot, "#mem-optimization-per-device-train-batch-size", "16")
+        verdict = screen.last_verdict
+        assert verdict.status != "fits" and verdict.suggestions
+        top = verdict.suggestions[0]
+        screen.query_one(OptionList).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.last_estimate.total_bytes == top.total_bytes <= screen.last_verdict.fit_line_bytes
+        assert screen.last_verdict.status == "fits"
+        assert app.config_store.config.optimization.per_device_train_batch_size == 4
+
+
+def _cli_estimate(command: str, capsys) -> dict:
+    argv = command.split()
+    assert argv[:2] == ["workbench", "estimate"]
+    capsys.readouterr()
+    assert main([*argv[1:], "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+async def _llama_advice(devices, gpu_gib: str | None):
+    """The pane's top suggestion and the CLI line it shows, for Llama-3.1-8B LoRA at batch 1 x 2048."""
+    app = _memory_app(devices)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#mem-whatif-model", Select).value = "Llama-3.1-8B"
+        await pilot.pause()
+        await _type_into(pilot, "#mem-optimization-per-device-train-batch-size", "1")
+        await _type_into(pilot, "#mem-data-max-seq-length", "2048")
+        if gpu_gib:
+            await _type_into(pilot, "#mem-whatif-gpu-memory", gpu_gib)
+        estimate, verdict = screen.last_estimate, screen.last_verdict
+        assert (estimate.spec.name, estimate.inputs.method, estimate.inputs.batch_size, estimate.inputs.seq_len) == (
+            "Llama-3.1-8B", "lora", 1, 2048)
+        assert verdict.status != "fits" and verdict.suggestions
+        command = str(screen.query_one("#mem-command", Static).render()).removeprefix("same on the CLI: ")
+        return verdict, command
+
+
+async def test_llama_8b_lora_advice_fits_a_24_gib_gpu_and_the_cli_gives_the_same_estimate(fixed_devices, capsys):
+    verdict, command = await _llama_advice(fixed_devices, "24")
+    top = verdict.suggestions[0]
+    assert verdict.budget.bytes == 24 * GIB and top.fits and top.total_bytes <= verdict.fit_line_bytes
+    assert "--gpu-memory 24" in command
+    result = _cli_estimate(command, capsys)
+    assert result["total_bytes"] == top.total_bytes
+    assert result["verdict"]["status"] == "fits"
+
+
+async def test_llama_8b_lora_advice_fits_21_gib_of_ram_and_the_cli_gives_the_same_estimate(capsys):
+    amx_cpu = DeviceReport(cpu=CpuInfo("AMX CPU", 2, 24 * GIB, 21 * GIB, frozenset({"amx_bf16"})))
+    verdict, command = await _llama_advice(amx_cpu, None)
+    top = verdict.suggestions[0]
+    assert verdict.budget.bytes == 21 * GIB and top.fits and top.total_bytes <= verdict.fit_line_bytes
+    assert "--ram 21" in command
+    result = _cli_estimate(command, capsys)
+    assert result["total_bytes"] == top.total_bytes
+    assert result["verdict"]["status"] == "fits"
 
 
 async def test_measured_peak_of_the_selected_run_is_shown_beside_the_estimate(fixed_devices, tmp_path):

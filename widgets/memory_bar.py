@@ -14,9 +14,11 @@ COMPONENT_COLORS = {
     "optimizer temporaries": "#ff9da7",
     "activations": "#59a14f",
     "logits": "#edc948",
+    "evaluation": "#76b7b2",
     "framework overhead": "#9c755f",
 }
 BUDGET_MARK = "┃"
+FIT_LINE_MARK = "╎"
 MEASURED_MARK = "▲"
 EMPTY_COLOR = "grey23"
 
@@ -46,7 +48,8 @@ def bar_cells(parts: dict[str, int], scale: int, width: int) -> list[tuple[str, 
 
 class MemoryBar(Widget):
     """One row of coloured blocks per component at the peak, scaled so the larger of the total and the
-    budget fills the width; a ┃ marks the budget and a ▲ the measured peak of a run, when known."""
+    budget fills the width; a ┃ marks the budget, a ╎ the fit line (the budget less its headroom) and
+    a ▲ the measured peak of a run, when known."""
 
     DEFAULT_CSS = """
     MemoryBar { height: auto; }
@@ -58,9 +61,11 @@ class MemoryBar(Widget):
         """Components alive at the peak (name -> bytes)."""
         self.budget: int | None = None
         self.measured: int | None = None
+        self.fit_line: int | None = None
 
-    def show(self, parts: dict[str, int], budget: int | None, measured: int | None = None) -> None:
-        self.parts, self.budget, self.measured = dict(parts), budget, measured
+    def show(self, parts: dict[str, int], budget: int | None, measured: int | None = None,
+             fit_line: int | None = None) -> None:
+        self.parts, self.budget, self.measured, self.fit_line = dict(parts), budget, measured, fit_line
         self.refresh(layout=True)
 
     def get_content_height(self, container, viewport, width: int) -> int:
@@ -77,7 +82,8 @@ class MemoryBar(Widget):
                        for _ in range(cells)][:width]
         backgrounds += [EMPTY_COLOR] * (width - len(backgrounds))
         glyphs = [(" ", "")] * width
-        for value, glyph, style in ((self.budget, BUDGET_MARK, "bold white"),
+        for value, glyph, style in ((self.fit_line, FIT_LINE_MARK, "bold yellow"),
+                                    (self.budget, BUDGET_MARK, "bold white"),
                                     (self.measured, MEASURED_MARK, "bold magenta")):
             if value:
                 glyphs[min(width - 1, max(0, round(value / scale * width) - 1))] = (glyph, style)
@@ -93,6 +99,8 @@ class MemoryBar(Widget):
                    for name, value in self.parts.items() if value > 0]
         if self.budget:
             entries.append(Text.assemble((BUDGET_MARK + " ", "bold"), f"budget {format_bytes(self.budget)}"))
+        if self.fit_line:
+            entries.append(Text.assemble((FIT_LINE_MARK + " ", "bold yellow"), f"fit line {format_bytes(self.fit_line)}"))
         if self.measured:
             entries.append(Text.assemble((MEASURED_MARK + " ", "bold magenta"), f"measured {format_bytes(self.measured)}"))
         lines, current = [], Text()

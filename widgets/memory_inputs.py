@@ -1,8 +1,9 @@
 """The Memory pane's inputs: the run-config fields that decide memory, plus two what-ifs.
 
-Config fields show the shared run config (attributes down) and report edits as `Changed` messages
-(messages up); the screen writes them to the ConfigStore. The two what-ifs (another model from the
-catalog, a GPU of a given size) only change what is estimated, never the run config.
+The editors show the run config with the pane's what-if edits on top (attributes down) and report
+edits as `Changed` messages (messages up). Every edit here is a what-if: the screen keeps it apart
+from the run config until "apply to run config"; a field that differs from the run config is marked.
+The model and GPU-size what-ifs only change what is estimated and are never applied.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ FIELDS = (
     Field("model.precision", "precision", "select", field_spec("model.precision").choices),
     Field("optimization.optim", "optimizer", "select", field_spec("optimization.optim").choices),
     Field("optimization.per_device_train_batch_size", "batch size", "int"),
+    Field("optimization.gradient_accumulation_steps", "grad accum", "int"),
+    Field("evaluation.per_device_eval_batch_size", "eval batch", "int"),
     Field("data.max_seq_length", "seq length", "int"),
     Field("method.r", "LoRA rank", "int"),
     Field("optimization.gradient_checkpointing", "grad ckpt", "bool"),
@@ -79,15 +82,17 @@ class MemoryInputsForm(VerticalScroll):
             editor = Input("", type="integer" if field.kind == "int" else "number", compact=True,
                            placeholder="this machine" if field.key == WHATIF_GPU else "",
                            select_on_focus=False, id=editor_id, classes="mem-editor")
-        editor.tooltip = field.hint or f"run config: {field.key}"
+        editor.tooltip = field.hint or f"what-if for the run config's {field.key}"
         return editor
 
-    def show(self, values: dict[str, Any]) -> None:
-        """Put values (key -> value) into the editors; edits the user is typing are left alone."""
+    def show(self, values: dict[str, Any], changed: frozenset[str] = frozenset()) -> None:
+        """Put values (key -> value) into the editors and mark the `changed` keys (what-if edits that
+        differ from the run config); text the user is typing is left alone."""
         for field in FIELDS:
             if field.key not in values:
                 continue
             editor = self.query_one(f"#{_editor_id(field.key)}")
+            editor.parent.set_class(field.key in changed, "-whatif")
             value = values[field.key]
             if isinstance(editor, Select):
                 editor.value = value
@@ -102,7 +107,7 @@ class MemoryInputsForm(VerticalScroll):
         editor = self.query_one(f"#{_editor_id(key)}")
         editor.set_class(reason is not None, "-invalid")
         field = next(f for f in FIELDS if f.key == key)
-        editor.tooltip = reason or field.hint or f"run config: {field.key}"
+        editor.tooltip = reason or field.hint or f"what-if for the run config's {field.key}"
 
     def _field_for(self, widget) -> Field | None:
         return next((field for field in FIELDS if _editor_id(field.key) == widget.id), None)

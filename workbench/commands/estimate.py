@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 
+from workbench.memory.command_line import FLAGS
 from workbench.memory.inputs import ATTENTIONS, METHODS, OPTIMIZERS, PRECISIONS, SHARDINGS
 
 _EXAMPLES = """examples:
   workbench estimate --model qwen2.5-7b --method qlora --seq-len 2048 --gpu-memory 24
+  workbench estimate --model llama-3.1-8b --seq-len 2048 --gpu-memory 24 --advise
   workbench estimate --model default --method full --precision fp32 --batch-size 4 --seq-len 512
   workbench estimate --model ./my-model --method lora --lora-targets q_proj,v_proj --json
+
+Advice (printed whenever the run does not fit, or with --advise) lists the cheapest combinations of
+changes that fit, each with its peak and the command line that estimates it.
 """
 
 
@@ -19,37 +24,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = _EXAMPLES
     parser.add_argument("--model", default="default",
                         help="catalog name (e.g. qwen2.5-7b, llama-3.1-8b; --list-models), a local model directory, or 'default'")
-    parser.add_argument("--method", choices=METHODS, default="lora", help="what trains (default: lora)")
-    parser.add_argument("--precision", choices=PRECISIONS, default=None,
+    parser.add_argument(FLAGS["method"], choices=METHODS, default="lora", help="what trains (default: lora)")
+    parser.add_argument(FLAGS["precision"], choices=PRECISIONS, default=None,
                         help="fp32, mixed-bf16/mixed-fp16 (autocast), bf16/fp16 (pure); default: what training's 'auto' picks "
                              "(mixed-bf16 where bf16 is native, mixed-fp16 on older GPUs, else fp32)")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="adamw", help="default: adamw")
-    parser.add_argument("--batch-size", type=int, default=1, help="sequences per step per device (default: 1)")
-    parser.add_argument("--seq-len", type=int, default=1024, help="tokens per sequence (default: 1024)")
-    parser.add_argument("--lora-r", type=int, default=16, help="LoRA rank (default: 16)")
-    parser.add_argument("--lora-targets", default="all-linear",
+    parser.add_argument(FLAGS["optimizer"], choices=OPTIMIZERS, default="adamw", help="default: adamw")
+    parser.add_argument(FLAGS["batch_size"], type=int, default=1, help="sequences per step per device (default: 1)")
+    parser.add_argument(FLAGS["seq_len"], type=int, default=1024, help="tokens per sequence (default: 1024)")
+    parser.add_argument(FLAGS["lora_r"], type=int, default=16, help="LoRA rank (default: 16)")
+    parser.add_argument(FLAGS["lora_targets"], default="all-linear",
                         help="comma-separated linear layer names, or all-linear (default)")
     # 0.05 is the run config's default, so the CLI and the Memory pane answer the same question alike
-    parser.add_argument("--lora-dropout", type=float, default=0.05,
+    parser.add_argument(FLAGS["lora_dropout"], type=float, default=0.05,
                         help="LoRA dropout (default: 0.05; 0 saves each adapter's copy of its input)")
-    parser.add_argument("--dora", action="store_true", help="weight-decomposed LoRA")
-    parser.add_argument("--no-double-quant", action="store_true", help="QLoRA without double quantization")
-    parser.add_argument("--gradient-checkpointing", action="store_true", help="recompute activations in backward")
-    parser.add_argument("--attention", choices=ATTENTIONS, default="sdpa", help="attention kernel (default: sdpa)")
-    parser.add_argument("--no-attention-mask", action="store_true",
+    parser.add_argument(FLAGS["dora"], action="store_true", help="weight-decomposed LoRA")
+    parser.add_argument(FLAGS["no_double_quant"], action="store_true", help="QLoRA without double quantization")
+    parser.add_argument(FLAGS["gradient_checkpointing"], action="store_true", help="recompute activations in backward")
+    parser.add_argument(FLAGS["attention"], choices=ATTENTIONS, default="sdpa", help="attention kernel (default: sdpa)")
+    parser.add_argument(FLAGS["no_attention_mask"], action="store_true",
                         help="batches carry no padding or packing mask (sdpa can skip repeating K/V heads)")
-    parser.add_argument("--gpus", type=int, default=1, help="data-parallel GPUs (default: 1)")
-    parser.add_argument("--sharding", choices=SHARDINGS, default="ddp", help="with --gpus > 1 (default: ddp)")
+    parser.add_argument(FLAGS["gpus"], type=int, default=1, help="data-parallel GPUs (default: 1)")
+    parser.add_argument(FLAGS["sharding"], choices=SHARDINGS, default="ddp", help="with --gpus > 1 (default: ddp)")
+    parser.add_argument(FLAGS["grad_accum"], type=int, default=1, metavar="N",
+                        help="gradient accumulation steps; advice that lowers the batch raises it to keep "
+                             "the effective batch (default: 1)")
+    parser.add_argument(FLAGS["eval_batch_size"], type=int, default=0, metavar="N",
+                        help="sequences per evaluation step; evaluation's logits can set the peak "
+                             "(default: 0, no evaluation)")
     device = parser.add_mutually_exclusive_group()
-    device.add_argument("--cpu", action="store_true", help="estimate CPU training (RAM) even when a GPU is present")
-    device.add_argument("--gpu-memory", type=float, default=None, metavar="GIB",
+    device.add_argument(FLAGS["cpu"], action="store_true", help="estimate CPU training (RAM) even when a GPU is present")
+    device.add_argument(FLAGS["gpu_memory"], type=float, default=None, metavar="GIB",
                         help="check against a GPU with this much memory instead of the detected devices")
+    device.add_argument(FLAGS["ram"], type=float, default=None, metavar="GIB",
+                        help="estimate CPU training and check against this much RAM instead of what is free here")
+    parser.add_argument(FLAGS["headroom"], type=float, default=None, metavar="PERCENT",
+                        help="share of the memory to leave free; the fit line is the rest "
+                             "(default: 10 on a GPU, 5 on the CPU)")
+    parser.add_argument("--advise", action="store_true",
+                        help="print the cheapest changes that fit even when the run fits already")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.add_argument("--list-models", action="store_true", help="list the built-in catalog and exit")
 
 
 def _device(args: argparse.Namespace) -> str:
-    if args.cpu:
+    if args.cpu or args.ram is not None:
         return "cpu"
     if args.gpu_memory is not None:
         return "cuda"
@@ -70,10 +88,11 @@ def _list_models() -> int:
     from workbench.memory.spec import catalog_spec
     from workbench.memory.catalog import catalog_names
 
-    print(f"{'model':<18}{'parameters':>16}  layers  hidden  vocab")
+    print(f"{'model':<18}{'parameters':>16}  layers  hidden   vocab  context")
     for name in catalog_names():
         spec = catalog_spec(name)
-        print(f"{name:<18}{spec.total_params:>16,}  {spec.num_layers:>6}  {spec.hidden_size:>6}  {spec.vocab_size:>6}")
+        print(f"{name:<18}{spec.total_params:>16,}  {spec.num_layers:>6}  {spec.hidden_size:>6}  {spec.vocab_size:>6}"
+              f"  {spec.context_length or 0:>7}")
     return 0
 
 
@@ -81,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.list_models:
         return _list_models()
     from workbench.errors import WorkbenchError
+    from workbench.devices import detect_devices
     from workbench.memory import (
         MemoryInputs,
         check_fit,
@@ -88,9 +108,15 @@ def run(args: argparse.Namespace) -> int:
         memory_budget,
         resolve_model_spec,
     )
+    from workbench.memory.verdict import machine_for
 
-    if args.gpu_memory is not None and args.gpu_memory <= 0:
-        raise WorkbenchError(f"--gpu-memory: must be a positive number of GiB, got {args.gpu_memory:g}")
+    for flag, value in ((FLAGS["gpu_memory"], args.gpu_memory), (FLAGS["ram"], args.ram)):
+        if value is not None and value <= 0:
+            raise WorkbenchError(f"{flag}: must be a positive number of GiB, got {value:g}")
+    if args.headroom is not None and not 0 <= args.headroom < 100:
+        raise WorkbenchError(f"{FLAGS['headroom']}: must be a percentage from 0 to under 100, got {args.headroom:g}")
+    if args.grad_accum < 1:
+        raise WorkbenchError(f"{FLAGS['grad_accum']}: must be at least 1, got {args.grad_accum}")
     device = _device(args)
     precision = args.precision or _auto_precision(args.method, device)
     targets = tuple(name.strip() for name in args.lora_targets.split(",") if name.strip())
@@ -111,26 +137,43 @@ def run(args: argparse.Namespace) -> int:
         gpus=args.gpus,
         sharding=args.sharding,
         device=device,
+        eval_batch_size=args.eval_batch_size,
     )
     spec = resolve_model_spec(args.model)
     estimate = estimate_training_memory(spec, inputs)
-    verdict = check_fit(estimate, memory_budget(inputs, gpu_memory_gib=args.gpu_memory))
+    devices = None if args.gpu_memory is not None or args.ram is not None else detect_devices()
+    budget = memory_budget(inputs, devices, gpu_memory_gib=args.gpu_memory, ram_gib=args.ram)
+    headroom = None if args.headroom is None else args.headroom / 100
+    verdict = check_fit(estimate, budget, headroom=headroom, gradient_accumulation=args.grad_accum,
+                        machine=machine_for(inputs, devices, whatif_gpu=args.gpu_memory is not None))
+    budget_flags = {"gpu_memory_gib": args.gpu_memory, "ram_bytes": budget.bytes if device == "cpu" else None,
+                    "headroom": headroom}
     if args.json:
-        print(json.dumps(_as_json(estimate, verdict), indent=2))
+        print(json.dumps(_as_json(args.model, estimate, verdict, budget_flags, args.grad_accum), indent=2))
     else:
-        print(_as_text(estimate, verdict))
+        print(_as_text(args.model, estimate, verdict, budget_flags, args.grad_accum, advise=args.advise))
     return 0
 
 
-def _as_json(estimate, verdict) -> dict:
+def _suggestion_argv(model: str, estimate, suggestion, budget_flags: dict, accumulation: int) -> list[str]:
+    from workbench.memory.command_line import estimate_argv
+
+    changed = estimate.inputs.with_changes(**suggestion.changes)
+    return estimate_argv(model, changed, gradient_accumulation=suggestion.gradient_accumulation or accumulation,
+                         **budget_flags)
+
+
+def _as_json(model: str, estimate, verdict, budget_flags: dict, accumulation: int) -> dict:
     from dataclasses import asdict
 
     from workbench.memory import rule_of_thumb
+    from workbench.memory.from_config import config_changes
 
     thumb = rule_of_thumb(estimate)
     return {
         "model": estimate.spec.name,
         "model_source": estimate.spec.source,
+        "context_length": estimate.spec.context_length,
         "total_params": estimate.spec.total_params,
         "trainable_params": estimate.trainable_params,
         "total_bytes": estimate.total_bytes,
@@ -140,21 +183,39 @@ def _as_json(estimate, verdict) -> dict:
         "bytes_per_param_before_activations": round(estimate.persistent_bytes_per_param, 3),
         "rule_of_thumb_bytes": [thumb.low_bytes, thumb.high_bytes],
         "inputs": asdict(estimate.inputs),
+        "gradient_accumulation": accumulation,
         "verdict": {
             "status": verdict.status,
             "headline": verdict.headline,
             "budget_bytes": verdict.budget.bytes,
             "budget": verdict.budget.label,
+            "headroom": verdict.headroom,
+            "fit_line_bytes": verdict.fit_line_bytes,
+            "advice_note": verdict.advice_note,
             "suggestions": [
-                {"text": s.text, "total_bytes": s.total_bytes, "fits": s.fits, "changes": s.changes}
+                {
+                    "text": s.text,
+                    "total_bytes": s.total_bytes,
+                    "fits": s.fits,
+                    "changes": s.changes,
+                    "gradient_accumulation": s.gradient_accumulation,
+                    "config_changes": config_changes(s.changes, s.gradient_accumulation),
+                    "cost": round(s.cost, 3),
+                    "cost_text": s.cost_text,
+                    "cuts_data": s.cuts_data,
+                    "argv": _suggestion_argv(model, estimate, s, budget_flags, accumulation),
+                }
                 for s in verdict.suggestions
             ],
         },
+        "warnings": list(estimate.warnings),
         "notes": list(estimate.notes),
     }
 
 
-def _as_text(estimate, verdict) -> str:
+def _as_text(model: str, estimate, verdict, budget_flags: dict, accumulation: int, *, advise: bool) -> str:
+    import shlex
+
     from workbench.memory import format_bytes, plain_explanation, rule_of_thumb
 
     spec, inputs = estimate.spec, estimate.inputs
@@ -162,6 +223,7 @@ def _as_text(estimate, verdict) -> str:
     head = (
         f"{spec.name} ({spec.total_params:,} parameters, {estimate.trainable_params:,} trainable) - "
         f"{inputs.method}, {inputs.precision}, {inputs.optimizer}, batch {inputs.batch_size} x {inputs.seq_len} tokens"
+        + (f" x {accumulation} accumulated" if accumulation > 1 else "")
         + (", gradient checkpointing" if inputs.gradient_checkpointing else "")
         + (f", {inputs.gpus} GPUs {inputs.sharding}" if inputs.gpus > 1 and inputs.device == "cuda" else "")
         + f", on {'CPU' if inputs.device == 'cpu' else 'GPU'}"
@@ -172,12 +234,19 @@ def _as_text(estimate, verdict) -> str:
         marker = "" if name in at_peak else "   (not at the peak)"
         rows.append(f"  {name:<24}{format_bytes(value):>14}{marker}")
     rows.append(f"  {'peak (' + estimate.peak_phase + ')':<24}{format_bytes(estimate.total_bytes):>14}")
-    lines = [head, "", *rows, "", verdict.headline]
-    if verdict.suggestions:
-        lines.append("What would change it:")
-        for suggestion in verdict.suggestions[:5]:
-            fits = "fits" if suggestion.fits else "still too big"
-            lines.append(f"  - {suggestion.text}: {format_bytes(suggestion.total_bytes)} ({fits})")
+    lines = [head, "", *rows, "", *[f"warning: {warning}" for warning in estimate.warnings], verdict.headline]
+    if verdict.fit_line_text:
+        lines.append(verdict.fit_line_text)
+    if verdict.suggestions and (advise or verdict.status != "fits"):
+        heading = "Room to grow:" if verdict.status == "fits" else "Cheapest changes that fit:"
+        lines += ["", heading] + ([verdict.advice_note] if verdict.advice_note else [])
+        for number, suggestion in enumerate(verdict.suggestions, start=1):
+            lines.append(f"  {number}. {suggestion.text}: {format_bytes(suggestion.total_bytes)}"
+                         + (f" - {suggestion.cost_text}" if suggestion.cost_text else ""))
+            argv = _suggestion_argv(model, estimate, suggestion, budget_flags, accumulation)
+            lines.append("     " + shlex.join(["workbench", "estimate", *argv]))
+    elif verdict.advice_note:
+        lines.append(verdict.advice_note)
     lines += ["", rule_of_thumb(estimate).text, "", *plain_explanation(estimate)]
     lines += [f"note: {note}" for note in estimate.notes]
     return "\n".join(lines)

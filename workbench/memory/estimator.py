@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from workbench.errors import WorkbenchError
+from workbench.memory.allocator import cpu_estimate_note
 from workbench.memory.inputs import ALL_LINEAR, MemoryInputs
 from workbench.memory.spec import LinearShape, ModelSpec
 
@@ -37,6 +38,22 @@ CUDA_CONTEXT_BYTES = 512 * MIB
 # Measured: peak RSS of a toy model (hidden 32, vocab 256; tensors of a few KiB) over its baseline;
 # see docs/benchmarks.md "## Memory".
 CPU_FRAMEWORK_BYTES = 18 * MIB
+# What a CPU training process holds besides its tensors: Python with PyTorch, transformers and its
+# Trainer (which imports accelerate, datasets, pandas and pyarrow), PEFT, and the tokenizer. Counted
+# in the CPU estimate, so the estimate is the whole process's peak RSS: the figure the trainer
+# measures and the RAM check needs. Measured RSS after those imports and the default tokenizer
+# (torch 2.13, transformers 5.23): 516 MiB under glibc, 557-567 MiB under mimalloc, the trainer's
+# allocator (workbench/memory/allocator.py; the bench's baseline column).
+CPU_PROCESS_BASELINE_BYTES = 560 * MIB
+
+# RoPE scaling recipes (YaRN, dynamic NTK) stretch a trained context by up to 4x (Qwen2.5 documents
+# factor 4); beyond that the model has never seen such positions, so the question is not a real one.
+CONTEXT_STRETCH_LIMIT = 4
+# The longest context an open decoder publishes is about 1M positions; with no context length known,
+# anything longer is refused as a typo.
+UNKNOWN_CONTEXT_LIMIT = 2**20
+# A per-device batch this large is a typo (recipes use a few to a few hundred sequences per device).
+MAX_BATCH_SIZE = 4096
 
 COMPONENTS = (
     "weights",
@@ -45,18 +62,23 @@ COMPONENTS = (
     "optimizer temporaries",
     "activations",
     "logits",
+    "evaluation",
     "framework overhead",
 )
-_BACKWARD_PHASE = ("activations", "logits")
-_STEP_PHASE = ("gradients", "optimizer temporaries")
+_PHASES = {
+    "backward": ("activations", "logits"),
+    "optimizer step": ("gradients", "optimizer temporaries"),
+    "evaluation": ("evaluation",),
+}
 
 
 @dataclass(frozen=True)
 class MemoryEstimate:
     """Bytes per device for one configuration, and how they add up to the peak.
 
-    `total_bytes` is the peak: weights + optimizer state + framework overhead + the larger of
-    (activations + logits) and (gradients + optimizer temporaries).
+    `total_bytes` is the peak: weights + optimizer state + framework overhead + the largest of three
+    phases: backward (activations + logits), the optimizer step (gradients + optimizer temporaries)
+    and evaluation (its forward pass without gradients, at the evaluation batch).
     """
 
     spec: ModelSpec
@@ -69,7 +91,10 @@ class MemoryEstimate:
     activations: int
     logits: int
     framework_overhead: int
+    evaluation: int = 0
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    """Things to act on before training (e.g. a sequence past the model's context length)."""
 
     @property
     def backward_phase_bytes(self) -> int:
@@ -79,22 +104,22 @@ class MemoryEstimate:
     def step_phase_bytes(self) -> int:
         return self.gradients + self.optimizer_temporaries
 
+    def _phase_bytes(self) -> dict[str, int]:
+        return {"backward": self.backward_phase_bytes, "optimizer step": self.step_phase_bytes,
+                "evaluation": self.evaluation}
+
     @property
     def peak_phase(self) -> str:
-        """'backward' or 'optimizer step': which phase sets the peak."""
-        return "backward" if self.backward_phase_bytes >= self.step_phase_bytes else "optimizer step"
+        """'backward', 'optimizer step' or 'evaluation': which phase sets the peak (the first on a tie)."""
+        phases = self._phase_bytes()
+        return max(phases, key=phases.get)
 
     @property
     def total_bytes(self) -> int:
-        return (
-            self.weights
-            + self.optimizer_state
-            + max(self.backward_phase_bytes, self.step_phase_bytes)
-            + self.framework_overhead
-        )
+        return self.weights + self.optimizer_state + max(self._phase_bytes().values()) + self.framework_overhead
 
     def breakdown(self) -> dict[str, int]:
-        """Every component's bytes, in a fixed order (the two phases are alternatives, see `at_peak`)."""
+        """Every component's bytes, in a fixed order (the three phases are alternatives, see `at_peak`)."""
         return {
             "weights": self.weights,
             "gradients": self.gradients,
@@ -102,12 +127,13 @@ class MemoryEstimate:
             "optimizer temporaries": self.optimizer_temporaries,
             "activations": self.activations,
             "logits": self.logits,
+            "evaluation": self.evaluation,
             "framework overhead": self.framework_overhead,
         }
 
     def at_peak(self) -> dict[str, int]:
         """The components alive at the peak; they sum exactly to `total_bytes`."""
-        skipped = _STEP_PHASE if self.peak_phase == "backward" else _BACKWARD_PHASE
+        skipped = {name for phase, names in _PHASES.items() if phase != self.peak_phase for name in names}
         return {name: value for name, value in self.breakdown().items() if name not in skipped}
 
     @property
@@ -336,15 +362,38 @@ def _logits(spec: ModelSpec, inputs: MemoryInputs, regime: _Regime) -> int:
     """
     elements = inputs.batch_size * inputs.seq_len * spec.vocab_size
     c = regime.compute
-    forward = elements * (c + (4 if c != 4 else 0) + 4)
+    forward = _forward_logits_bytes(spec, inputs.batch_size * inputs.seq_len, regime)
     backward = elements * 12
     if spec.logit_softcapping:
-        forward += elements * 2 * c  # x / cap and tanh(x / cap); tanh's output is kept for backward
         backward += elements * c
     if regime.full:
         head_gradient = spec.vocab_size * spec.hidden_size * regime.trainable
         backward = max(backward, elements * (4 + c) + head_gradient)
     return max(forward, backward)
+
+
+def check_input_bounds(spec: ModelSpec, inputs: MemoryInputs) -> list[str]:
+    """Warnings for inputs past what the model was trained on; WorkbenchError for absurd ones.
+
+    A sequence longer than the model's context length (`max_position_embeddings`) is a warning
+    (RoPE scaling can stretch it); more than CONTEXT_STRETCH_LIMIT times that is refused.
+    """
+    context = spec.context_length
+    seq = inputs.seq_len
+    if context is None:
+        if seq > UNKNOWN_CONTEXT_LIMIT:
+            raise WorkbenchError(f"seq_len: {seq:,} tokens is longer than any open model's context "
+                                 f"(about {UNKNOWN_CONTEXT_LIMIT:,}); check the number")
+    elif seq > CONTEXT_STRETCH_LIMIT * context:
+        raise WorkbenchError(f"seq_len: {seq:,} tokens is more than {CONTEXT_STRETCH_LIMIT}x {spec.name}'s context "
+                             f"length of {context:,} (max_position_embeddings); no RoPE scaling reaches that far")
+    if inputs.batch_size > MAX_BATCH_SIZE:
+        raise WorkbenchError(f"batch_size: {inputs.batch_size:,} sequences per device is not a real batch "
+                             f"(at most {MAX_BATCH_SIZE:,}); raise gradient accumulation instead")
+    if context is not None and seq > context:
+        return [f"{seq:,} tokens is past {spec.name}'s context length of {context:,} (max_position_embeddings): "
+                "positions beyond it were never trained; shorten the sequences or use RoPE scaling (e.g. YaRN)"]
+    return []
 
 
 def with_new_token_rows(spec: ModelSpec, rows: int) -> ModelSpec:
@@ -355,11 +404,39 @@ def with_new_token_rows(spec: ModelSpec, rows: int) -> ModelSpec:
     return replace(spec, vocab_size=spec.vocab_size + rows, total_params=spec.total_params + added)
 
 
+def _forward_logits_bytes(spec: ModelSpec, tokens: int, regime: _Regime) -> int:
+    """lm_head's output, its fp32 upcast (when 16-bit) and the loss's fp32 log-softmax, alive together."""
+    elements = tokens * spec.vocab_size
+    c = regime.compute
+    forward = elements * (c + (4 if c != 4 else 0) + 4)
+    if spec.logit_softcapping:
+        forward += elements * 2 * c  # x / cap and tanh(x / cap); tanh's output is kept for backward
+    return forward
+
+
+def _evaluation(spec: ModelSpec, inputs: MemoryInputs, regime: _Regime) -> int:
+    """The evaluation forward pass at its own batch: nothing is saved for backward and no gradient
+    exists (zero_grad frees them after each step), so it holds the hidden states, one layer's
+    working set and, at the end, the logits with the loss's upcast and log-softmax."""
+    if inputs.eval_batch_size == 0:
+        return 0
+    tokens = inputs.eval_batch_size * inputs.seq_len
+    hidden = 2 * tokens * spec.hidden_size * regime.stream  # the residual stream and a layer's output
+    layer = tokens * (3 * regime.compute * spec.intermediate_size)  # gate, its activation, up
+    if _effective_attention(spec, inputs) == "eager":
+        layer = max(layer, tokens * inputs.seq_len * spec.num_heads * (4 + regime.compute))
+    if inputs.method in ("qlora", "8bit-base"):
+        layer += max(s.in_features * s.out_features for s in spec.linears) * regime.compute
+    return hidden + max(layer, _forward_logits_bytes(spec, tokens, regime))
+
+
 def estimate_training_memory(spec: ModelSpec, inputs: MemoryInputs) -> MemoryEstimate:
     """Estimate the peak training memory per device for `spec` trained as `inputs` describes.
 
-    Pure arithmetic (no torch), well under a millisecond.
+    Pure arithmetic (no torch), well under a millisecond. Raises WorkbenchError for absurd inputs
+    (see `check_input_bounds`).
     """
+    warnings = check_input_bounds(spec, inputs)
     spec = with_new_token_rows(spec, inputs.new_token_rows)
     regime = _Regime(inputs)
     notes: list[str] = []
@@ -372,8 +449,7 @@ def estimate_training_memory(spec: ModelSpec, inputs: MemoryInputs) -> MemoryEst
     if inputs.method in ("qlora", "8bit-base") and inputs.device == "cpu":
         notes.append("bitsandbytes quantization needs a CUDA GPU; this CPU figure is only indicative")
     if inputs.device == "cpu":
-        # measured: 15-68% above live memory with glibc's defaults (docs/benchmarks.md, Memory)
-        notes.append("freed memory glibc keeps can push CPU RSS up to ~1.7x this")
+        notes.append(cpu_estimate_note())
     if _effective_attention(spec, inputs) != inputs.attention:
         notes.append(f"{spec.name} soft-caps attention scores, which sdpa cannot do: counted as eager attention")
 
@@ -383,9 +459,10 @@ def estimate_training_memory(spec: ModelSpec, inputs: MemoryInputs) -> MemoryEst
     temporaries = _optimizer_temporaries(spec, inputs, regime, trainable)
     logits = _logits(spec, inputs, regime)
     activations = _activations(spec, inputs, regime, logits)
+    evaluation = _evaluation(spec, inputs, regime)
 
     gpus = inputs.gpus if inputs.device == "cuda" else 1
-    overhead = CUDA_CONTEXT_BYTES if inputs.device == "cuda" else CPU_FRAMEWORK_BYTES
+    overhead = CUDA_CONTEXT_BYTES if inputs.device == "cuda" else CPU_PROCESS_BASELINE_BYTES + CPU_FRAMEWORK_BYTES
     if gpus > 1:
         if inputs.sharding == "ddp":
             overhead += gradients  # DDP's reducer keeps a flat bucket copy of every gradient
@@ -410,5 +487,7 @@ def estimate_training_memory(spec: ModelSpec, inputs: MemoryInputs) -> MemoryEst
         activations=int(activations),
         logits=int(logits),
         framework_overhead=int(overhead),
+        evaluation=int(evaluation),
         notes=tuple(notes),
+        warnings=tuple(warnings),
     )

@@ -94,7 +94,14 @@ def plain_explanation(estimate: MemoryEstimate) -> list[str]:
     )
     if estimate.peak_phase == "backward":
         moment = "at the start of the backward pass, when all of those intermediate results are still alive"
+    elif estimate.peak_phase == "evaluation":
+        moment = (f"while it scores the validation data, {inputs.eval_batch_size} sequences at a time: their "
+                  f"logits take {format_bytes(estimate.evaluation)}")
     else:
         moment = "in the optimizer step, when every gradient and the optimizer's scratch copies are alive"
+    if inputs.device == "cpu":
+        lines.append(f"On the CPU the figure is the whole training process: it includes the "
+                     f"{format_bytes(estimate.framework_overhead)} that Python, PyTorch and the other libraries "
+                     "hold before training starts.")
     lines.append(f"Memory peaks {moment}: {format_bytes(estimate.total_bytes)} per device.")
     return lines

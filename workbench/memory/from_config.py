@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from workbench.config.optimizers import OPTIMIZERS
 from workbench.memory.inputs import ALL_LINEAR, MemoryInputs
@@ -30,7 +30,8 @@ def memory_inputs_from_config(config: "RunConfig", devices: "DeviceReport | None
     """(model name or path, MemoryInputs) for a RunConfig; resolve the name with `resolve_model_spec`.
 
     The sequence length is data.max_seq_length (what packing fills and padding pads up to). Batches
-    carry an attention mask when packing (block-diagonal) or padding (batch > 1) is in play.
+    carry an attention mask when packing (block-diagonal) or padding (batch > 1) is in play. A run
+    with validation data evaluates at evaluation.per_device_eval_batch_size.
     """
     if devices is None:
         from workbench.devices import detect_devices
@@ -59,8 +60,17 @@ def memory_inputs_from_config(config: "RunConfig", devices: "DeviceReport | None
         sharding=_sharding(config.devices.deepspeed, config.devices.fsdp),
         device="cuda" if on_gpu else "cpu",
         new_token_rows=_new_token_rows(config),
+        eval_batch_size=config.evaluation.per_device_eval_batch_size if _evaluates(config) else 0,
     )
     return config.model.name_or_path, inputs
+
+
+def _evaluates(config: "RunConfig") -> bool:
+    """Whether the run holds validation data out (a file, or a split of the training data)."""
+    data = config.data
+    return bool(data.validation_file or data.validation_split > 0
+                or any(source.validation_file or (source.validation_split or 0) > 0
+                       for source in getattr(data, "sources", None) or []))
 
 
 def _new_token_rows(config: "RunConfig") -> int:
@@ -73,3 +83,37 @@ def _new_token_rows(config: "RunConfig") -> int:
         return new_token_count(config.model.name_or_path, config.data.chat_template, trust_remote_code=config.model.trust_remote_code)
     except (WorkbenchError, OSError):
         return 0
+
+
+# MemoryInputs fields a suggestion changes -> the run-config field that says the same.
+_CONFIG_FIELDS = {
+    "gradient_checkpointing": "optimization.gradient_checkpointing",
+    "batch_size": "optimization.per_device_train_batch_size",
+    "seq_len": "data.max_seq_length",
+    "optimizer": "optimization.optim",
+    "precision": "model.precision",
+    "method": "method.type",
+    "gpus": "devices.num_processes",
+    "sharding": "devices.deepspeed",
+    "eval_batch_size": "evaluation.per_device_eval_batch_size",
+}
+
+
+def config_changes(changes: dict[str, Any], gradient_accumulation: int | None = None) -> dict[str, Any]:
+    """The run-config edits (dotted field -> value) that make a config estimate as `changes` say.
+
+    The inverse of `memory_inputs_from_config` for the fields the advice changes: ZeRO stages name
+    the DeepSpeed configs shipped with the workbench (devices.deepspeed zero2 / zero3).
+    """
+    by_memory_name = {optimizer.memory: name for name, optimizer in OPTIMIZERS.items()}
+    edits: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name == "optimizer":
+            value = by_memory_name[value]
+        elif name == "sharding":
+            value = None if value == "ddp" else value
+            edits["devices.fsdp"] = None
+        edits[_CONFIG_FIELDS[name]] = value
+    if gradient_accumulation is not None:
+        edits["optimization.gradient_accumulation_steps"] = gradient_accumulation
+    return edits

@@ -39,6 +39,9 @@ class MemoryInputs:
         device: cuda (adds the CUDA context) or cpu (RAM; the optimizer runs tensor by tensor).
         new_token_rows: tokens the chat template adds to the tokenizer: the embedding (and an untied
             output layer) grow by these rows, and they are trained (PEFT trainable tokens under LoRA).
+        eval_batch_size: sequences per evaluation step on each device (0: the run never evaluates).
+            Evaluation runs the forward pass without gradients, but its logits can outgrow training's
+            when this batch is the larger one (the run config's default is 8).
     """
 
     method: str = "lora"
@@ -58,6 +61,7 @@ class MemoryInputs:
     sharding: str = "ddp"
     device: str = "cuda"
     new_token_rows: int = 0
+    eval_batch_size: int = 0
 
     def __post_init__(self) -> None:
         for name, value, allowed in (
@@ -75,6 +79,8 @@ class MemoryInputs:
                 raise WorkbenchError(f"{name}: must be at least 1, got {getattr(self, name)}")
         if self.new_token_rows < 0:
             raise WorkbenchError(f"new_token_rows: must be 0 or more, got {self.new_token_rows}")
+        if self.eval_batch_size < 0:
+            raise WorkbenchError(f"eval_batch_size: must be 0 or more, got {self.eval_batch_size}")
         if not 0.0 <= self.lora_dropout < 1.0:
             raise WorkbenchError(f"lora_dropout: must be in [0, 1), got {self.lora_dropout}")
         if not self.lora_targets:

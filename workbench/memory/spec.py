@@ -50,6 +50,8 @@ class ModelSpec:
         qk_norm: whether queries and keys pass through an RMSNorm (Qwen3, Gemma-3).
         logit_softcapping / attention_softcapping: Gemma-2's tanh caps (extra logits copies; no sdpa).
         extra_frozen_params: parameters outside the text decoder (a vision tower), loaded but not trained.
+        context_length: the config's `max_position_embeddings` (positions the model was trained on,
+            built-in RoPE scaling included), or None when the config does not say.
         source: "catalog", or the local directory the spec was counted from.
     """
 
@@ -70,6 +72,7 @@ class ModelSpec:
     logit_softcapping: bool = False
     attention_softcapping: bool = False
     extra_frozen_params: int = 0
+    context_length: int | None = None
     source: str = "catalog"
 
     @property
@@ -135,6 +138,7 @@ class _Shapes:
     intermediate: int
     vocab: int
     tied: bool
+    context: int | None
 
 
 def _shapes_from_dict(config: dict) -> _Shapes:
@@ -153,6 +157,7 @@ def _shapes_from_dict(config: dict) -> _Shapes:
             intermediate=int(text["intermediate_size"]),
             vocab=int(text["vocab_size"]),
             tied=bool(config.get("tie_word_embeddings", text.get("tie_word_embeddings", True))),
+            context=int(text["max_position_embeddings"]) if text.get("max_position_embeddings") else None,
         )
     except KeyError as missing:
         raise WorkbenchError(f"config: missing {missing.args[0]!r}; cannot size this model") from None
@@ -196,6 +201,7 @@ def spec_from_config_dict(name: str, config: dict, source: str = "catalog") -> M
         total_params=total,
         linears=linears,
         extra_frozen_params=extra,
+        context_length=s.context,
         source=source,
         **flags,
     )
@@ -249,6 +255,7 @@ def _counted_spec(directory: str, config_mtime_ns: int, trust_remote_code: bool)
         total_params=total,
         linears=linears,
         extra_frozen_params=total - text_params,
+        context_length=shapes.context,
         source=str(directory),
         **_flags(shapes.model_type, config_dict),
     )

@@ -1,25 +1,31 @@
-"""Will it fit? The estimate against a memory budget, and what would make it fit."""
+"""Will it fit? The estimate against a memory budget less a named headroom, and what would make it fit."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from workbench.memory.estimator import GIB, MemoryEstimate, estimate_training_memory
+from workbench.memory.advice import Advice, Machine, Suggestion, advise
+from workbench.memory.estimator import GIB, MemoryEstimate
 from workbench.memory.inputs import MemoryInputs
 from workbench.memory.spec import ModelSpec
 
 if TYPE_CHECKING:
     from workbench.devices import DeviceReport
 
-# Below this share of the budget a run fits with room for allocator fragmentation and spikes.
-COMFORT_SHARE = 0.9
-# A CPU training process holds ~0.4 GiB (Python, PyTorch and transformers imported) before any
-# tensor exists; the estimate starts after that, the RAM check must not.
-CPU_PROCESS_BASELINE_BYTES = 400 * 2**20
-_MAX_BATCH = 512
-_MAX_SEQ = 131072
-_SEQ_STEP = 64
+HEADROOM = {"cuda": 0.10, "cpu": 0.05}
+"""Share of the budget a run should leave free, per device kind; the fit line is the rest.
+
+GPU: PyTorch's caching allocator reserves more than live tensors hold (fragmentation between
+differently sized blocks, typically a few percent to ~10%), and this estimate's GPU figures are
+not yet checked against measured peaks. CPU: with the trainer's allocator settings measured RSS
+stays within ~3% of the estimate (bench/memory_accuracy.py), and free RAM moves as other programs
+run, so 5% is left."""
+HEADROOM_REASON = {
+    "cuda": "PyTorch's caching allocator reserves more than tensors hold (fragmentation)",
+    "cpu": "the estimate's measured error is ~3% and free RAM moves with other programs",
+}
+STATUSES = ("fits", "tight", "does not fit", "unknown")
 
 
 @dataclass(frozen=True)
@@ -31,21 +37,39 @@ class Budget:
 
 
 @dataclass(frozen=True)
-class Suggestion:
-    """A change that lowers (or uses) memory, with the estimate it leads to."""
-
-    text: str
-    total_bytes: int
-    fits: bool
-    changes: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class FitVerdict:
-    status: str  # "fits", "tight", "does not fit" or "unknown"
+    """The estimate against a budget.
+
+    Attributes:
+        status: "fits" (under the fit line), "tight" (over the fit line, under the budget),
+            "does not fit" (over the budget) or "unknown" (no budget).
+        headline: one sentence with the need, the budget and the share.
+        budget: what was checked against.
+        headroom: the share of the budget left free (HEADROOM, or what the caller chose).
+        fit_line_bytes: budget less headroom (None without a budget).
+        suggestions: the cheapest combinations of changes that fit, or room to grow.
+        advice_note: a sentence about the suggestions ("only shorter sequences fit", ...), or "".
+        device: "cuda" or "cpu", whose headroom applies.
+    """
+
+    status: str
     headline: str
     budget: Budget
+    headroom: float = 0.0
+    fit_line_bytes: int | None = None
     suggestions: tuple[Suggestion, ...] = ()
+    advice_note: str = ""
+    device: str = "cuda"
+
+    @property
+    def fit_line_text(self) -> str:
+        """'fit line 21.6 GiB = 90% of 24.0 GiB (10% headroom: ...)' — the threshold, shown and explained."""
+        if self.fit_line_bytes is None or not self.budget.bytes:
+            return ""
+        reason = HEADROOM_REASON.get(self.device, "")
+        return (f"fit line {format_bytes(self.fit_line_bytes)} = {1 - self.headroom:.0%} of "
+                f"{format_bytes(self.budget.bytes)} ({self.headroom:.0%} headroom"
+                + (f": {reason})" if reason else ")"))
 
 
 def format_bytes(count: float) -> str:
@@ -57,17 +81,24 @@ def format_bytes(count: float) -> str:
     return f"{count / 2**10:.0f} KiB"
 
 
-def memory_budget(inputs: MemoryInputs, devices: "DeviceReport | None" = None, gpu_memory_gib: float | None = None) -> Budget:
-    """Per-device memory to check against: a card the user names, the free memory of the detected GPUs,
-    or available RAM (less the Python/PyTorch baseline) when training on the CPU."""
+def memory_budget(inputs: MemoryInputs, devices: "DeviceReport | None" = None, gpu_memory_gib: float | None = None,
+                  ram_gib: float | None = None) -> Budget:
+    """Per-device memory to check against: a card or an amount of RAM the user names, the free
+    memory of the detected GPUs, or available RAM when training on the CPU.
+
+    On the CPU the estimate covers the whole training process (Python and its libraries included),
+    so it is checked against all of the available RAM.
+    """
     if gpu_memory_gib is not None:
         return Budget(int(gpu_memory_gib * GIB), f"a {gpu_memory_gib:g} GiB GPU")
+    if ram_gib is not None and inputs.device == "cpu":
+        return Budget(int(ram_gib * GIB), f"{ram_gib:g} GiB of RAM")
     if devices is None:
         from workbench.devices import detect_devices
 
         devices = detect_devices()
     if inputs.device == "cpu":
-        available = devices.cpu.available_ram_bytes - CPU_PROCESS_BASELINE_BYTES
+        available = devices.cpu.available_ram_bytes
         return Budget(available, f"{format_bytes(available)} of free RAM")
     if not devices.gpus:
         return Budget(None, "no GPU detected here (give a card's memory to check against one)")
@@ -77,94 +108,86 @@ def memory_budget(inputs: MemoryInputs, devices: "DeviceReport | None" = None, g
     return Budget(tightest.free_bytes, f"{count}{tightest.name}: {format_bytes(tightest.free_bytes)} free")
 
 
-def _status(total: int, budget: int | None) -> str:
-    if budget is None:
+def machine_for(inputs: MemoryInputs, devices: "DeviceReport | None", whatif_gpu: bool = False) -> Machine:
+    """What the advice may use on this machine (or on a what-if GPU: one current, bf16-capable card
+    with bitsandbytes installed, as the README's GPU setup gives)."""
+    import importlib.util
+
+    if inputs.device == "cuda" and (whatif_gpu or devices is None or not devices.gpus):
+        return Machine(gpus=max(1, inputs.gpus), bitsandbytes=True, native_bf16=True)
+    if devices is None:
+        from workbench.devices import detect_devices
+
+        devices = detect_devices()
+    if inputs.device == "cpu":
+        return Machine(gpus=1, bitsandbytes=False, native_bf16=devices.cpu.supports_native_bf16)
+    return Machine(
+        gpus=len(devices.gpus),
+        bitsandbytes=importlib.util.find_spec("bitsandbytes") is not None,
+        native_bf16=all(gpu.supports_bf16 for gpu in devices.gpus[: max(1, inputs.gpus)]),
+    )
+
+
+def _status(total: int, budget: int | None, fit_line: int | None) -> str:
+    if budget is None or fit_line is None:
         return "unknown"
-    if total <= budget * COMFORT_SHARE:
+    if total <= fit_line:
         return "fits"
     return "tight" if total <= budget else "does not fit"
 
 
-def _fits(total: int, budget: int) -> bool:
-    return total <= budget * COMFORT_SHARE
+def fit_line(budget_bytes: int, device: str, headroom: float | None = None) -> int:
+    """The budget less its headroom (HEADROOM for the device kind unless given)."""
+    share = HEADROOM[device] if headroom is None else headroom
+    return int(budget_bytes * (1 - share))
 
 
-def _largest(spec: ModelSpec, inputs: MemoryInputs, budget: int, name: str, upper: int, step: int) -> int | None:
-    """The largest value of `name` (batch_size or seq_len, a multiple of step) that fits, by bisection."""
-    def total_at(value: int) -> int:
-        return estimate_training_memory(spec, inputs.with_changes(**{name: value})).total_bytes
-
-    low = step
-    if not _fits(total_at(low), budget):
-        return None
-    high = upper
-    if _fits(total_at(high), budget):
-        return high
-    while high - low > step:
-        middle = (low + high) // (2 * step) * step
-        if _fits(total_at(middle), budget):
-            low = middle
-        else:
-            high = middle
-    return low
+def suggestions(spec: ModelSpec, inputs: MemoryInputs, budget: int, *, machine: Machine | None = None,
+                gradient_accumulation: int = 1, headroom: float | None = None) -> list[Suggestion]:
+    """The cheapest combinations of changes that fit `budget` bytes less its headroom (see advice.py)."""
+    line = fit_line(budget, inputs.device, headroom)
+    return list(advise(spec, inputs, line, machine=machine or machine_for(inputs, None),
+                       gradient_accumulation=gradient_accumulation).suggestions)
 
 
-def suggestions(spec: ModelSpec, inputs: MemoryInputs, budget: int) -> list[Suggestion]:
-    """What would make the run fit (or how far it could grow), best first."""
-    current = estimate_training_memory(spec, inputs).total_bytes
-    found: list[Suggestion] = []
-
-    def consider(text: str, **changes) -> None:
-        total = estimate_training_memory(spec, inputs.with_changes(**changes)).total_bytes
-        if total < current:
-            found.append(Suggestion(text, total, _fits(total, budget), changes))
-
-    fits_now = _fits(current, budget)
-    batch = _largest(spec, inputs, budget, "batch_size", _MAX_BATCH, 1)
-    if batch is not None and batch != inputs.batch_size:
-        total = estimate_training_memory(spec, inputs.with_changes(batch_size=batch)).total_bytes
-        verb = "raise" if batch > inputs.batch_size else "lower"
-        found.append(Suggestion(f"{verb} the batch size to {batch} (the largest that fits)", total, True,
-                                {"batch_size": batch}))
-    if not fits_now:
-        seq = _largest(spec, inputs, budget, "seq_len", min(_MAX_SEQ, inputs.seq_len), _SEQ_STEP)
-        if seq is not None and seq < inputs.seq_len:
-            total = estimate_training_memory(spec, inputs.with_changes(seq_len=seq)).total_bytes
-            found.append(Suggestion(f"shorten sequences to {seq} tokens (the longest that fits)", total, True,
-                                    {"seq_len": seq}))
-        if not inputs.gradient_checkpointing:
-            consider("turn on gradient checkpointing (about 30% slower)", gradient_checkpointing=True)
-        if inputs.optimizer in ("adamw", "paged_adamw"):
-            consider("use the 8-bit AdamW optimizer", optimizer="adamw8bit")
-        if inputs.method == "full":
-            consider("train LoRA adapters instead of all weights", method="lora")
-        if inputs.method in ("full", "lora", "8bit-base") and inputs.device == "cuda":
-            consider("use QLoRA (4-bit base model)", method="qlora")
-        if inputs.device == "cuda" and inputs.method == "full":
-            for gpus in (2, 4, 8):
-                if gpus > inputs.gpus:
-                    total = estimate_training_memory(spec, inputs.with_changes(gpus=gpus, sharding="zero3")).total_bytes
-                    if _fits(total, budget):
-                        found.append(Suggestion(f"shard across {gpus} GPUs with ZeRO-3", total, True,
-                                                {"gpus": gpus, "sharding": "zero3"}))
-                        break
-    found.sort(key=lambda suggestion: not suggestion.fits)  # stable: keeps the least drastic first
-    return found
+def _advice_note(advice: Advice, seq_len: int) -> str:
+    if advice.nothing_fits:
+        return "Nothing fits: not even every change at once with the shortest sequences."
+    if advice.only_shorter_sequences:
+        return (f"No combination fits at {seq_len} tokens, so each of these shortens the sequences "
+                "and loses the part of longer samples past the new length.")
+    return ""
 
 
-def check_fit(estimate: MemoryEstimate, budget: Budget) -> FitVerdict:
-    """The verdict for an estimate against a budget, with suggestions."""
+def check_fit(estimate: MemoryEstimate, budget: Budget, *, headroom: float | None = None,
+              machine: Machine | None = None, gradient_accumulation: int = 1) -> FitVerdict:
+    """The verdict for an estimate against a budget, with the cheapest changes that fit.
+
+    Args:
+        headroom: share of the budget to leave free (default: HEADROOM for the device kind).
+        machine: what the advice may use (default: this machine, see `machine_for`).
+        gradient_accumulation: the run's accumulation, so a smaller batch keeps the effective batch.
+    """
     total = estimate.total_bytes
-    status = _status(total, budget.bytes)
+    inputs = estimate.inputs
+    share = HEADROOM[inputs.device] if headroom is None else headroom
     if budget.bytes is None:
-        return FitVerdict(status, f"Needs about {format_bytes(total)} per device; {budget.label}.", budget)
-    share = total / budget.bytes if budget.bytes > 0 else float("inf")
+        return FitVerdict("unknown", f"Needs about {format_bytes(total)} per device; {budget.label}.", budget, share,
+                          device=inputs.device)
+    line = fit_line(budget.bytes, inputs.device, share)
+    status = _status(total, budget.bytes, line)
+    used = total / budget.bytes if budget.bytes > 0 else float("inf")
     if status == "fits":
-        headline = f"Fits: needs {format_bytes(total)} of {budget.label} ({share:.0%})."
+        headline = f"Fits: needs {format_bytes(total)} of {budget.label} ({used:.0%})."
     elif status == "tight":
-        headline = (f"Tight: needs {format_bytes(total)} of {budget.label} ({share:.0%}); "
-                    "fragmentation or a long batch may still run out of memory.")
+        headline = (f"Tight: needs {format_bytes(total)} of {budget.label} ({used:.0%}), above the fit line "
+                    f"({share:.0%} headroom: {HEADROOM_REASON[inputs.device]}).")
     else:
-        headline = f"Does not fit: needs {format_bytes(total)}, {format_bytes(total - budget.bytes)} more than {budget.label}."
-    hints = tuple(suggestions(estimate.spec, estimate.inputs, budget.bytes)) if budget.bytes > 0 else ()
-    return FitVerdict(status, headline, budget, hints)
+        headline = (f"Does not fit: needs {format_bytes(total)}, "
+                    f"{format_bytes(total - budget.bytes)} more than {budget.label}.")
+    if budget.bytes <= 0:
+        return FitVerdict(status, headline, budget, share, line, device=inputs.device)
+    advice = advise(estimate.spec, inputs, line, machine=machine or machine_for(inputs, None),
+                    gradient_accumulation=gradient_accumulation)
+    return FitVerdict(status, headline, budget, share, line, advice.suggestions, _advice_note(advice, inputs.seq_len),
+                      inputs.device)

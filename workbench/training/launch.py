@@ -40,7 +40,9 @@ def create_run_dir(runs_root: Path | str | None, name: str) -> Path:
     """A new, empty `<runs_root>/<YYYYmmdd-HHMMSS>-<name>/` (suffixed -2, -3... when the second is taken)."""
     from workbench.paths import runs_dir
 
-    root = runs_dir(runs_root)
+    from workbench.io_checks import check_output_dir, runs_root_option
+
+    root = check_output_dir(runs_dir(runs_root), option=runs_root_option(runs_root))
     root.mkdir(parents=True, exist_ok=True)
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(name)}"
     for attempt in range(1, 1000):
@@ -94,8 +96,11 @@ def prepare_run_dir(config: "RunConfig", runs_root: Path | str | None = None, na
 
 
 def _spawn_detached(arguments: list[str], run_dir: Path) -> subprocess.Popen:
-    """`python -m workbench <arguments>` in a new session, output appended to trainer.log."""
-    environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    """`python -m workbench <arguments>` in a new session, output appended to trainer.log, under the
+    allocator that keeps the trainer's RSS at its estimate (workbench/memory/allocator.py)."""
+    from workbench.memory.allocator import allocator_environment
+
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **allocator_environment()}
     with open(run_dir / LOG_FILE, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "workbench", *arguments],
@@ -140,9 +145,12 @@ def start_run(config: "RunConfig", runs_root: Path | str | None = None, name: Op
 
 def resume_run(run_dir: Path | str) -> Path:
     """Continue a stopped, failed or dead run from its last complete checkpoint, in the background."""
+    from workbench.training.run_lock import ensure_run_dir_free
+
     run_dir = Path(run_dir)
     status = read_status(run_dir)
     ensure_resumable(run_dir, status)
+    ensure_run_dir_free(run_dir, "a resume")
     process = _spawn_detached(["train", "--resume", str(run_dir)], run_dir)
     _mark_starting(run_dir, status.name if status else run_dir.name, process.pid, status)
     return run_dir

@@ -1,0 +1,77 @@
+"""The trainer's allocator: mimalloc preloaded into the trainer child (launcher) and into `workbench
+train` started from a shell (one re-exec), so its peak RSS is the estimate's."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from workbench.memory import allocator
+from workbench.memory.allocator import ALLOCATOR_ENV, allocator_environment, mimalloc_library
+
+needs_mimalloc = pytest.mark.skipif(mimalloc_library() is None, reason="cmeel-mimalloc is not installed here")
+
+
+@needs_mimalloc
+def test_a_process_started_with_the_trainer_environment_runs_torch_under_mimalloc():
+    code = (
+        "import torch\n"
+        "from workbench.memory.allocator import tuned_allocator_loaded\n"
+        "x = torch.randn(512, 512, requires_grad=True)\n"
+        "(x @ x).sum().backward()\n"
+        "print(tuned_allocator_loaded(), float(x.grad.abs().sum()) > 0)\n"
+    )
+    env = {**os.environ, **allocator_environment()}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "True"]
+    plain = subprocess.run([sys.executable, "-c", "from workbench.memory.allocator import tuned_allocator_loaded as t; "
+                            "print(t())"], capture_output=True, text=True, check=True)
+    assert plain.stdout.strip() == "False"
+
+
+@needs_mimalloc
+def test_the_environment_preloads_mimalloc_once_and_system_opts_out(monkeypatch):
+    library = str(mimalloc_library())
+    assert allocator_environment({}) == {"LD_PRELOAD": library}
+    assert allocator_environment({"LD_PRELOAD": "/opt/other.so"}) == {"LD_PRELOAD": f"{library} /opt/other.so"}
+    assert allocator_environment({"LD_PRELOAD": library}) == {}
+    monkeypatch.setenv(ALLOCATOR_ENV, "system")
+    assert allocator_environment({}) == {}
+
+
+@needs_mimalloc
+def test_workbench_train_from_a_shell_reexecutes_itself_under_mimalloc_and_a_library_caller_never(monkeypatch):
+    calls = []
+    monkeypatch.setattr(allocator.os, "execve", lambda *args: calls.append(args))
+    monkeypatch.setattr(allocator, "tuned_allocator_loaded", lambda: False)
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/pytest", "train", "run.yaml"])
+    allocator.reexec_with_allocator(["train", "run.yaml"])
+    assert calls == []  # not started as `workbench`: a test or another program calling cli.main
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/workbench", "train", "run.yaml"])
+    allocator.reexec_with_allocator(["train", "run.yaml"])
+    (executable, argv, env), = calls
+    assert executable == sys.executable and argv == [sys.executable, "-m", "workbench", "train", "run.yaml"]
+    assert str(mimalloc_library()) in env["LD_PRELOAD"]
+
+
+@needs_mimalloc
+def test_the_launcher_gives_the_trainer_child_the_allocator(monkeypatch, tmp_path):
+    from workbench.training import launch
+
+    seen = {}
+
+    class FakePopen:
+        pid = 12345
+
+        def __init__(self, argv, **options):
+            seen.update(options["env"])
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(launch.subprocess, "Popen", FakePopen)
+    launch._spawn_detached(["train", "x.yaml"], tmp_path)
+    assert seen["LD_PRELOAD"].split()[0] == str(mimalloc_library())
