@@ -28,6 +28,7 @@ EVAL_RESULTS_FILE = Path("eval") / "results.json"
 """Where `workbench eval` writes its figures; the card shows them when the file exists."""
 
 LIBRARY_BY_KIND = {"run": "peft", "adapter": "peft", "hf": "transformers", "gguf": "gguf"}
+METHOD_NAMES = {"lora": "LoRA", "qlora": "QLoRA", "full": "full"}
 
 
 def _number(value: Any, digits: int = 4) -> str:
@@ -234,9 +235,10 @@ def build_card(
     )
     base_link = f"[{base_hub_id}](https://huggingface.co/{base_hub_id})" if base_hub_id else f"`{base}`"
     what = {"run": "training run", "hf": "merged model", "adapter": "adapter", "gguf": "GGUF model"}[kind]
+    method = METHOD_NAMES.get(config.method.type, config.method.type)
     parts = [
         f"# {config.name}",
-        f"A {config.method.type} fine-tune of {base_link} made with SFT Workbench; this is the {what}.",
+        f"A {method} fine-tune of {base_link} made with SFT Workbench; this is the {what}.",
     ]
     if base_path is not None and base_hub_id:
         parts.append(f"The base was loaded from `{base_path}` on the machine that trained it.")

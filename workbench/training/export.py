@@ -35,7 +35,6 @@ class ExportResult:
     command: str
     weights_bytes: int = 0
     seconds: float = 0.0
-    files: list[str] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
     hub_url: Optional[str] = None
 
@@ -94,13 +93,12 @@ def export(
         card.save(staging / CARD_FILE)
         command = equivalent_command(run_dir, options)
         _write_manifest(staging, source, dict(details), command)
-        files = sorted(path.name for path in staging.iterdir())
         weights_bytes = weights_size(staging)
     try:
         write_run_card(run_dir)
     except Exception as error:  # the export is whole; a stale run card must not fail it
         report(f"note: could not refresh {run_dir / CARD_FILE}: {error}")
-    result = ExportResult(target, options, command, weights_bytes, time.monotonic() - started, files, next_steps)
+    result = ExportResult(target, options, command, weights_bytes, time.monotonic() - started, next_steps)
     if options.push_to_hub:
         from workbench.export.hub import push_folder
 
