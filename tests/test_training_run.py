@@ -121,6 +121,7 @@ def test_a_nan_loss_fails_the_run_at_that_step_with_the_reason(tmp_path, tiny_mo
 
 
 def test_sigterm_stops_gracefully_with_a_checkpoint_at_that_step(tmp_path, tiny_model_dir):
+    from workbench.training.failures import EXIT_STOPPED
     from workbench.training.run import run_training
 
     train = write_alpaca(tmp_path / "train.json", varied_rows(20))
@@ -138,7 +139,7 @@ def test_sigterm_stops_gracefully_with_a_checkpoint_at_that_step(tmp_path, tiny_
     watcher = threading.Thread(target=stop_after_second_step, daemon=True)
     previous = signal.getsignal(signal.SIGTERM)
     watcher.start()
-    assert run_training(config, run_dir, report=lambda line: None) == 0
+    assert run_training(config, run_dir, report=lambda line: None) == EXIT_STOPPED  # not 0: the run did not finish
     watcher.join()
     assert signal.getsignal(signal.SIGTERM) is previous  # the handlers go back when the run ends
 

@@ -280,6 +280,17 @@ def check_output_dir(path: str | os.PathLike, *, option: str, needed_bytes: int 
     return path
 
 
+def runs_root_option(override: str | os.PathLike | None) -> str:
+    """How the user named the runs directory, for messages: --runs-dir, $WORKBENCH_RUNS_DIR or ./runs."""
+    from workbench.paths import RUNS_DIR_ENV, runs_dir
+
+    if override:
+        return f"--runs-dir {override}"
+    if os.environ.get(RUNS_DIR_ENV):
+        return f"{RUNS_DIR_ENV}={os.environ[RUNS_DIR_ENV]}"
+    return f"the runs directory {runs_dir()}"
+
+
 def is_no_space(error: BaseException) -> bool:
     """The error is a full disk (or quota), however the library wrapped it (torch, safetensors)."""
     seen: set[int] = set()

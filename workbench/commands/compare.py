@@ -22,6 +22,7 @@ import argparse
 import json
 import sys
 
+from workbench.inference.prompt_limits import LARGE_DECK_PROMPTS
 from workbench.inference.settings import DEFAULT_DECK_BATCH_SIZE
 
 JSON_EPILOG = """with --json, JSON Lines: one object per prompt, written as each prompt completes
@@ -58,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"rows (prompt × side) decoded together (default {DEFAULT_DECK_BATCH_SIZE}; 2 = one prompt at a time)"
     ))
     parser.add_argument("--json", action="store_true", help="print JSON Lines (one object per prompt) instead of text")
+    parser.add_argument(
+        "--yes", action="store_true",
+        help=f"start a deck of more than {LARGE_DECK_PROMPTS} prompts without asking (it may decode for hours)",
+    )
     parser.add_argument(
         "--export-pairs",
         metavar="FILE",
@@ -110,7 +115,8 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from workbench.inference.deck import DeckReplay, read_prompt_file
+    from workbench.inference.deck import DeckReplay
+    from workbench.inference.prompt_limits import check_prompt_texts, confirm_large_deck, read_numbered_prompts
     from workbench.inference.engine import ChatEngine
     from workbench.inference.prompting import trained_system_prompt, training_mismatches
     from workbench.inference.settings import SamplingSettings
@@ -118,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise WorkbenchError(f"--batch-size: must be at least 1, got {args.batch_size}")
-    prompts = read_prompt_file(args.prompts)
+    numbered = read_numbered_prompts(args.prompts)
+    prompts = [prompt for _, prompt in numbered]
     settings = SamplingSettings(
         temperature=args.temperature,
         top_p=args.top_p,
@@ -127,11 +134,14 @@ def run(args: argparse.Namespace) -> int:
         repetition_penalty=args.repetition_penalty,
         seed=args.seed,
     )
+    confirm_large_deck(len(prompts), 2, settings.max_new_tokens, yes=args.yes, label=args.prompts)
     system_prompt = args.system_prompt if args.system_prompt is not None else trained_system_prompt(source)[1]
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     engine = ChatEngine.load(_base_model_name(args, source))
+    check_prompt_texts(engine.tokenizer, numbered, context=engine.context_length,
+                       max_new_tokens=settings.max_new_tokens, label=args.prompts)
     engine.attach(source)
     for warning in training_mismatches(source, engine.tokenizer, system_prompt, engine.model_path):
         print(f"warning: {warning}", file=sys.stderr)

@@ -179,6 +179,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     _check_threshold(threshold)
     wait_for_tokenizer = _load_tokenizer_in_background(args.model, args.chat_template)
     loaded = load_conversations(args.path, args.format or "auto", progress, **_source_options(args))
+    _print_warnings(loaded)
     model_name, prepared = wait_for_tokenizer()
     tokenizer = prepared.tokenizer
     report = run_quality_checks(
@@ -212,6 +213,7 @@ def run_show(args: argparse.Namespace) -> int:
     max_seq_len = args.max_seq_len or DEFAULT_MAX_SEQ_LEN
     wait_for_tokenizer = _load_tokenizer_in_background(args.model, args.chat_template)
     loaded = load_conversations(args.path, args.format or "auto", **_source_options(args))
+    _print_warnings(loaded)
     conversation = next((c for c in loaded.conversations if c.source_index == args.row), None)
     if conversation is None:
         last = f"0..{loaded.rows - 1}" if loaded.rows else "none"
@@ -262,6 +264,12 @@ def _print_marked(example, *, color: bool) -> None:
     body = "".join(f"{opening}{text}{closing}" if trained else text for text, trained in runs)
     print(body + (f"\n--- cut by max_seq_len ---\n{cut_text}" if cut_text else ""))
     print(f"({opening}…{closing}: trained, receives loss; everything else is masked)")
+
+
+def _print_warnings(loaded) -> None:
+    """The loader's warnings (a key repeated in a row, …), one line each on stderr."""
+    for warning in loaded.warnings:
+        print(warning, file=sys.stderr)
 
 
 def _check_threshold(threshold: float) -> None:
@@ -323,7 +331,10 @@ def run_clean(args: argparse.Namespace) -> int:
     from workbench.data.recipe import export_session, read_recipe
     from workbench.data.token_lengths import TokenCounter
     from workbench.errors import WorkbenchError
+    from workbench.io_checks import check_output_file
 
+    output = Path(args.output).expanduser()
+    check_output_file(output, option=f"-o {args.output}")  # before any work: a folder, no space, read-only
     flagged_operations = _operations_from_flags(args)
     recipe = read_recipe(args.recipe) if args.recipe else None
     if recipe is not None and flagged_operations:
@@ -344,6 +355,7 @@ def run_clean(args: argparse.Namespace) -> int:
 
     progress = _progress_printer(sys.stderr.isatty())
     loaded = load_conversations(args.path, data_format, progress, **_source_options(args))
+    _print_warnings(loaded)
     needs_tokens = any(op.name in ("drop_too_long", "truncate_too_long") for op in operations)
     model_name, counter = "default", None
     if needs_tokens or model is not None:
@@ -362,7 +374,12 @@ def run_clean(args: argparse.Namespace) -> int:
     for operation in operations:
         plan = session.apply(Operation(operation.name, dict(operation.options)))
         print(f"  {operation.describe()}: {plan.summary()}")
-    result = export_session(session, Path(args.output), output_format)
+    if not session.split()[0]:
+        raise WorkbenchError(
+            f"{loaded.path}: no rows left to train on after these steps (all {loaded.rows:,} dropped or held out); "
+            f"nothing written to {args.output}"
+        )
+    result = export_session(session, output, output_format)
     print(f"wrote {result.train_path} ({result.train_rows:,} rows, {output_format})")
     if result.validation_path is not None:
         print(f"wrote {result.validation_path} ({result.validation_rows:,} rows)")

@@ -95,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
         tasks = []
     runs_root = runs_dir()
     target = resolve_target(args.target, runs_root, args.model)
+    from workbench.io_checks import check_output_dir
+
+    # checked before the models load and answer, not after minutes of work
+    check_output_dir(args.out or default_out_dir(target, runs_root), option=f"--out {args.out}" if args.out else "the eval folder")
 
     from transformers.utils import logging as hf_logging
 

@@ -241,9 +241,13 @@ def save_config(config: RunConfig, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False)
-    with handle:
-        handle.write(config_to_yaml(config))
-    # The temp file is private (0600); a config is an ordinary file, so keep the old mode or use 0644.
-    os.chmod(handle.name, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-    os.replace(handle.name, path)
+    try:
+        with handle:
+            handle.write(config_to_yaml(config))
+        # The temp file is private (0600); a config is an ordinary file, so keep the old mode or use 0644.
+        os.chmod(handle.name, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(handle.name, path)
+    except BaseException:  # a full disk: no temp file is left behind
+        Path(handle.name).unlink(missing_ok=True)
+        raise
     return path

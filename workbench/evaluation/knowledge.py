@@ -11,7 +11,6 @@ character (measured here), so the sum is the headline figure.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
@@ -67,24 +66,16 @@ class ItemScore:
 
 def read_choice_items(path: str | Path = KNOWLEDGE_FILE) -> list[ChoiceItem]:
     """Items from JSON Lines: question, choices (a list of 2 or more strings), answer (0-based index); id and topic optional."""
+    from workbench.data.json_rows import read_json_lines
+    from workbench.io_checks import MAX_PROMPTS_BYTES, read_input_text
+
     path = Path(path).expanduser()
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no such multiple-choice file") from None
-    except UnicodeDecodeError:
-        raise WorkbenchError(f"{path}: not UTF-8 text") from None
+    if not path.exists() and not path.is_symlink():
+        raise WorkbenchError(f"{path}: no such multiple-choice file")
+    rows = read_json_lines(str(path), read_input_text(path, max_bytes=MAX_PROMPTS_BYTES)).records
     items = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    for row, number in rows:
         where = f"{path}:{number}"
-        try:
-            row = json.loads(line)
-        except ValueError as error:
-            raise WorkbenchError(f"{where}: not valid JSON ({error.args[0] if error.args else error})") from None
-        if not isinstance(row, dict):
-            raise WorkbenchError(f"{where}: expected an object with question, choices and answer")
         question, choices, answer = row.get("question"), row.get("choices"), row.get("answer")
         if not isinstance(question, str) or not question.strip():
             raise WorkbenchError(f"{where}: question: expected non-empty text")

@@ -75,18 +75,10 @@ DeckEvent = DeckText | DeckAnswer
 
 
 def read_prompt_file(path: str | Path) -> list[str]:
-    """Prompts one per line; blank lines are skipped."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no such prompts file (one prompt per line)") from None
-    except UnicodeDecodeError:
-        raise WorkbenchError(f"{path}: not UTF-8 text") from None
-    prompts = [line.strip() for line in text.splitlines() if line.strip()]
-    if not prompts:
-        raise WorkbenchError(f"{path}: holds no prompts (write one prompt per line)")
-    return prompts
+    """Prompts one per line; blank lines are skipped (the file is checked first: workbench/io_checks.py)."""
+    from workbench.inference.prompt_limits import read_numbered_prompts
+
+    return [prompt for _, prompt in read_numbered_prompts(path)]
 
 
 def saved_deck_path() -> Path:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
 from workbench.errors import WorkbenchError
+from workbench.inference.prompt_limits import model_context_length, prompt_fit_problem
 from workbench.inference.prompting import encode_prompt
 from workbench.inference.settings import SamplingSettings
 from workbench.inference.sources import ModelSource
@@ -205,6 +206,8 @@ class ChatEngine:
         self.eos_token_ids = eos
         """Every stop token: the base's and those of the tokenizers sides answer through."""
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos), 0)
+        self.context_length = model_context_length(model)
+        """The longest prompt + answer the base model was built for (None when its config does not say)."""
 
     @classmethod
     def load(
@@ -423,6 +426,9 @@ class ChatEngine:
             self.tokenizer_for(job.source)
         for side, job in enumerate(jobs):
             prompt = self.prompt_ids(job.messages, job.source)
+            too_long = prompt_fit_problem(len(prompt), job.settings.max_new_tokens, self.context_length)
+            if too_long:  # refused before anything starts: generating past the context takes minutes, then garbles
+                raise WorkbenchError(too_long if len(jobs) == 1 else f"prompt {side + 1} of {len(jobs)}: {too_long}")
             if job.source.kind == "model":
                 model, lock = self._load_separate_model(job.source)
                 group = groups.setdefault(id(model), _Group(model, lock))

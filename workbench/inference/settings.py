@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Optional
 
@@ -11,6 +12,9 @@ DEFAULT_DECK_BATCH_SIZE = 24
 """Rows (prompt × model) a deck decodes together: 10 prompts × base and tuned fit one batch.
 Measured roughly (SmolLM2-135M, bf16, 2 cores, load ~1–2): a decode step took about as long at
 16–24 rows as at 1, and ~1.5× as long at 32."""
+
+MAX_NEW_TOKENS_LIMIT = 1 << 20
+"""No model's context is longer; a larger value is a typo that would decode for hours."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,18 @@ class SamplingSettings:
     seed: Optional[int] = None
 
     def __post_init__(self) -> None:
-        problems = []
+        problems = [
+            f"{name}: must be a finite number, got {value}"
+            for name, value in (("temperature", self.temperature), ("top_p", self.top_p),
+                                ("repetition_penalty", self.repetition_penalty))
+            if isinstance(value, float) and not math.isfinite(value)
+        ]
+        if problems:
+            raise WorkbenchError("sampling settings: " + "; ".join(problems))
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            problems.append(f"seed: must be in 0..2^63-1, got {self.seed}")
+        if self.max_new_tokens > MAX_NEW_TOKENS_LIMIT:
+            problems.append(f"max_new_tokens: at most {MAX_NEW_TOKENS_LIMIT:,}, got {self.max_new_tokens:,}")
         if self.temperature < 0:
             problems.append(f"temperature: must be 0 (greedy) or more, got {self.temperature}")
         if not 0 < self.top_p <= 1:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from workbench.training.baseline import measure_untrained_baseline
+from workbench.training.divergence import DivergenceWatch, divergence_advice
 from workbench.training.rundir import (
     CHECKPOINT_COMPLETE_MARKER,
     CHECKPOINTS_DIR,
@@ -147,6 +149,14 @@ class RecorderInfo:
     """Per deck prompt, the accepted answers (None: not scored); see workbench/evaluation/deck.py."""
 
 
+def _output_vocabulary(trainer) -> Optional[int]:
+    """Rows of the model's output layer (what ln(vocabulary) is taken of), or None."""
+    try:
+        return int(trainer.model.get_output_embeddings().weight.shape[0])
+    except Exception:  # an unusual head: the collapse check then relies on the other signs
+        return None
+
+
 @functools.cache
 def callback_classes():
     import torch
@@ -170,6 +180,7 @@ def callback_classes():
             self.request = request
             self.outcome = outcome
             self.trainer_ref = trainer_ref
+            self.watch: DivergenceWatch | None = None
 
         def on_step_end(self, args, state, control, **kwargs):
             trainer = self.trainer_ref()
@@ -185,7 +196,7 @@ def callback_classes():
                 control.should_log = True
                 self.outcome.state = "failed"
                 self.outcome.reason = (
-                    f"the loss became NaN/inf at step {state.global_step}; the weights are no longer usable. "
+                    f"diverged: the loss became NaN/inf at step {state.global_step}; the weights are no longer usable. "
                     "Lower optimization.learning_rate, keep max_grad_norm on, or train in fp32; "
                     "resume restarts from the last good checkpoint"
                 )
@@ -196,6 +207,22 @@ def callback_classes():
                 control.should_log = True
                 self.outcome.state = "stopped"
                 self.outcome.reason = f"stopped on request at step {state.global_step}; resume continues from here"
+            return control
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            """A collapsed or exploding run stops as failed (workbench/training/divergence.py); every
+            rank logs the same gathered loss and gradient norm, so every rank decides alike."""
+            logs = logs or {}
+            if "loss" not in logs or self.outcome.state == "failed":
+                return control
+            if self.watch is None:
+                self.watch = DivergenceWatch(_output_vocabulary(self.trainer_ref()), fp16=bool(args.fp16))
+            reason = self.watch.observe(state.global_step, logs["loss"], logs.get("grad_norm"))
+            if reason is not None:
+                control.should_training_stop = True
+                control.should_save = control.should_evaluate = False
+                self.outcome.state = "failed"
+                self.outcome.reason = f"{reason}; " + divergence_advice(args.learning_rate, getattr(args, "warmup_ratio", 0) or 0, getattr(args, "warmup_steps", 0) or 0)
             return control
 
     class EvalTracker(TrainerCallback):
@@ -294,16 +321,22 @@ def callback_classes():
             self.session_first_step = state.global_step
             self.last_log_tokens = state.num_input_tokens_seen
             self.last_log_pause = self.trainer_ref().pause_seconds
-            if not state.is_world_process_zero:
-                return
-            self.status.state = "running"
-            self.status.step = state.global_step
-            self.status.max_steps = state.max_steps
-            write_status(self.run_dir, self.status)
-            self.events.append("start", max_steps=state.max_steps, **self.info.start_fields)
-            resumed = self.info.start_fields.get("resumed_from_step")
-            where = f" (resuming at step {resumed})" if resumed else ""
-            self.report(f"training: {state.max_steps} steps{where}")
+            if state.is_world_process_zero:
+                self.status.state = "running"
+                self.status.step = state.global_step
+                self.status.max_steps = state.max_steps
+                write_status(self.run_dir, self.status)
+                self.events.append("start", max_steps=state.max_steps, **self.info.start_fields)
+                resumed = self.info.start_fields.get("resumed_from_step")
+                where = f" (resuming at step {resumed})" if resumed else ""
+                self.report(f"training: {state.max_steps} steps{where}")
+            self.measure_baseline(args, state)
+
+        def measure_baseline(self, args, state) -> None:
+            """The untrained model's eval loss (and checkpoint-0), on every rank, after the start event."""
+            if measure_untrained_baseline(self.trainer_ref(), self.tracker, args, state):
+                self.session_started = self.last_log_time = time.monotonic()  # the baseline's time is no training time
+                self.last_log_pause = self.trainer_ref().pause_seconds
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
@@ -353,7 +386,12 @@ def callback_classes():
             tracked = self.tracker.state
             self.status.best_eval_loss = tracked.best_eval_loss
             write_status(self.run_dir, self.status)
-            mark = " (best)" if self.tracker.last_was_best else f" (best {tracked.best_eval_loss:.4f} at step {tracked.best_step})"
+            if self.tracker.last_was_best:
+                mark = " (best)"
+            elif tracked.best_eval_loss is None:
+                mark = " (not finite)" if not math.isfinite(loss) else ""
+            else:
+                mark = f" (best {tracked.best_eval_loss:.4f} at step {tracked.best_step})"
             self.report(f"eval step {state.global_step} · eval loss {loss:.4f}{mark}")
             if self.info.prompts and model is not None and processing_class is not None:
                 self.record_samples(state.global_step, model, processing_class)

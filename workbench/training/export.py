@@ -42,10 +42,25 @@ class ExportResult:
 def export(
     run_dir: Path | str, options: ExportOptions, *, report: Report = print, progress: ProgressCallback = _no_progress
 ) -> ExportResult:
-    """Write the export `options` describe; raises WorkbenchError for anything the user can fix."""
+    """Write the export `options` describe; raises WorkbenchError for anything the user can fix.
+
+    The run directory's lock is held meanwhile (workbench/training/run_lock.py): no trainer or
+    resume starts on it, and an export refuses to start while one trains.
+    """
+    from workbench.training.rundir import CONFIG_FILE
+    from workbench.training.run_lock import run_dir_lock
+
+    if not (Path(run_dir) / CONFIG_FILE).is_file():
+        return _export(run_dir, options, report=report, progress=progress)  # export_source says what is wrong
+    with run_dir_lock(Path(run_dir), "an export"):
+        return _export(run_dir, options, report=report, progress=progress)
+
+
+def _export(run_dir: Path | str, options: ExportOptions, *, report: Report, progress: ProgressCallback) -> ExportResult:
     from workbench.export.card import CARD_FILE, build_card, write_run_card
     from workbench.export.hf import weights_size
     from workbench.export.source import export_source, load_export_tokenizer
+    from workbench.io_checks import check_output_dir
     from workbench.staging import check_target, staged_directory
     from workbench.training.results import read_results, write_results
 
@@ -54,6 +69,7 @@ def export(
     options = options.checked()
     source = export_source(run_dir, options.checkpoint)
     target = Path(options.output) if options.output is not None else default_output_dir(run_dir, options)
+    check_output_dir(target, option=f"-o {target}" if options.output is not None else f"the export folder {target}")
     check_target(target, options.force)
     results = read_results(run_dir)
     if results is None:

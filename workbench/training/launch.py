@@ -40,7 +40,9 @@ def create_run_dir(runs_root: Path | str | None, name: str) -> Path:
     """A new, empty `<runs_root>/<YYYYmmdd-HHMMSS>-<name>/` (suffixed -2, -3... when the second is taken)."""
     from workbench.paths import runs_dir
 
-    root = runs_dir(runs_root)
+    from workbench.io_checks import check_output_dir, runs_root_option
+
+    root = check_output_dir(runs_dir(runs_root), option=runs_root_option(runs_root))
     root.mkdir(parents=True, exist_ok=True)
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(name)}"
     for attempt in range(1, 1000):
@@ -143,9 +145,12 @@ def start_run(config: "RunConfig", runs_root: Path | str | None = None, name: Op
 
 def resume_run(run_dir: Path | str) -> Path:
     """Continue a stopped, failed or dead run from its last complete checkpoint, in the background."""
+    from workbench.training.run_lock import ensure_run_dir_free
+
     run_dir = Path(run_dir)
     status = read_status(run_dir)
     ensure_resumable(run_dir, status)
+    ensure_run_dir_free(run_dir, "a resume")
     process = _spawn_detached(["train", "--resume", str(run_dir)], run_dir)
     _mark_starting(run_dir, status.name if status else run_dir.name, process.pid, status)
     return run_dir

@@ -31,7 +31,10 @@ from workbench.training.callbacks import (
     remove_incomplete_checkpoints,
     restore_signal_handlers,
 )
+from workbench.io_checks import check_output_dir
+from workbench.training.failures import describe_failure, exit_code_for, recorded_despite_full_disk, trainer_lock
 from workbench.training.ranks import CHECKED_BY_LAUNCHER, agree_on_run_dir, distributed_rank, under_launcher
+from workbench.training.run_lock import claim_run_dir
 from workbench.training.rundir import (
     ACTIVE_STATES,
     CHECKPOINT_COMPLETE_MARKER,
@@ -162,6 +165,14 @@ def run_training(
         check_source: run the config checks first, naming this file in their messages.
     """
     run_dir = Path(run_dir)
+    with trainer_lock(run_dir):  # before anything is written (workbench/training/run_lock.py)
+        return _run_training(config, run_dir, config_path=config_path, resume=resume, check_source=check_source, report=report)
+
+
+def _run_training(
+    config: "RunConfig", run_dir: Path, *, config_path: Optional[Path], resume: bool, check_source: Optional[str],
+    report: Report,
+) -> int:
     if check_source is not None and not under_launcher():
         try:
             preflight(config, check_source, report)
@@ -199,7 +210,10 @@ def run_training(
     except KeyboardInterrupt:
         outcome.state, outcome.reason = "stopped", "interrupted (second Ctrl-C) without saving; resume from the last checkpoint"
     except Exception as error:  # the run must always end with a state and a reason
-        if _is_out_of_memory(error):
+        known = describe_failure(error, run_dir, status.step)
+        if known is not None:
+            outcome.state, outcome.reason = "failed", known
+        elif _is_out_of_memory(error):
             outcome.state = "failed"
             outcome.reason = f"CUDA out of memory at step {status.step}: {out_of_memory_advice(config)}"
         else:
@@ -213,14 +227,15 @@ def run_training(
         if probe is not None:
             status.measured_peak_bytes = max(status.measured_peak_bytes or 0, probe.peak_bytes())
         status.state, status.reason = outcome.state, outcome.reason
-        write_status(run_dir, status)
-        events.append("end", state=outcome.state, reason=outcome.reason, measured_peak_bytes=status.measured_peak_bytes)
-        write_run_summary(run_dir, report)
+        with recorded_despite_full_disk(run_dir, outcome.reason, report):
+            write_status(run_dir, status)
+            events.append("end", state=outcome.state, reason=outcome.reason, measured_peak_bytes=status.measured_peak_bytes)
+            write_run_summary(run_dir, report)
         if user_error is None:
             report(f"run {outcome.state}" + (f": {outcome.reason}" if outcome.reason else ""))
     if user_error is not None:
         raise user_error  # the CLI prints it as one line and exits 2
-    return 1 if outcome.state == "failed" else 0
+    return exit_code_for(outcome.state)
 
 
 def write_run_summary(run_dir: Path, report: Report) -> None:
@@ -582,14 +597,16 @@ def _open_run_dir(
 
     if run_dir is None:
         run_dir = create_run_dir(runs_root, config.name)
+        claim_run_dir(run_dir)
     else:
-        run_dir = Path(run_dir)
+        run_dir = check_output_dir(run_dir, option=f"--run-dir {run_dir}")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        claim_run_dir(run_dir)  # a second trainer on this directory stops here, before writing anything
         existing = _raw_status(run_dir)
         if existing is not None and existing.state != "starting":
             raise WorkbenchError(
                 f"--run-dir {run_dir}: already holds a {existing.state} run; use --resume {run_dir} or another directory"
             )
-        run_dir.mkdir(parents=True, exist_ok=True)
     run_config_path = run_dir / CONFIG_FILE
     same_file = run_config_path.exists() and run_config_path.resolve() == Path(config_path).resolve()
     if not same_file or load_config(run_config_path) != config:  # overrides make it differ from the file

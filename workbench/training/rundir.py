@@ -36,6 +36,7 @@ Events (every line has "event" and "time" = unix seconds):
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -78,17 +79,46 @@ class RunStatus:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunStatus":
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        """The status a status.json holds; a field of the wrong type (a hand-edited or damaged
+        file) falls back to its default, and a file that is not an object raises ValueError."""
+        if not isinstance(data, dict):
+            raise ValueError(f"status.json holds {type(data).__name__}, not an object")
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and _status_value_ok(k, v)}
+        if not isinstance(known.get("name"), str):
+            known["name"] = "run"
         return cls(**known)
+
+
+_STATUS_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,), "state": (str,), "reason": (str, type(None)), "pid": (int, type(None)),
+    "started_at": (int, float), "updated_at": (int, float), "step": (int,), "max_steps": (int, type(None)),
+    "best_checkpoint": (str, type(None)), "best_eval_loss": (int, float, type(None)), "last_checkpoint": (str, type(None)),
+    "estimated_peak_bytes": (int, type(None)), "measured_peak_bytes": (int, type(None)),
+}
+
+
+def _status_value_ok(name: str, value: Any) -> bool:
+    kinds = _STATUS_TYPES.get(name)
+    if kinds is None:
+        return True
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return isinstance(value, kinds)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON via a temp file and rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False)
-    with handle:
-        json.dump(data, handle, indent=2)
-    os.replace(handle.name, path)
+    try:
+        with handle:
+            json.dump(data, handle, indent=2)
+        os.replace(handle.name, path)
+    except BaseException:  # a full disk or a kill mid-write: no temp file is left behind
+        Path(handle.name).unlink(missing_ok=True)
+        raise
 
 
 def write_status(run_dir: Path, status: RunStatus) -> None:
