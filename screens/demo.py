@@ -21,6 +21,7 @@ from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
 from screens.app import WorkbenchApp
+from screens.eval import EvalScreen
 from widgets.demo_guide import GuidePanel
 from workbench.config import ConfigStore
 from workbench.demo.cleaning import CLEANING_STEPS, cleaned_file_name
@@ -34,6 +35,7 @@ COMPARE_PROMPT_INDEX = 0
 VOTE_PROMPT_INDEX = 2
 """Which deck prompts the before/after and the blind-vote steps ask (wrapping round a short deck)."""
 TOUR_ACTIONS = ("tour_key", "tour_next", "tour_back", "tour_quit")
+SCORES_HINT = "v: the questions whose answers changed"
 TEXT_ENTRY = (Input, TextArea)
 AUTO_FOCUS_WINDOW_S = 1.5
 """A text box focused this soon after the tour changed pane was focused by the pane (not by a
@@ -48,10 +50,18 @@ class DemoApp(WorkbenchApp):
         Binding("n", "tour_key('next')", "Next step", show=False, priority=True),
         Binding("b", "tour_key('back')", "Back", show=False, priority=True),
         Binding("q", "tour_key('quit')", "Quit tour", show=False, priority=True),
+        Binding("v", "tour_key('scores')", "Scores", show=False, priority=True),
         # What presentation clickers send; they also work while a text box has the focus.
         Binding("pagedown", "tour_next", "Next step", show=False, priority=True),
         Binding("pageup", "tour_back", "Back", show=False, priority=True),
     ]
+
+    class ScoresReady(Message):
+        """The recap's figures from the eval engine (identity hits, general knowledge)."""
+
+        def __init__(self, lines: list[str]) -> None:
+            super().__init__()
+            self.lines = lines
 
     class TrainingStarted(Message):
         def __init__(self, run_dir: Path) -> None:
@@ -79,8 +89,8 @@ class DemoApp(WorkbenchApp):
 
     def check_action(self, action: str, parameters: tuple) -> Optional[bool]:
         if action in TOUR_ACTIONS:
-            if not self.tour_active or isinstance(self.screen, ModalScreen):
-                return False
+            if not self.tour_active or isinstance(self.screen, (ModalScreen, EvalScreen)):
+                return False  # a dialog or the Eval view has the keys (escape goes back to the tour)
             # n, b and q typed into a text box (a chat message, a path) are letters, not page turns.
             if action == "tour_key" and isinstance(self.focused, TEXT_ENTRY):
                 return False
@@ -91,6 +101,8 @@ class DemoApp(WorkbenchApp):
             await self.action_tour_next()
         elif which == "back":
             await self.action_tour_back()
+        elif which == "scores":
+            self.open_scores()
         else:
             self.action_tour_quit()
 
@@ -375,8 +387,70 @@ class DemoApp(WorkbenchApp):
             self._place_guide()
             self._follow_training()
 
+    # -- scores (the recap) ----------------------------------------------------------------------
+
+    def step_show_scores(self) -> None:
+        """Held-out identity hits and the forgetting check, from the eval engine (once per run)."""
+        from workbench.evaluation.report import headline, read_results
+
+        if self.demo_run is None or not self._adapter_ready() or self.options.heldout_file is None:
+            return  # as headless: no held-out questions, no scores
+        results = read_results(self.demo_run)
+        if results is not None:
+            self.set_guide_status(" · ".join(headline(results)) + f" · {SCORES_HINT}")
+            return
+        self.set_guide_status("Scoring held-out questions and the general-knowledge check (workbench eval)…")
+        self.score_demo_run()
+
+    @work(thread=True, exclusive=True, group="demo-scores", exit_on_error=False)
+    def score_demo_run(self) -> None:
+        from textual.worker import get_current_worker
+
+        from workbench.demo.heldout import HELDOUT_MAX_NEW_TOKENS, read_heldout, score_heldout
+        from workbench.evaluation.knowledge import read_choice_items
+        from workbench.evaluation.report import eval_dir
+        from workbench.evaluation.runner import EvalProgress
+        from workbench.inference.engine import engine_for
+        from workbench.inference.prompting import read_run_config
+        from workbench.inference.sources import run_source
+
+        worker = get_current_worker()
+        run, options, resolved = self.demo_run, self.options, self.resolved_model
+        engine = engine_for(self.base_model, self.tokenizer, model_path=resolved.path if resolved else None,
+                            model_name=resolved.display_name if resolved else "base model")
+        config = read_run_config(run)
+
+        def progress(event) -> None:
+            if isinstance(event, EvalProgress):
+                self.call_from_thread(self.set_guide_status, f"Scoring with workbench eval… {event.fraction:.0%}")
+
+        score = score_heldout(
+            engine, run_source(run), read_heldout(options.heldout_file) if options.heldout_file else [],
+            config.data.system_prompt if config else None, min(HELDOUT_MAX_NEW_TOKENS, options.max_new_tokens),
+            knowledge=read_choice_items(options.knowledge_file) if options.knowledge_file else [],
+            knowledge_file=options.knowledge_file, out_dir=eval_dir(run), on_event=progress,
+            cancelled=lambda: worker.is_cancelled,
+        )
+        self.post_message(self.ScoresReady(score.headline()))
+
+    def on_demo_app_scores_ready(self, message: ScoresReady) -> None:
+        if TOUR[self.tour_index].action == "show_scores":
+            self.set_guide_status(" · ".join(message.lines) + f" · {SCORES_HINT}")
+
+    def open_scores(self) -> None:
+        """The Eval view of the demo run: the rows whose answers changed, each one to ask in Chat."""
+        from workbench.evaluation.report import read_results
+
+        if self.demo_run is None or read_results(self.demo_run) is None:
+            self.set_guide_status("No scores yet: they come at the last step, once the model is trained.")
+            return
+        self.push_screen(EvalScreen(self.demo_run))
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         super().on_worker_state_changed(event)
+        if event.worker.group == "demo-scores" and event.state == WorkerState.ERROR:
+            error = event.worker.error
+            self.set_guide_status(f"Scoring stopped: {str(error).splitlines()[0] if str(error).strip() else type(error).__name__}")
         if event.worker.group == "demo-training" and event.state == WorkerState.ERROR:
             self._training_requested = False
             error = event.worker.error

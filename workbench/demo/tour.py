@@ -126,6 +126,7 @@ TOUR: tuple[TourStep, ...] = (
             "It learned from a few hundred clean examples, and answers questions it never saw in that form.",
             "Try your own data in the Data pane, or press q to leave the tour.",
         ),
+        "show_scores",
     ),
 )
 """The tour, in order."""

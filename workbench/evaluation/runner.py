@@ -254,6 +254,9 @@ def score_losses(
             scored_rows.append(position)
             sequences.append((example.input_ids, example.labels))
     results: dict[str, tuple[list[float], list[int]]] = {}
+    if not sequences:  # questions without reference answers have nothing to be teacher-forced on
+        progress.finish("loss")
+        return results
     total = len(sequences) * len(plan.models)
     for number, model in enumerate(plan.models):
         if cancelled():

@@ -496,7 +496,8 @@ class ChatEngine:
             name = BASE_ADAPTER_NAME if source.is_base else self._adapter_name(source)
             self._drop_least_used(keep={name})
             group = _Group(self._base, self._lock, adapter_names=[name])
-        with group.lock, self._adapter_routing(group) as (model, _routing):
+        # A CPU share of the budget, as a generation takes one (workbench/cpu_budget.py).
+        with group.lock, self._cpu_share(group), self._adapter_routing(group) as (model, _routing):
             yield model
 
     def _left_pad(self, prompts: list[list[int]]):
