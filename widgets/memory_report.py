@@ -153,7 +153,7 @@ class MemoryReport(VerticalScroll):
         note = f"\n[dim]{escape(verdict.advice_note)}[/dim]" if verdict.advice_note else ""
         self._set("#mem-advice-heading", f"[b]{heading}[/b] [dim](enter: try it in the what-if)[/dim]{note}")
         for suggestion in suggestions:
-            mark = FIT_MARKS["fits" if suggestion.fits else "does not fit"]
+            mark = FIT_MARKS["fits" if suggestion.fits else "tight"]
             cost = f"\n   [dim]{escape(suggestion.cost_text)}[/dim]" if suggestion.cost_text else ""
             options.add_option(Option(f"{mark} {escape(suggestion.text)}: [b]{format_bytes(suggestion.total_bytes)}[/b]"
                                       f"{cost}"))

@@ -241,7 +241,8 @@ def _as_text(model: str, estimate, verdict, budget_flags: dict, accumulation: in
         heading = "Room to grow:" if verdict.status == "fits" else "Cheapest changes that fit:"
         lines += ["", heading] + ([verdict.advice_note] if verdict.advice_note else [])
         for number, suggestion in enumerate(verdict.suggestions, start=1):
-            lines.append(f"  {number}. {suggestion.text}: {format_bytes(suggestion.total_bytes)}"
+            tight = "" if suggestion.fits else " (tight: over the fit line, within the budget)"
+            lines.append(f"  {number}. {suggestion.text}: {format_bytes(suggestion.total_bytes)}{tight}"
                          + (f" - {suggestion.cost_text}" if suggestion.cost_text else ""))
             argv = _suggestion_argv(model, estimate, suggestion, budget_flags, accumulation)
             lines.append("     " + shlex.join(["workbench", "estimate", *argv]))

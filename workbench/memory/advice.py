@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workbench.memory.estimator import estimate_training_memory
@@ -322,11 +322,13 @@ class Advice:
 
 
 def advise(spec: ModelSpec, inputs: MemoryInputs, fit_line: int, *, machine: Machine = Machine(),
-           gradient_accumulation: int = 1) -> Advice:
+           gradient_accumulation: int = 1, budget: int | None = None) -> Advice:
     """The cheapest combinations of changes that bring the peak under `fit_line` bytes.
 
     The current sequence length is taken as what the data needs: shorter sequences are searched
-    only when no combination of the other levers fits.
+    only when no combination of the other levers fits. Then, given the `budget` itself, the
+    cheapest combination that stays within it without cutting data is added as a tight option
+    (`fits` False: over the fit line, under the budget).
     """
     if estimate_training_memory(spec, inputs).total_bytes <= fit_line:
         return Advice(tuple(_room_to_grow(spec, inputs, fit_line)))
@@ -337,4 +339,6 @@ def advise(spec: ModelSpec, inputs: MemoryInputs, fit_line: int, *, machine: Mac
         return Advice(tuple(found))
     everything = tuple(lever[-1] for lever in levers)  # each lever's furthest step saves the most
     shortened = _shortened(spec, inputs, combos, everything, fit_line)
-    return Advice(tuple(shortened), only_shorter_sequences=bool(shortened), nothing_fits=not shortened)
+    tight = _fitting_combinations(spec, inputs, combos, budget)[:1] if budget and budget > fit_line else []
+    tight = [replace(suggestion, fits=False) for suggestion in tight]
+    return Advice(tuple(shortened + tight), only_shorter_sequences=bool(shortened), nothing_fits=not shortened)

@@ -6,16 +6,21 @@ from the heap, and freed heap blocks stay resident. Returning freed pages to the
 fixes the peak but makes every step fault its pages in again. mimalloc keeps freed memory for reuse
 by size and hands it back after a second, which holds the peak down at the speed of the default.
 Measured on the quick-demo-cpu config (12 steps, 2 evaluations with sample answers, 2 checkpoints;
-2-core Xeon with AMX, load 5-10; estimate with the process baseline: 1,716 MiB):
+2-core Xeon with AMX, load 5-12 from other work, so CPU seconds are rough; the estimate, which
+counts the whole process, is 1,892 MiB; error = (estimate - measured) / measured):
 
-    allocator                                   peak RSS            CPU s (user + sys)
-    glibc defaults                              2,390-2,403 MiB     65-73
-    glibc MALLOC_MMAP_THRESHOLD_=65536          1,796-1,803 MiB     108-117   (sys 33-36 s)
-    glibc MALLOC_MMAP_THRESHOLD_=262144         1,886 MiB           115
-    glibc MALLOC_MMAP_THRESHOLD_=1048576        2,226 MiB           67
-    glibc 64 KiB threshold + MALLOC_ARENA_MAX=2 1,796 MiB           117
-    mimalloc 3.4 (LD_PRELOAD)                   1,992 MiB           64
-    mimalloc, MIMALLOC_PURGE_DELAY=0            1,874 MiB           94        (sys 32 s)
+    allocator                                   peak RSS            error          CPU s (user + sys)
+    glibc defaults                              2,390-2,403 MiB     -21%           65-73
+    glibc MALLOC_MMAP_THRESHOLD_=1048576        2,226 MiB           -15%           67
+    glibc MALLOC_MMAP_THRESHOLD_=262144         1,886 MiB           +0.3%          115 (sys 34 s)
+    glibc MALLOC_MMAP_THRESHOLD_=65536          1,796-1,803 MiB     +5%            108-117 (sys 33-36 s)
+      + MALLOC_ARENA_MAX=2, glibc.malloc.hugetlb=1 or THP_MEM_ALLOC_ENABLE=1: no change to either
+    mimalloc 3.4 (LD_PRELOAD), its defaults     1,992-2,026 MiB     -5% to -7%     64-74
+    mimalloc, MIMALLOC_PURGE_DELAY=100          1,969 MiB           -4%            87
+    mimalloc, MIMALLOC_PURGE_DELAY=0            1,874 MiB           +1%            94 (sys 32 s)
+
+Returning freed pages at once (small glibc thresholds, mimalloc without purge delay) costs ~30 s of
+page faults in a 70 s run; mimalloc's defaults keep the peak within 7% at glibc's speed.
 
 So the trainer child runs under mimalloc (the `cmeel-mimalloc` wheel ships the prebuilt library; no
 compiler needed), preloaded through LD_PRELOAD, which only works from the start of a process: the
@@ -106,4 +111,4 @@ def cpu_estimate_note() -> str:
         return ("the whole training process (Python and libraries included); the trainer runs under mimalloc, "
                 "which keeps its peak RSS close to this")
     return ("the whole training process (Python and libraries included); without mimalloc (cmeel-mimalloc, "
-            "Linux) glibc keeps freed memory and RSS can run ~40% above this")
+            "Linux) glibc keeps freed memory and RSS can run ~25% above this")
