@@ -250,3 +250,14 @@ async def test_the_estimate_shows_when_the_pane_is_first_opened_from_another_pan
         assert app.current_mode == "memory"
         assert app.screen.last_estimate is not None
         assert "trainable" in _report_text(app.screen)
+
+
+async def test_the_choice_lists_are_the_schemas(fixed_devices):
+    from workbench.config.fields import field_spec
+
+    app = _memory_app(fixed_devices)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        for dotted in ("method.type", "model.precision", "optimization.optim"):
+            select = app.screen.query_one("#mem-" + dotted.replace(".", "-").replace("_", "-"), Select)
+            assert tuple(value for _, value in select._options) == field_spec(dotted).choices
