@@ -67,7 +67,7 @@ class TrainScreen(PaneScreen):
         Binding("s", "stop_run", "Stop", tooltip="Ask the trainer to save a checkpoint and stop"),
         Binding("r", "resume_run", "Resume", tooltip="Continue a stopped, failed or dead run from its last checkpoint"),
         Binding("c", "open_chat", "Chat", tooltip="Talk to this run's adapter in the Chat pane"),
-        Binding("v", "open_eval", "Eval", tooltip="Evaluate the base, the tuned model and every checkpoint"),
+        Binding("v", "open_eval", "Eval", show=False, tooltip="Evaluate the base, the tuned model and every checkpoint"),
         Binding("e", "export_run", "Export", show=False, tooltip="Export this run: merged model, adapter or GGUF"),
         Binding("l", "toggle_log_scale", "Log", tooltip="Log-scale loss axis"),
         Binding("o", "toggle_overlay", "Overlay", tooltip="Overlay the loss of runs marked with m"),

@@ -57,13 +57,16 @@ class EvalRows(DataTable):
 
         prompt: str
 
+    prompts: dict[str, str] = {}
+    """Row key -> the prompt it asks (filled by `show_rows`)."""
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.add_columns("row", "Δ", "prompt", "base", "tuned")
 
     def show_rows(self, results: Optional[dict[str, Any]]) -> None:
         self.clear()
-        self.prompts: dict[str, str] = {}
+        self.prompts = {}
         if not results or len(results["models"]) < 2:
             return
         base, tuned = results["models"][0]["key"], results["models"][1]["key"]
@@ -80,7 +83,7 @@ class EvalRows(DataTable):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        prompt = getattr(self, "prompts", {}).get(event.row_key.value)
+        prompt = self.prompts.get(event.row_key.value)
         if prompt:
             self.post_message(self.Chosen(prompt))
 
