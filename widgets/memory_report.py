@@ -64,10 +64,11 @@ class MemoryReport(VerticalScroll):
         yield Static("", id="mem-title")
         yield MemoryBar(id="mem-bar")
         yield Static("", id="mem-verdict")
-        yield Static("", id="mem-measured")
         yield Static("", id="mem-advice-heading")
         yield OptionList(id="mem-suggestions")
         yield Static("", id="mem-command")
+        yield Static("", id="mem-fit-line")
+        yield Static("", id="mem-measured")
         yield Static("", id="mem-thumb")
         yield Static("", id="mem-explanation")
 
@@ -75,7 +76,7 @@ class MemoryReport(VerticalScroll):
         """A state without an estimate (counting a local model, or an error)."""
         self.query_one("#mem-title", Static).update(text)
         self.query_one(MemoryBar).show({}, None)
-        for name in ("verdict", "measured", "advice-heading", "command", "thumb", "explanation"):
+        for name in ("verdict", "measured", "advice-heading", "command", "fit-line", "thumb", "explanation"):
             self._set(f"#mem-{name}", "")
         self.query_one("#mem-suggestions", OptionList).display = False
 
@@ -119,11 +120,11 @@ class MemoryReport(VerticalScroll):
                                        verdict.fit_line_bytes)
         style = VERDICT_STYLES[verdict.status]
         lines = [f"[b {style}]{escape(verdict.headline)}[/]"]
-        if verdict.fit_line_text:
-            lines.append(f"[dim]{escape(verdict.fit_line_text)}[/dim]")
         lines += [f"[yellow]⚠ {escape(warning)}[/yellow]" for warning in estimate.warnings]
-        lines += [f"[dim]note: {escape(note)}[/dim]" for note in estimate.notes]
         self._set("#mem-verdict", "\n".join(lines))
+        details = [f"[dim]{escape(verdict.fit_line_text)}[/dim]"] if verdict.fit_line_text else []
+        details += [f"[dim]note: {escape(note)}[/dim]" for note in estimate.notes]
+        self._set("#mem-fit-line", "\n".join(details))
         measured_text = ""
         if run:
             if inputs.device == "cuda":
