@@ -68,6 +68,8 @@ class MemoryScreen(PaneScreen):
         """The estimate on screen (tests and the measured-peak line read it)."""
         self.last_verdict: Optional["FitVerdict"] = None
         """Its verdict, with the suggestions listed."""
+        self.refused: Optional[str] = None
+        """The one-line reason the last what-if edit was refused (shown until the next accepted edit)."""
         self._unsubscribe: Optional[Callable[[], None]] = None
 
     @property
@@ -135,9 +137,12 @@ class MemoryScreen(PaneScreen):
             self.whatif.edits = before
             if field:
                 form.mark_invalid(field, str(error))
+            self.refused = f"{field or 'change'} refused: {error}"
+            self._show_whatif()
             return False
         if field:
             form.mark_invalid(field, None)
+        self.refused = None
         self.refresh_from_config()
         return True
 
@@ -184,13 +189,18 @@ class MemoryScreen(PaneScreen):
         differences = self.whatif.differences(self.store.config)
         self.query_one(MemoryInputsForm).show(self._form_values(config),
                                               frozenset(dotted for dotted, _, _ in differences))
-        self.query_one(MemoryReport).show_whatif(differences, self.whatif_model)
+        self._show_whatif(differences)
         source = self.whatif_model or config.model.name_or_path
         if source != self.spec_source:
             self.spec, self.spec_source = None, source
             self._resolve_spec(source)
         else:
             self.recompute()
+
+    def _show_whatif(self, differences: list | None = None) -> None:
+        if differences is None:
+            differences = self.whatif.differences(self.store.config)
+        self.query_one(MemoryReport).show_whatif(differences, self.whatif_model, self.refused)
 
     def _form_values(self, config: "RunConfig") -> dict[str, Any]:
         from workbench.config.fields import get_value

@@ -112,6 +112,8 @@ async def test_a_length_past_the_context_warns_and_an_absurd_one_is_refused_with
         await _type_into(pilot, "#mem-data-max-seq-length", "10244096")
         editor = screen.query_one("#mem-data-max-seq-length", Input)
         assert editor.has_class("-invalid") and "max_position_embeddings" in str(editor.tooltip)
+        strip = str(screen.query_one("#mem-whatif-text", Static).render())
+        assert "refused" in strip and "context length of 8,192" in strip
         assert screen.last_estimate.inputs.seq_len < 8 * 8192  # the refused value was never estimated
 
 

@@ -57,13 +57,12 @@ def _editor_id(key: str) -> str:
 class MemoryInputsForm(VerticalScroll):
     """One compact row per input."""
 
+    @dataclass
     class Changed(Message):
         """An input was edited: `key` is a dotted config field or a what-if key."""
 
-        def __init__(self, key: str, value: Any) -> None:
-            super().__init__()
-            self.key = key
-            self.value = value
+        key: str
+        value: Any
 
     def compose(self) -> ComposeResult:
         for field in FIELDS:

@@ -80,9 +80,11 @@ class MemoryReport(VerticalScroll):
             self._set(f"#mem-{name}", "")
         self.query_one("#mem-suggestions", OptionList).display = False
 
-    def show_whatif(self, differences: list[tuple[str, Any, Any]], model_whatif: str | None) -> None:
-        """The what-if strip: what differs from the run config, and whether Apply has anything to write."""
-        parts = []
+    def show_whatif(self, differences: list[tuple[str, Any, Any]], model_whatif: str | None,
+                    refused: str | None = None) -> None:
+        """The what-if strip: what differs from the run config, whether Apply has anything to write, and
+        why the last edit was refused (if it was)."""
+        parts = [f"[b red]{escape(refused)}[/]"] if refused else []
         if differences:
             parts.append(f"[b yellow]What-if[/]: {escape(differences_text(differences))} "
                          "[dim](not in the run config)[/dim]")

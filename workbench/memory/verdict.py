@@ -25,7 +25,6 @@ HEADROOM_REASON = {
     "cuda": "PyTorch's caching allocator reserves more than tensors hold (fragmentation)",
     "cpu": "measured RSS runs up to ~7% above the estimate and free RAM moves with other programs",
 }
-STATUSES = ("fits", "tight", "does not fit", "unknown")
 
 
 @dataclass(frozen=True)
