@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -147,6 +148,8 @@ class DataScreen(PaneScreen):
         self.session: "CleaningSession | None" = None
         self.session_id = 0
         self.report: "QualityReport | None" = None
+        self.checks_failed: str | None = None
+        """Why the last checks could not finish (shown instead of "checking…" for ever)."""
         self.tokenizer = None
         """The tokenizer prepared for data.chat_template (what counts tokens and draws the token view)."""
         self.model_tokenizer = None
@@ -394,6 +397,7 @@ class DataScreen(PaneScreen):
         self.plan_summaries = {step: None for step in STEP_LABELS}
         self._show_plans()
         self.query_one(CleaningPanel).show_applied(session.applied, len(session.conversations))
+        self.checks_failed = None
         self._show_summary()
         clean = self.query_one(CleaningPanel)
         self.analyze(self.session_id, self.row_filter.query, clean.fraction, clean.seed)
@@ -407,7 +411,9 @@ class DataScreen(PaneScreen):
         text += f" · {rows:,} rows"
         if rows != self.loaded.rows:
             text += f" of {self.loaded.rows:,}"
-        if self.report is None:
+        if self.report is None and self.checks_failed:
+            text += f" · [red]checks failed: {escape(self.checks_failed)}[/red]"
+        elif self.report is None:
             text += " · checking…" if self.tokenizer is not None else " · waiting for the tokenizer…"
         else:
             flagged = len(self.report.flags_by_row())
@@ -771,5 +777,9 @@ class DataScreen(PaneScreen):
                 self._start_session(self.loaded)
         elif group == "data-export":
             self.query_one(CleaningPanel).show_export(f"[red]✗ {text}[/red]")
+        elif group == "data-analysis":
+            self.checks_failed = text
+            self._show_summary()
+            self.app.notify(text, title="Data checks failed", severity="error", timeout=8)
         else:
             self.app.notify(text, title="Data", severity="error", timeout=8)

@@ -171,7 +171,7 @@ def test_bad_inputs_give_one_line_and_leave_the_file_alone(tmp_path, name, expec
          r"history\.json: row 0: history\[0\]: expected a \[question, answer\] pair"),
         ("data.txt", b"hello", r"data\.txt: unsupported file type '\.txt'"),
         ("not.parquet", b"PAR1 this is not parquet", r"not\.parquet: not a readable Parquet file"),
-        ("ragged.csv", b"instruction,output\na,b\nc,d,e\n", r"ragged\.csv: invalid CSV"),
+        ("ragged.csv", b"instruction,output\na,b\nc,d,e\n", r"ragged\.csv:3: invalid CSV"),  # the line of the bad row
     ],
 )
 def test_generated_bad_inputs(tmp_path, name, data, expected):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from workbench import __version__
@@ -60,6 +61,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
 def main(argv: list[str] | None = None) -> int:
     # Before any command module can import torch: OpenMP reads its wait policy once, at start.
     prepare_process()
+    from_command_line = argv is None
     argv = sys.argv[1:] if argv is None else argv
     parser, modules = build_parser()
     if not argv or argv[0].startswith("--") and argv[0] not in {"--help", "--version"}:
@@ -80,10 +82,28 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        # Exit now: the interpreter would otherwise join worker threads still inside a long Rust
+        # call (tokenizing a batch) before exiting, which took seconds; nothing is left to flush.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if from_command_line and args.command not in ("tui", "demo"):
+            os._exit(130)
         return 130
+    except RecursionError:
+        # Input nested too deeply for something that walks it; the readers refuse most such input
+        # with its line already (workbench/data/json_rows.py, workbench/config/yaml_limits.py).
+        print("error: the input is nested too deeply to process", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # Output piped into `head` and the like: the reader left, which is not an error.
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as error:
+        # a full disk, a read-only folder, a model that needs its own code: one line, not a traceback
+        from workbench.known_errors import describe_library_error
+
+        line = describe_library_error(error)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 2

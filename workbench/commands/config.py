@@ -84,7 +84,9 @@ def _new(args: argparse.Namespace) -> int:
     from workbench.config.schema import RunConfig
     from workbench.errors import WorkbenchError
 
-    output = Path(args.output)
+    from workbench.io_checks import check_output_file
+
+    output = check_output_file(Path(args.output), option=f"-o {args.output}")
     if output.exists() and not args.force:
         raise WorkbenchError(f"{output}: already exists; choose another name or pass --force to overwrite it")
     config = get_preset(args.preset).config() if args.preset else RunConfig()

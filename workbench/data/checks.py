@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from workbench.data.near_duplicates import (
     near_duplicate_groups,
     normalized_words,
 )
+from workbench.data.row_bounds import NEAR_DUPLICATE_PREFIX_CHARS
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -228,7 +230,8 @@ def near_duplicate_row_groups(conversations: Sequence[Conversation], threshold: 
     alike, split so that rows offering different tools are never near-duplicates of each other."""
     groups = []
     memo: dict[int, tuple] = {}
-    for group in near_duplicate_groups([conversation_text(c) for c in conversations], threshold):
+    texts = [conversation_text(c)[:NEAR_DUPLICATE_PREFIX_CHARS] for c in conversations]  # bounded per row
+    for group in near_duplicate_groups(texts, threshold):
         by_tools: dict[str, list[int]] = {}
         for position in group:
             by_tools.setdefault(tools_key(conversations[position], memo), []).append(position)
@@ -508,6 +511,10 @@ def unrendered_reasoning_note(conversations: Sequence[Conversation], tokenizer: 
     )
 
 
+class ChecksCancelled(Exception):
+    """Raised inside the token-counting thread when the checks around it were interrupted."""
+
+
 def run_quality_checks(
     conversations: Sequence[Conversation],
     tokenizer: "PreTrainedTokenizerBase | None" = None,
@@ -531,14 +538,28 @@ def run_quality_checks(
     """
     report_progress = progress or (lambda stage, fraction: None)
     # Token counting is mostly Rust that releases the GIL: run it beside the other checks.
-    with ThreadPoolExecutor(max_workers=1) as counter:
+    stopped = threading.Event()
+
+    def counting_progress(stage: str, fraction: float | None) -> None:
+        if stopped.is_set():
+            raise ChecksCancelled("the checks were interrupted")
+        report_progress(stage, fraction)
+
+    counter = ThreadPoolExecutor(max_workers=1)
+    try:
         counting = None
         if token_lengths is None and tokenizer is not None and conversations:
-            counting = counter.submit(_measure, tokenizer, conversations, system_prompt, report_progress)
+            counting = counter.submit(_measure, tokenizer, conversations, system_prompt, counting_progress)
         reasons, flagged = _row_checks(conversations, _control_tokens(tokenizer), report_progress)
         groups = _group_checks(conversations, near_threshold, report_progress)
         if counting is not None:
             token_lengths = counting.result()
+    except BaseException:
+        # Ctrl-C or a cancelled worker: do not wait for the remaining batches to be counted
+        stopped.set()
+        counter.shutdown(wait=False, cancel_futures=True)
+        raise
+    counter.shutdown()
     if token_lengths is not None:
         _too_long(conversations, token_lengths, max_seq_len, flagged, reasons)
 

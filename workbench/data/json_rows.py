@@ -183,8 +183,7 @@ def _count_more(result: JsonRows, label: str, repeated: int) -> None:
 
 
 def _type_name(value: Any) -> str:
-    return {type(None): "null", bool: "a boolean", int: "a number", float: "a number", str: "a string",
-            list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    return "null" if value is None else type(value).__name__
 
 
 def _skip_space(text: str, position: int) -> int:

@@ -77,30 +77,13 @@ def no_space_reason(run_dir: Path, step: int) -> str:
     )
 
 
-def _remote_code_reason(error: BaseException) -> Optional[str]:
-    text = str(error)
-    if "trust_remote_code" in text and isinstance(error, (ValueError, OSError)):
-        return (
-            "the model ships its own Python code, which runs only with model.trust_remote_code: true; set it only "
-            "if you trust the model's author"
-        )
-    return None
-
-
-def _truncated_weights_reason(error: BaseException) -> Optional[str]:
-    name = type(error).__name__
-    text = str(error)
-    if name == "SafetensorError" or "MetadataIncompleteBuffer" in text or "incomplete metadata" in text.lower():
-        first = (text.strip().splitlines() or [name])[0]
-        return f"the model's safetensors weights cannot be read ({first}); download or save them again"
-    return None
-
-
 def describe_failure(error: BaseException, run_dir: Path, step: int) -> Optional[str]:
     """A one-line reason for a failure the user can act on, or None for an unexpected error."""
+    from workbench.known_errors import remote_code_line, truncated_weights_line
+
     if is_no_space(error):
         return no_space_reason(run_dir, step)
-    return _remote_code_reason(error) or _truncated_weights_reason(error)
+    return remote_code_line(error) or truncated_weights_line(error)
 
 
 @contextlib.contextmanager

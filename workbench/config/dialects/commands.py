@@ -12,6 +12,9 @@ from workbench.errors import WorkbenchError
 
 
 def _refuse_overwrite(output: Path, force: bool) -> None:
+    from workbench.io_checks import check_output_file
+
+    check_output_file(output, option=f"-o {output}")  # a folder, a read-only place, no space: before any work
     if output.exists() and not force:
         raise WorkbenchError(f"{output}: already exists; choose another name with -o or pass --force to overwrite it")
 

@@ -1,0 +1,61 @@
+"""One line for the library and system errors a user can act on, instead of their tracebacks.
+
+transformers refuses a model that needs its own code with a four-line ValueError; safetensors
+reports a cut-short file as `SafetensorError: ... MetadataIncompleteBuffer`; the operating system
+reports a full disk, a read-only folder or a directory where a file belongs as OSError. The CLI
+(workbench/cli.py) and the trainer (workbench/training/failures.py) turn these into one line;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Optional
+
+ACTIONABLE_ERRNOS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+    errno.EISDIR: "is a directory",
+    errno.ENOTDIR: "a part of the path is not a directory",
+    errno.ENOENT: "no such file or directory",
+    errno.ELOOP: "a symlink loop",
+    errno.EMFILE: "too many open files",
+    errno.ENAMETOOLONG: "file name too long",
+}
+
+
+def remote_code_line(error: BaseException) -> Optional[str]:
+    """transformers' refusal to run a model's own code, as one line."""
+    text = str(error)
+    if isinstance(error, (ValueError, OSError)) and "trust_remote_code" in text:
+        where = text.split("The repository ", 1)[-1].split(" contains custom code", 1)[0] if "The repository " in text else "the model"
+        return (
+            f"{where} ships its own Python code, which runs only with trust_remote_code (model.trust_remote_code: "
+            "true in a run config); allow it only if you trust the model's author"
+        )
+    return None
+
+
+def truncated_weights_line(error: BaseException) -> Optional[str]:
+    """safetensors' error for a file cut short, as one line."""
+    text = str(error)
+    if type(error).__name__ == "SafetensorError" or "MetadataIncompleteBuffer" in text or "incomplete metadata" in text.lower():
+        first = (text.strip().splitlines() or [type(error).__name__])[0]
+        return f"the safetensors weights cannot be read ({first}); download or save them again"
+    return None
+
+
+def os_error_line(error: BaseException) -> Optional[str]:
+    """An OSError the user can act on (full disk, permissions, a folder where a file belongs), as one line."""
+    if not isinstance(error, OSError) or error.errno not in ACTIONABLE_ERRNOS:
+        return None
+    where = error.filename if error.filename is not None else "a file"
+    return f"{where}: {ACTIONABLE_ERRNOS[error.errno]}"
+
+
+def describe_library_error(error: BaseException) -> Optional[str]:
+    """One line for an error the user can fix, or None for one that deserves its traceback."""
+    return remote_code_line(error) or truncated_weights_line(error) or os_error_line(error)
