@@ -184,6 +184,6 @@ def _lm_eval(tasks, plan, engine, limit):
     from workbench.devices import inference_placement
     from workbench.evaluation.lm_eval_bridge import run_lm_eval
 
-    dtype, _device = inference_placement()  # the precision the engine loaded the base model in
-    print(f"lm-eval: {', '.join(tasks)} on {len(plan.models)} models", file=sys.stderr)
-    return run_lm_eval(tasks, plan.models[:2], str(engine.model_path), dtype, limit)
+    dtype, device = inference_placement()  # where and in what precision the engine loaded the base model
+    print(f"lm-eval: {', '.join(tasks)} on {' and '.join(m.label for m in plan.models[:2])}", file=sys.stderr)
+    return run_lm_eval(tasks, plan.models[:2], str(engine.model_path), dtype, device, limit)

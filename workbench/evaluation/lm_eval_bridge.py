@@ -34,7 +34,12 @@ def parse_tasks(text: str) -> list[str]:
 
 
 def run_lm_eval(
-    tasks: Sequence[str], models: Sequence["EvalModel"], base_model_path: str, dtype: str, limit: Optional[int] = None
+    tasks: Sequence[str],
+    models: Sequence["EvalModel"],
+    base_model_path: str,
+    dtype: str,
+    device: str = "cpu",
+    limit: Optional[int] = None,
 ) -> dict[str, dict[str, dict[str, float]]]:
     """model key -> task -> metric -> value, from `lm_eval.simple_evaluate` on every model."""
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -45,7 +50,7 @@ def run_lm_eval(
     torch_dtype = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}.get(dtype, "auto")
     results: dict[str, dict[str, dict[str, float]]] = {}
     for model in models:
-        options: dict[str, Any] = {"pretrained": base_model_path, "dtype": torch_dtype, "device": "cpu"}
+        options: dict[str, Any] = {"pretrained": base_model_path, "dtype": torch_dtype, "device": device}
         if model.source.kind == "adapter":
             options["peft"] = str(model.source.path)
         elif model.source.kind == "model":
