@@ -204,13 +204,10 @@ def _nearest_existing(path: Path) -> Path:
 def _writable_parent_problem(path: Path) -> str | None:
     """Why `path` (which does not exist yet) cannot be created, or None."""
     existing = _nearest_existing(path.parent if path.parent != path else path)
-    if existing != path.parent and existing.exists() and not existing.is_dir():
-        return f"cannot be created: {existing} is a file, not a folder"
-    if not existing.exists():
-        problem = missing_path_problem(existing)
-        return f"cannot be created: {existing} is {problem}"
+    if not existing.exists():  # a dangling symlink or a loop on the way
+        return f"cannot be created: {existing} is {missing_path_problem(existing)}"
     if not existing.is_dir():
-        return f"cannot be created: {existing} is not a folder"
+        return f"cannot be created: {existing} is a file, not a folder"
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"cannot be created: {existing} is not writable"
     return space_problem(existing)

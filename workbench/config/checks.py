@@ -562,8 +562,32 @@ def _training_rows(config: RunConfig, base_dir: Path | None) -> tuple[list[Probl
     return [], sum(available), has_eval
 
 
+def _same_file(left: str | None, right: str | None, base_dir: Path | None) -> bool:
+    if not left or not right:
+        return False
+    try:
+        return resolve_config_path(left, base_dir).resolve() == resolve_config_path(right, base_dir).resolve()
+    except OSError:
+        return False
+
+
+def _validation_is_training_data(config: RunConfig, base_dir: Path | None) -> list[Problem]:
+    """A validation file that is the training file measures memorization, not learning."""
+    pairs = [("data.validation_file", config.data.validation_file, config.data.train_file)]
+    pairs += [(f"data.sources[{index}].validation_file", source.validation_file, source.path)
+              for index, source in enumerate(config.data.sources)]
+    return [
+        Problem(field, f"{validation} is also the training file, so the eval loss measures memorization and "
+                       "picks the most overfit checkpoint as best; hold rows out (data.validation_split) instead",
+                "warning")
+        for field, validation, train in pairs
+        if _same_file(validation, train, base_dir)
+    ]
+
+
 def _check_data(config: RunConfig, base_dir: Path | None) -> list[Problem]:
     problems, train_rows, has_eval_data = _training_rows(config, base_dir)
+    problems += _validation_is_training_data(config, base_dir)
     if train_rows is None:
         return problems
     effective = config.effective_batch_size

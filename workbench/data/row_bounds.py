@@ -7,7 +7,10 @@ that long is far past any max_seq_length, so:
 
 - token counting reads at most ROW_COUNT_MAX_CHARS characters of a row and scales its counts by
   the share it read (the row is marked as estimated; it is flagged too long either way);
-- near-duplicates are found on the first NEAR_DUPLICATE_PREFIX_CHARS characters of each row.
+- near-duplicates are found on the first NEAR_DUPLICATE_PREFIX_CHARS characters of each row;
+- training tokenizes at most max_seq_length × TRAINING_CHARS_PER_TOKEN characters of each message:
+  no token spans more characters than that, so the first max_seq_length tokens, all that is
+  trained, are the same as the whole row's.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from workbench.data.conversation import Conversation
 ROW_COUNT_MAX_CHARS = 200_000
 """About 50,000 tokens of English: more than any max_seq_length checks compare with here."""
 NEAR_DUPLICATE_PREFIX_CHARS = 20_000
+TRAINING_CHARS_PER_TOKEN = 128
 WORD_CHUNK_CHARS = 64
 """Words longer than this are cut into pieces before tokenizing a capped row: BPE's cost grows
 with the square of a word's length."""
@@ -50,3 +54,15 @@ def capped_for_counting(conversation: Conversation) -> tuple[Conversation, float
     messages = tuple(replace(message, content=_cap(message.content or "", share)) for message in conversation.messages)
     kept = sum(min(len(message.content or ""), share) for message in conversation.messages) or 1
     return replace(conversation, messages=messages), chars / kept
+
+
+def capped_for_training(conversation: Conversation, max_seq_length: int) -> Conversation:
+    """The row with each message cut to max_seq_length × TRAINING_CHARS_PER_TOKEN characters
+    (unchanged when none is longer): its first max_seq_length tokens stay exactly the same."""
+    limit = max_seq_length * TRAINING_CHARS_PER_TOKEN
+    if conversation_chars(conversation) <= limit:
+        return conversation
+    if conversation.text is not None:
+        return replace(conversation, text=conversation.text[:limit])
+    messages = tuple(replace(message, content=(message.content or "")[:limit]) for message in conversation.messages)
+    return replace(conversation, messages=messages)

@@ -56,10 +56,12 @@ def tokenize_conversations(
     system_prompt: str | None,
 ) -> tuple[list[TokenizedSample], int, int]:
     """(samples, skipped without a trained token, truncated)."""
+    from workbench.data.row_bounds import capped_for_training
     from workbench.data.templating import render_training_example
 
     samples, skipped, truncated = [], 0, 0
     for conversation in conversations:
+        conversation = capped_for_training(conversation, max_seq_length)  # a 50 MB row: its first tokens only
         example = render_training_example(
             tokenizer, conversation, max_seq_length, assistant_only=assistant_only, system_prompt=system_prompt
         )
@@ -87,6 +89,8 @@ def prepare_data(config: "RunConfig", tokenizer: "PreTrainedTokenizerBase", repo
     mixture = load_mixture(data, config.optimization.seed)
     for source in mixture.sources:
         report(f"data: {source.loaded.rows:,} rows from {source.loaded.path.name} ({source.loaded.format})")
+        for warning in source.loaded.warnings:
+            report(f"data: {warning}")
     if len(mixture.sources) > 1:
         report(f"data: mixture ({mixture.strategy}):")
         for line in mixture.describe().splitlines():

@@ -32,6 +32,7 @@ from workbench.training.callbacks import (
     restore_signal_handlers,
 )
 from workbench.io_checks import check_output_dir
+from workbench.training.data_fingerprint import check_data_unchanged, should_check_here
 from workbench.training.failures import describe_failure, exit_code_for, recorded_despite_full_disk, trainer_lock
 from workbench.training.ranks import CHECKED_BY_LAUNCHER, agree_on_run_dir, distributed_rank, under_launcher
 from workbench.training.run_lock import claim_run_dir
@@ -166,6 +167,8 @@ def run_training(
     """
     run_dir = Path(run_dir)
     with trainer_lock(run_dir):  # before anything is written (workbench/training/run_lock.py)
+        if should_check_here():
+            check_data_unchanged(run_dir, config, resume, report)
         return _run_training(config, run_dir, config_path=config_path, resume=resume, check_source=check_source, report=report)
 
 
