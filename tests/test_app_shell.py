@@ -2,6 +2,7 @@
 
 import pytest
 
+from pilot_support import wait_until
 from screens.app import PANE_SCREENS, make_app
 
 PANES = list(PANE_SCREENS)
@@ -55,8 +56,7 @@ async def test_every_tab_is_visible_at_80x24(fixed_devices):
 async def test_header_shows_model_ready_after_loading(tiny_model_dir, fixed_devices):
     app = make_app(model=str(tiny_model_dir), device_report=fixed_devices)
     async with app.run_test(size=(100, 24)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await wait_until(pilot, lambda: app.model_status.state in ("ready", "error"), "the model to load")
         assert app.model_status.state == "ready"
         assert app.base_model is not None and app.tokenizer is not None
         header = str(app.screen.query_one("#header-model").render())
@@ -67,8 +67,7 @@ async def test_header_shows_model_ready_after_loading(tiny_model_dir, fixed_devi
 async def test_a_model_that_fails_to_load_shows_the_error(tmp_path, fixed_devices):
     app = make_app(model=str(tmp_path / "missing"), device_report=fixed_devices)
     async with app.run_test(size=(100, 24)) as pilot:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await wait_until(pilot, lambda: app.model_status.state in ("ready", "error"), "the load to fail")
         assert app.model_status.state == "error"
         assert "no such directory" in app.model_status.detail
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from chat_test_support import make_run_dir, make_tiny_adapter
-from test_demo_tour import wait_until
+from pilot_support import wait_until
 from workbench.demo.tour import step_index
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"

@@ -3,23 +3,14 @@ with the tiny model, a slice of the messy sample file and a two-step training ru
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 
+from pilot_support import wait_until
 from workbench.demo.tour import TOUR, step_index
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
-
-
-async def wait_until(pilot, condition, what: str, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
 
 
 @pytest.fixture
