@@ -346,3 +346,40 @@ def test_outputs_in_a_read_only_place_are_refused_before_work(read_only_dir, cor
     code = main(["train", str(corpus.good_config), "--run-dir", str(read_only_dir / "run")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "--run-dir" in err and ("read-only" in err or "not writable" in err)
+
+
+def test_a_runs_dir_from_the_environment_is_checked_by_name(corpus, capsys, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(corpus.root / "a-file"))
+    assert main(["train", str(corpus.good_config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: WORKBENCH_RUNS_DIR={corpus.root / 'a-file'}: is a file; name a directory"
+
+
+def test_thousands_of_turns_render_only_what_max_seq_len_keeps(tiny_model_dir):
+    """Each trained turn's loss span costs a render of its whole prefix: 10,000 turns used to hang
+    `data show` and training. Only the turns inside max_seq_len are worked out, with the same result."""
+    from workbench.data import templating
+    from workbench.data.conversation import Conversation, Message
+    from workbench.models import load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_model_dir)
+
+    def conversation(turns: int) -> Conversation:
+        roles = ("user", "assistant")
+        return Conversation(tuple(Message(roles[i % 2], f"turn {i} says hello") for i in range(turns)), 0, "messages")
+
+    bounded = templating.render_training_example(tokenizer, conversation(300), 256)
+    every_turn = templating.trained_character_spans(tokenizer, conversation(300).messages, bounded.text)
+    labels = [templating.IGNORE_INDEX] * len(bounded.input_ids)
+    encoded = tokenizer(bounded.text, add_special_tokens=False, return_offsets_mapping=True)
+    for index, (start, end) in enumerate(encoded["offset_mapping"][: len(labels)]):
+        if any(end > span_start and start < span_end for span_start, span_end, _ in every_turn):
+            labels[index] = encoded["input_ids"][index]
+    assert bounded.truncated and bounded.labels == labels and not bounded.eos_trained
+
+    faulthandler.dump_traceback_later(CASE_TIMEOUT_S, exit=True, file=sys.__stderr__)
+    try:
+        long = templating.render_training_example(tokenizer, conversation(10_000), 256)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    assert long.truncated and len(long.input_ids) == 256 and any(label != templating.IGNORE_INDEX for label in long.labels)

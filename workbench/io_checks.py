@@ -219,6 +219,8 @@ def space_problem(folder: Path, needed_bytes: int = MIN_FREE_BYTES) -> str | Non
         info = os.statvfs(folder)
     except OSError:
         return None
+    if info.f_blocks == 0:
+        return None  # a pseudo file system (/proc, /sys) reports no blocks at all
     if info.f_flag & os.ST_RDONLY:
         return f"cannot be written: {folder} is on a read-only file system"
     free = info.f_bavail * info.f_frsize

@@ -59,3 +59,17 @@ def os_error_line(error: BaseException) -> Optional[str]:
 def describe_library_error(error: BaseException) -> Optional[str]:
     """One line for an error the user can fix, or None for one that deserves its traceback."""
     return remote_code_line(error) or truncated_weights_line(error) or os_error_line(error)
+
+
+def first_line(error: BaseException) -> str:
+    """The error's first line (with the next one when the first only introduces it, ending in ':')."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()] or [type(error).__name__]
+    return f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+
+
+def model_file_error(path, what: str, error: BaseException):
+    """The WorkbenchError for a model's file that transformers or tokenizers could not load (a
+    damaged tokenizer.json, a config.json value of the wrong type, remote code): one line."""
+    from workbench.errors import WorkbenchError
+
+    return WorkbenchError(f"model {path}: {what} cannot be loaded: {remote_code_line(error) or first_line(error)}")

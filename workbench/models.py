@@ -230,7 +230,13 @@ def load_tokenizer(
     """Load the tokenizer (with its chat template) of a resolved model."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(_model_path(model), trust_remote_code=trust_remote_code)
+    path = _model_path(model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except Exception as error:  # a damaged tokenizer.json, remote code, …: one line, not the library's traceback
+        from workbench.known_errors import model_file_error
+
+        raise model_file_error(path, "its tokenizer", error) from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer

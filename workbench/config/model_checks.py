@@ -136,6 +136,34 @@ def remote_code_problem(model_dir: Path, trust_remote_code: bool) -> str | None:
     )
 
 
+def config_json_problem(model_dir: Path, trust_remote_code: bool) -> str | None:
+    """Why transformers would refuse the model's config.json (a value of the wrong type, no
+    model_type), read as the trainer reads it but without weights; None when it loads."""
+    from transformers import AutoConfig
+
+    from workbench.known_errors import first_line
+
+    try:
+        AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+    except Exception as error:  # the library's own validation (StrictDataclassFieldValidationError, ValueError, …)
+        return "config.json cannot be loaded: " + first_line(error)
+    return None
+
+
+def tokenizer_problem(model_dir: Path) -> str | None:
+    """Why the model's tokenizer.json cannot be read (a cut-short download), or None."""
+    path = Path(model_dir) / "tokenizer.json"
+    if not path.is_file():
+        return None  # a slow tokenizer or none: the chat-template check speaks for those
+    try:
+        json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        return f"tokenizer.json is not readable JSON ({getattr(error, 'msg', None) or error}; truncated?): download or save it again"
+    except OSError as error:
+        return f"tokenizer.json cannot be read ({error.strerror or error})"
+    return None
+
+
 def linear_layers(files: list[WeightFile]) -> dict[str, tuple[int, int]]:
     """Module name -> (out, in) of every 2D `.weight` that is not an embedding or the output layer."""
     layers = {}
@@ -195,6 +223,13 @@ def model_folder_problems(config: "RunConfig", model_dir: Path) -> list["Problem
     remote = remote_code_problem(model_dir, config.model.trust_remote_code)
     if remote:
         problems.append(Problem("model.trust_remote_code", remote))
+    else:
+        invalid = config_json_problem(model_dir, config.model.trust_remote_code)
+        if invalid:
+            return [Problem(field, f"{model_dir}: {invalid}")]
+    tokenizer = tokenizer_problem(model_dir)
+    if tokenizer:
+        problems.append(Problem(field, f"{model_dir}: {tokenizer}"))
     files, weight_problems = weight_files(model_dir)
     problems += [Problem(field, f"{model_dir}: {message}") for message in weight_problems]
     if not weight_problems:

@@ -179,6 +179,8 @@ def _dataset_info_entry(info_path: Path, entry: str, text: str) -> DataRef:
     if spec.get("hf_hub_url"):
         return DataRef(text, "cached", dataset_id=str(spec["hf_hub_url"]), **options)
     if spec.get("file_name"):
+        if ENTRY_SEPARATOR in str(spec["file_name"]) or Path(str(spec["file_name"])).name == "dataset_info.json":
+            raise WorkbenchError(f"{where}: file_name {spec['file_name']!r} names a dataset_info.json entry; name the data file itself")
         data_ref = resolve_data_ref(str(info_path.parent / str(spec["file_name"])))
         return replace(data_ref, text=text, **options)
     hubs = [key for key in _OTHER_HUBS if spec.get(key)]

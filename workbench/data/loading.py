@@ -132,6 +132,9 @@ def _read_csv(path: Path, raw: bytes, text: str) -> list[_Record]:
     parse = pacsv.ParseOptions(newlines_in_values=True)  # answers span lines in quoted cells
     try:
         header = pacsv.open_csv(pa.BufferReader(raw), parse_options=parse).schema.names
+        repeated = sorted({name for name in header if header.count(name) > 1})
+        if repeated:  # a row would keep only one of the columns, silently
+            raise WorkbenchError(f"{path}:1: the header names the column {repeated[0]!r} twice; rename one of them")
         # Read every column as text: a CSV cell "007" is the answer "007", not the number 7.
         table = pacsv.read_csv(
             pa.BufferReader(raw),

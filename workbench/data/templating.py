@@ -194,8 +194,13 @@ def trained_character_spans(
     text: str,
     *,
     tools: Sequence[dict[str, Any]] | None = None,
+    stop_at: int | None = None,
 ) -> list[tuple[int, int, bool]]:
     """Character spans of `text` (the rendered conversation) that receive loss.
+
+    `stop_at`: a character offset past which nothing is kept (where max_seq_len cuts the text);
+    turns after it are not worked out (each costs a render of its whole prefix, so 10,000 turns
+    would take hours) and one span (stop_at, end, False) stands for them.
 
     One span per trained turn (`is_trained_turn`): an assistant turn from where its rendering
     starts (its reasoning, text and tool calls, as the template writes them) to the end of the
@@ -228,6 +233,9 @@ def trained_character_spans(
     for position, message in enumerate(messages):
         if not is_trained_turn(message):
             continue
+        if stop_at is not None and cursor >= stop_at:
+            spans.append((stop_at, len(text), False))
+            break
         assistant = message.role == "assistant"
         header = (
             render_chat_text(tokenizer, chat[:position], add_generation_prompt=assistant, tools=tools) if position else ""
@@ -322,7 +330,10 @@ def render_training_example(
         spans = [(0, len(text), bool(eos) and text.endswith(eos))]
         assistant_only = False
     else:
-        spans = trained_character_spans(tokenizer, conversation.messages, text, tools=conversation.tools_for_template())
+        cut = starts[max_seq_len] if len(ids) > max_seq_len else None  # nothing after it is kept
+        spans = trained_character_spans(
+            tokenizer, conversation.messages, text, tools=conversation.tools_for_template(), stop_at=cut
+        )
     if assistant_only:
         # A token is trained when any of its characters lies in a trained span: a token that
         # straddles a header and the answer (" Hello" after "assistant:") is the answer's first token.

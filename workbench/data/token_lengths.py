@@ -82,7 +82,12 @@ def load_data_tokenizer(model: str | None = None) -> tuple[str, "PreTrainedToken
     if generic and (Path(resolved.path) / "tokenizer.json").is_file():
         from transformers.tokenization_utils_tokenizers import TokenizersBackend
 
-        tokenizer = TokenizersBackend.from_pretrained(resolved.path)
+        try:
+            tokenizer = TokenizersBackend.from_pretrained(resolved.path)
+        except Exception as error:  # a damaged tokenizer.json: one line
+            from workbench.known_errors import model_file_error
+
+            raise model_file_error(resolved.path, "its tokenizer", error) from None
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         return resolved.display_name, tokenizer

@@ -29,12 +29,22 @@ HUB_CACHE_PREFIX = "models--"
 
 
 def choose_weights(run_dir: Path, checkpoint: Optional[str] = None) -> Path:
-    """The folder to export.
+    """The folder to export; a WorkbenchError when it holds no weights to export (an export of
+    nothing would otherwise "succeed").
 
     Args:
         checkpoint: None for the final adapter/ (else the best, else the last complete checkpoint);
             "best", "last", or a step number.
     """
+    folder = _choose_folder(run_dir, checkpoint)
+    wanted = ["adapter_model.safetensors"] if is_adapter(folder) else []
+    if wanted and not (folder / wanted[0]).is_file() or not wanted and not any(folder.glob("*.safetensors")):
+        what = wanted[0] if wanted else "*.safetensors weights"
+        raise WorkbenchError(f"{folder}: has no {what} to export (deleted or never written); choose another --checkpoint")
+    return folder
+
+
+def _choose_folder(run_dir: Path, checkpoint: Optional[str]) -> Path:
     run_dir = Path(run_dir)
     if not (run_dir / CONFIG_FILE).is_file():
         raise WorkbenchError(f"{run_dir}: not a run directory (no {CONFIG_FILE})")

@@ -221,7 +221,12 @@ def _counted_spec(directory: str, config_mtime_ns: int, trust_remote_code: bool)
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    config = AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
+    try:
+        config = AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
+    except Exception as error:  # a damaged config.json, or remote code: one line
+        from workbench.known_errors import model_file_error
+
+        raise model_file_error(directory, "config.json", error) from None
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
     total = sum(p.numel() for p in model.parameters())

@@ -9,7 +9,10 @@ Layout (written only by the trainer process):
     training_args.json what the Trainer was given: TrainingArguments.to_dict() plus the LoraConfig,
                        quantization and from_pretrained arguments (workbench.config.hf_arguments)
     logs/              experiment-tracker files (evaluation.report_to: TensorBoard events, W&B offline runs)
-    checkpoints/       checkpoint-<step>/ directories, each complete only when it holds COMPLETE
+    checkpoints/       checkpoint-<step>/ directories, each complete only when it holds COMPLETE;
+                       checkpoint-0 is the untrained model, saved after the step-0 evaluation
+    .workbench.lock    the lock of the one process writing here (workbench/training/run_lock.py)
+    data_sha256.json   the data files' sha256 at the run's first start (compared on resume)
     adapter/           the final adapter (PEFT layout) or, for full fine-tuning, the final model
     ab_votes.jsonl     blind A/B votes from the Chat pane (appended by the chat engine)
     results.json       what the run achieved, written when it ends (workbench.training.results)
@@ -27,7 +30,7 @@ Events (every line has "event" and "time" = unix seconds):
     train       step, epoch, loss, learning_rate, grad_norm, tokens_seen, tokens_per_s
                 (non-padding tokens per second), memory {cpu_rss_bytes, gpus: [{index,
                 allocated_bytes, reserved_bytes, utilization}]}, eta_s
-    eval        step, epoch, eval_loss
+    eval        step, epoch, eval_loss (step 0: the untrained model, before the first step)
     samples     step, samples: [{prompt, completion}]
     checkpoint  step, path (relative to the run dir), is_best
     end         state (completed | stopped | failed), reason, measured_peak_bytes
