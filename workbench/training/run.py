@@ -151,14 +151,14 @@ def launch_distributed(
         status.reason = f"a training process exited with code {code} before finishing; see trainer.log"
         write_status(run_dir, status)
         EventLog(run_dir).append("end", state=status.state, reason=status.reason, measured_peak_bytes=status.measured_peak_bytes)
-    return code
+    return exit_code_for(status.state) if code == 0 and status is not None else code  # ranks exit 0 when stopped
 
 
 def run_training(
     config: "RunConfig", run_dir: Path, *, config_path: Optional[Path] = None, resume: bool = False,
     check_source: Optional[str] = None, report: Report = report_line,
 ) -> int:
-    """Train `config` into `run_dir`; returns the exit code (0 completed or stopped, 1 failed).
+    """Train `config` into `run_dir`; returns the exit code (workbench/training/failures.py: 0 completed, 1 failed, 3 stopped).
 
     Bad input (a WorkbenchError) is recorded as a failed run and then raised, for the CLI to print.
 
@@ -238,7 +238,9 @@ def _run_training(
             report(f"run {outcome.state}" + (f": {outcome.reason}" if outcome.reason else ""))
     if user_error is not None:
         raise user_error  # the CLI prints it as one line and exits 2
-    return exit_code_for(outcome.state)
+    # A rank exits 0 when stopped: a launcher (torchrun, accelerate) takes any other code for a crash
+    # and kills the other ranks; the process that started the ranks returns the stopped code.
+    return exit_code_for(outcome.state) if not under_launcher() or outcome.state == "failed" else 0
 
 
 def write_run_summary(run_dir: Path, report: Report) -> None:
