@@ -13,6 +13,7 @@ import faulthandler
 import hashlib
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -280,8 +281,6 @@ def test_bad_input_gets_one_line_and_exit_2(case, corpus, capsys, monkeypatch):
     assert code == 2, (out, err)
     assert "Traceback" not in out + err
     assert len(lines) == 1, err
-    import re
-
     assert re.search(pattern, lines[0]), lines[0]
     assert named in lines[0]
     assert elapsed < CASE_TIMEOUT_S
@@ -383,3 +382,34 @@ def test_thousands_of_turns_render_only_what_max_seq_len_keeps(tiny_model_dir):
     finally:
         faulthandler.cancel_dump_traceback_later()
     assert long.truncated and len(long.input_ids) == 256 and any(label != templating.IGNORE_INDEX for label in long.labels)
+
+
+def test_an_enormous_row_is_counted_on_a_bounded_part(tiny_model_dir):
+    """A row past ROW_COUNT_MAX_CHARS is tokenized on a bounded part and its count estimated
+    (within a few percent here), flagged too long with the estimate said as such; near-duplicates
+    read a bounded prefix. A row of one 600,000-letter word no longer stalls the tokenizer."""
+    import random
+
+    from workbench.data.checks import run_quality_checks
+    from workbench.data.conversation import Conversation, Message
+    from workbench.data.row_bounds import ROW_COUNT_MAX_CHARS
+    from workbench.data.templating import render_conversation_text
+    from workbench.data.token_lengths import measure_token_lengths
+    from workbench.models import load_tokenizer
+
+    tokenizer = load_tokenizer(tiny_model_dir)
+    words = "amber birch cobalt dune ember fjord grove harbor indigo juniper kestrel lagoon".split()
+    answer = " ".join(random.Random(0).choice(words) for _ in range(60_000))
+    assert len(answer) > ROW_COUNT_MAX_CHARS
+    rows = [Conversation((Message("user", "Summarize."), Message("assistant", answer)), 0, "messages"),
+            Conversation((Message("user", "Spell it."), Message("assistant", "b" * 600_000)), 1, "messages")]
+    faulthandler.dump_traceback_later(CASE_TIMEOUT_S, exit=True, file=sys.__stderr__)
+    try:
+        lengths = measure_token_lengths(tokenizer, rows)
+        report = run_quality_checks(rows, tokenizer, max_seq_len=1024)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    exact = len(tokenizer(render_conversation_text(tokenizer, rows[0]), add_special_tokens=False)["input_ids"])
+    assert abs(int(lengths.total[0]) - exact) < 0.05 * exact
+    assert report.flagged["too_long"] == [0, 1]
+    assert report.reasons["too_long"][0].startswith(f"about {int(lengths.total[0]):,} tokens (estimated from")

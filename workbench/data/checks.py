@@ -21,7 +21,7 @@ from workbench.data.near_duplicates import (
     near_duplicate_groups,
     normalized_words,
 )
-from workbench.data.row_bounds import NEAR_DUPLICATE_PREFIX_CHARS
+from workbench.data.row_bounds import NEAR_DUPLICATE_PREFIX_CHARS, ROW_COUNT_MAX_CHARS, conversation_chars
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -448,7 +448,9 @@ def _too_long(conversations, token_lengths, max_seq_len: int, flagged, reasons) 
         row = conversations[position].source_index
         total, prompt = int(token_lengths.total[position]), int(token_lengths.prompt[position])
         flagged["too_long"].append(row)
-        reasons["too_long"][row] = f"{total:,} tokens > {max_seq_len:,}: " + (
+        estimated = conversation_chars(conversations[position]) > ROW_COUNT_MAX_CHARS
+        count = f"about {total:,} tokens (estimated from {ROW_COUNT_MAX_CHARS:,} of its characters)" if estimated else f"{total:,} tokens"
+        reasons["too_long"][row] = f"{count} > {max_seq_len:,}: " + (
             "the prompt alone fills the limit, nothing is trained" if prompt >= max_seq_len else "the answer is cut"
         )
     flagged["too_long"].sort()

@@ -15,7 +15,7 @@ that long is far past any max_seq_length, so:
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from workbench.data.conversation import Conversation
 
@@ -43,17 +43,45 @@ def _cap(text: str, limit: int) -> str:
     return " ".join(cut[start : start + WORD_CHUNK_CHARS] for start in range(0, len(cut), WORD_CHUNK_CHARS))
 
 
-def capped_for_counting(conversation: Conversation) -> tuple[Conversation, float]:
-    """The row as token counting reads it, and the factor its counts are scaled by (1.0: whole)."""
+@dataclass(frozen=True)
+class CutText:
+    """What counting left out of a capped row: characters of trained (assistant) text, of the
+    rest, and how many characters it did read (to turn characters into estimated tokens)."""
+
+    trained: int = 0
+    other: int = 0
+    kept: int = 1
+
+    @property
+    def any(self) -> bool:
+        return bool(self.trained or self.other)
+
+    def estimate(self, total: int, response: int) -> tuple[int, int]:
+        """(total, response) token counts with the cut text added at the counted part's rate."""
+        rate = total / max(1, self.kept)
+        return round(total + rate * (self.trained + self.other)), round(response + rate * self.trained)
+
+
+def capped_for_counting(conversation: Conversation) -> tuple[Conversation, CutText]:
+    """The row as token counting reads it, and what it left out (nothing for a row within bounds)."""
     chars = conversation_chars(conversation)
     if chars <= ROW_COUNT_MAX_CHARS:
-        return conversation, 1.0
-    if conversation.text is not None:
-        return replace(conversation, text=_cap(conversation.text, ROW_COUNT_MAX_CHARS)), chars / ROW_COUNT_MAX_CHARS
+        return conversation, CutText()
+    if conversation.text is not None:  # a raw-text row: every token is trained
+        return replace(conversation, text=_cap(conversation.text, ROW_COUNT_MAX_CHARS)), CutText(
+            trained=chars - ROW_COUNT_MAX_CHARS, kept=ROW_COUNT_MAX_CHARS)
     share = max(1, ROW_COUNT_MAX_CHARS // max(1, len(conversation.messages)))
-    messages = tuple(replace(message, content=_cap(message.content or "", share)) for message in conversation.messages)
-    kept = sum(min(len(message.content or ""), share) for message in conversation.messages) or 1
-    return replace(conversation, messages=messages), chars / kept
+    messages, trained, other, kept = [], 0, 0, 0
+    for message in conversation.messages:
+        content = message.content or ""
+        cut = max(0, len(content) - share)
+        if message.role == "assistant":
+            trained += cut
+        else:
+            other += cut
+        kept += min(len(content), share)
+        messages.append(replace(message, content=_cap(content, share)))
+    return replace(conversation, messages=tuple(messages)), CutText(trained, other, max(1, kept))
 
 
 def capped_for_training(conversation: Conversation, max_seq_length: int) -> Conversation:

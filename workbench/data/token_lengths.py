@@ -168,13 +168,13 @@ def measure_token_lengths(
     total = np.zeros(len(conversations), dtype=np.int64)
     response = np.zeros(len(conversations), dtype=np.int64)
     counter = _PieceCounter(backend, splitter, tokenizer) if splitter is not None else _WholeTextCounter(backend, tokenizer)
-    scales: dict[int, list[float]] = {}
+    cuts: dict[int, list] = {}
 
     def prepare(batch_start: int):
         # an enormous row is counted on a bounded part and scaled (workbench/data/row_bounds.py)
         capped = [capped_for_counting(with_system_prompt(c, system_prompt)) for c in conversations[batch_start : batch_start + BATCH_ROWS]]
         batch = [conversation for conversation, _ in capped]
-        scales[batch_start] = [scale for _, scale in capped]
+        cuts[batch_start] = [cut for _, cut in capped]
         texts = _render_batch(tokenizer, batch)
         return batch_start, batch, texts, counter.split(batch, texts)
 
@@ -188,10 +188,10 @@ def measure_token_lengths(
             if pending is not None:
                 (done_start, batch, texts, split), future = pending
                 totals, responses = counter.count(batch, texts, split, future.result())
-                row_scales = scales.pop(done_start)
-                if any(scale != 1.0 for scale in row_scales):
-                    totals = [round(count * scale) for count, scale in zip(totals, row_scales)]
-                    responses = [round(count * scale) for count, scale in zip(responses, row_scales)]
+                row_cuts = cuts.pop(done_start)
+                if any(cut.any for cut in row_cuts):
+                    estimated = [cut.estimate(t, r) if cut.any else (t, r) for cut, t, r in zip(row_cuts, totals, responses)]
+                    totals, responses = [t for t, _ in estimated], [r for _, r in estimated]
                 total[done_start : done_start + len(batch)] = totals
                 response[done_start : done_start + len(batch)] = responses
                 if progress is not None:
