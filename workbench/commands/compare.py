@@ -89,6 +89,9 @@ def _export_pairs(args: argparse.Namespace, source) -> int:
     from workbench.inference.sources import votes_dir
     from workbench.inference.votes import export_preference_pairs, read_votes
 
+    from workbench.io_checks import check_output_file
+
+    check_output_file(Path(args.export_pairs), option=f"--export-pairs {args.export_pairs}")
     directory = votes_dir(source)
     votes = read_votes(directory)
     count = export_preference_pairs(votes, Path(args.export_pairs))

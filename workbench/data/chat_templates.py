@@ -139,14 +139,13 @@ def resolve_chat_template(choice: str | None, base_dir: str | os.PathLike | None
         return ChatTemplateChoice(choice, builtin_template_text(choice), BUILTIN_TEMPLATES[choice].control_tokens)
     from workbench.config.io import resolve_config_path
 
+    from workbench.io_checks import MAX_TEMPLATE_BYTES, input_file_problem, read_input_text
+
     path = resolve_config_path(choice, base_dir)
-    if not path.is_file():
-        what = "is a directory" if path.is_dir() else "no such file"
-        raise WorkbenchError(f"{TEMPLATE_FIELD}: {choice!r}: {what}; use {template_choices_text()}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise WorkbenchError(f"{TEMPLATE_FIELD}: {path}: cannot be read ({error})") from None
+    problem = input_file_problem(path, max_bytes=MAX_TEMPLATE_BYTES)
+    if problem:  # a FIFO, a loop, a folder: named, never opened
+        raise WorkbenchError(f"{TEMPLATE_FIELD}: {choice!r}: {problem}; use {template_choices_text()}")
+    text = read_input_text(path, label=f"{TEMPLATE_FIELD}: {path}", max_bytes=MAX_TEMPLATE_BYTES)
     if not text.strip():
         raise WorkbenchError(f"{TEMPLATE_FIELD}: {path}: the template file is empty")
     tokens = tuple(dict.fromkeys(_CONTROL_LITERAL.findall(text)))

@@ -113,11 +113,12 @@ class HeldoutScore:
 
 def read_heldout(path: str | Path) -> list[HeldoutQuestion]:
     """Questions one JSON object per line: prompt, expect_any (list of strings), kind."""
+    from workbench.io_checks import MAX_PROMPTS_BYTES, read_input_text
+
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise WorkbenchError(f"{path}: no such held-out questions file") from None
+    if not path.exists() and not path.is_symlink():
+        raise WorkbenchError(f"{path}: no such held-out questions file")
+    lines = read_input_text(path, max_bytes=MAX_PROMPTS_BYTES).splitlines()
     questions = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -125,7 +126,7 @@ def read_heldout(path: str | Path) -> list[HeldoutQuestion]:
         try:
             row = json.loads(line)
             prompt, expect_any = row["prompt"], row["expect_any"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise WorkbenchError(f"{path}:{number}: expected a JSON object with prompt and expect_any") from None
         if not isinstance(prompt, str) or not isinstance(expect_any, list) or not expect_any:
             raise WorkbenchError(f"{path}:{number}: prompt must be text and expect_any a non-empty list of strings")
