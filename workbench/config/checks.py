@@ -151,6 +151,17 @@ def _check_model(config: RunConfig, base_dir: Path | None) -> list[Problem]:
     return problems
 
 
+def _template_syntax_problem(text: str) -> str | None:
+    """The Jinja syntax error of a chat template (as transformers compiles it), or None."""
+    import jinja2
+
+    try:
+        jinja2.Environment(extensions=["jinja2.ext.loopcontrols"]).parse(text)
+    except jinja2.TemplateSyntaxError as error:
+        return f"not a valid Jinja template (line {error.lineno}: {error.message})"
+    return None
+
+
 def _check_chat_template(config: RunConfig, model_dir: Path | None, base_dir: Path | None) -> list[Problem]:
     """The template must resolve, and "auto" needs a tokenizer that has one (base models have none)."""
     from workbench.data.chat_templates import (
@@ -164,6 +175,10 @@ def _check_chat_template(config: RunConfig, model_dir: Path | None, base_dir: Pa
         choice = resolve_chat_template(config.data.chat_template, base_dir)
     except WorkbenchError as error:
         return [Problem(TEMPLATE_FIELD, str(error).removeprefix(f"{TEMPLATE_FIELD}: "))]
+    if choice.text is not None:
+        syntax = _template_syntax_problem(choice.text)
+        if syntax:  # the trainer would stop at its first row
+            return [Problem(TEMPLATE_FIELD, f"{choice.name}: {syntax}")]
     if choice.is_auto and model_dir is not None and model_dir_lacks_chat_template(model_dir):
         return [
             Problem(
