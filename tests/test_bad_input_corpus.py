@@ -125,6 +125,8 @@ def corpus(tmp_path_factory, tiny_model_dir) -> Corpus:
     _yaml_with(good, root, "rank-huge.yaml", "  r: 4\n", "  r: 100000\n")
     _yaml_with(good, root, "train-surrogate.yaml", str(train), str(root / "surrogate.jsonl"))
     _yaml_with(good, root, "train-fifo.yaml", str(train), str(root / "fifo.jsonl"))
+    _write(root, "broken.jinja", "{% for message in messages %}{{ message.content }")
+    _yaml_with(good, root, "bad-jinja.yaml", "chat_template: auto", f"chat_template: {root / 'broken.jinja'}")
 
     def truncate_weights(folder: Path) -> None:
         weights = folder / "model.safetensors"
@@ -219,6 +221,7 @@ CASES: list[tuple[str, Callable[[Corpus], list[str]], str, str, bool]] = [
     ("remote-code", _train("model-remote-code.yaml"), r"model-remote-code\.yaml: model\.trust_remote_code: .*ships its own Python code", "model-remote-code.yaml", False),
     ("train-file-surrogate", _train("train-surrogate.yaml"), r"train-surrogate\.yaml: data\.train_file: .*surrogate\.jsonl:2: instruction: a lone", "train-surrogate.yaml", False),
     ("train-file-fifo", _train("train-fifo.yaml"), r"train-fifo\.yaml: data\.train_file: .*fifo\.jsonl: is a FIFO", "train-fifo.yaml", False),
+    ("bad-jinja-template", _train("bad-jinja.yaml"), r"bad-jinja\.yaml: data\.chat_template: .*broken\.jinja: not a valid Jinja template \(line 1", "bad-jinja.yaml", False),
     # output paths, checked before any work
     ("clean-output-is-a-directory", lambda c: ["data", "clean", str(c.train), "-o", str(c.root / "out-dir.jsonl")],
      r"-o .*out-dir\.jsonl: is a directory", "out-dir.jsonl", False),
