@@ -232,3 +232,23 @@ def test_a_resume_after_the_data_changed_says_so(tmp_path, tiny_model_dir):
     write_alpaca(train, varied_rows(10, seed=5))
     check_data_unchanged(run_dir, config, resume=True, report=said.append)
     assert len(said) == 1 and said[0].startswith("warning: data.train_file: ") and "changed since the run started" in said[0]
+
+
+def test_weights_trained_past_the_last_evaluation_are_evaluated_at_the_end(tmp_path, tiny_model_dir, monkeypatch):
+    """eval_steps larger than the run: without a last evaluation the untrained checkpoint-0 would
+    stay the best and become adapter/; the final weights are measured once and kept when better."""
+    from safetensors.numpy import load_file
+
+    from workbench.training.run import run_training
+    from workbench.training.trainer import workbench_trainer_class
+
+    monkeypatch.setattr(workbench_trainer_class(), "_token_weighted_eval_loss", lambda self: (10.0 - self.state.global_step, 1))
+    train = write_alpaca(tmp_path / "train.json", varied_rows(20))
+    run_dir = tmp_path / "run"
+    config = run_config(tiny_model_dir, train, optimization={"max_steps": 3}, evaluation={"eval_steps": 10, "save_steps": 10})
+    assert run_training(config, run_dir, report=lambda line: None) == 0
+    assert [event["step"] for event in read_events(run_dir) if event["event"] == "eval"] == [0, 3]
+    status = read_status(run_dir)
+    assert status.best_checkpoint == "checkpoints/checkpoint-3" and status.best_eval_loss == 7.0
+    weights = load_file(str(run_dir / "adapter" / "adapter_model.safetensors"))
+    assert any(array.any() for name, array in weights.items() if "lora_B" in name), "the trained weights were kept"

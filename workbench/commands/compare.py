@@ -143,8 +143,7 @@ def run(args: argparse.Namespace) -> int:
 
     hf_logging.disable_progress_bar()
     engine = ChatEngine.load(_base_model_name(args, source))
-    check_prompt_texts(engine.tokenizer, numbered, context=engine.context_length,
-                       max_new_tokens=settings.max_new_tokens, label=args.prompts)
+    check_prompt_texts(engine.tokenizer, numbered, context=engine.context_length, label=args.prompts)
     engine.attach(source)
     for warning in training_mismatches(source, engine.tokenizer, system_prompt, engine.model_path):
         print(f"warning: {warning}", file=sys.stderr)

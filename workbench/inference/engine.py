@@ -426,7 +426,7 @@ class ChatEngine:
             self.tokenizer_for(job.source)
         for side, job in enumerate(jobs):
             prompt = self.prompt_ids(job.messages, job.source)
-            too_long = prompt_fit_problem(len(prompt), job.settings.max_new_tokens, self.context_length)
+            too_long = prompt_fit_problem(len(prompt), self.context_length)
             if too_long:  # refused before anything starts: generating past the context takes minutes, then garbles
                 raise WorkbenchError(too_long if len(jobs) == 1 else f"prompt {side + 1} of {len(jobs)}: {too_long}")
             if job.source.kind == "model":

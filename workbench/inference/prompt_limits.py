@@ -45,21 +45,18 @@ def model_context_length(model: Any) -> Optional[int]:
     return None
 
 
-def prompt_fit_problem(prompt_tokens: int, max_new_tokens: int, context: Optional[int]) -> Optional[str]:
-    """Why a prompt of `prompt_tokens` cannot be answered within `context` (None when it can)."""
-    if context is None or prompt_tokens + 1 <= context and prompt_tokens + max_new_tokens <= context:
+def prompt_fit_problem(prompt_tokens: int, context: Optional[int]) -> Optional[str]:
+    """Why a prompt of `prompt_tokens` cannot be answered within `context` (None when it can).
+
+    Only the prompt is held to the context: max_new_tokens is a cap most answers never reach (they
+    end at the end-of-turn token), so it is not refused for what it might do.
+    """
+    if context is None or prompt_tokens < context:
         return None
-    if prompt_tokens >= context:
-        return f"the prompt is {prompt_tokens:,} tokens, longer than the model's context of {context:,}; shorten it"
-    return (
-        f"the prompt is {prompt_tokens:,} tokens and max_new_tokens {max_new_tokens:,} would go past the model's "
-        f"context of {context:,}; shorten the prompt or lower max_new_tokens to {context - prompt_tokens:,}"
-    )
+    return f"the prompt is {prompt_tokens:,} tokens, longer than the model's context of {context:,}; shorten it"
 
 
-def check_prompt_texts(
-    tokenizer: Any, prompts: Sequence[tuple[int, str]], *, context: Optional[int], max_new_tokens: int, label: str
-) -> None:
+def check_prompt_texts(tokenizer: Any, prompts: Sequence[tuple[int, str]], *, context: Optional[int], label: str) -> None:
     """Refuse the first prompt (by its line) that cannot fit the context; long ones are refused by
     their size before any tokenizing. The chat template adds a few dozen tokens more, which the
     engine checks again when it renders each prompt."""
@@ -72,7 +69,7 @@ def check_prompt_texts(
                 f"{label}:{line}: the prompt is {size:,} bytes, far more than the model's context of {context:,} tokens holds; shorten it"
             )
     for line, prompt in prompts:
-        problem = prompt_fit_problem(len(tokenizer(prompt, add_special_tokens=False)["input_ids"]), max_new_tokens, context)
+        problem = prompt_fit_problem(len(tokenizer(prompt, add_special_tokens=False)["input_ids"]), context)
         if problem:
             raise WorkbenchError(f"{label}:{line}: {problem}")
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from workbench.training.baseline import measure_untrained_baseline
+from workbench.training.baseline import measure_final_weights, measure_untrained_baseline
 from workbench.training.divergence import DivergenceWatch, divergence_advice
 from workbench.training.rundir import (
     CHECKPOINT_COMPLETE_MARKER,
@@ -233,9 +233,12 @@ def callback_classes():
             self.outcome = outcome
             self.state = initial or TrackerState()
             self.last_was_best = False
+            self.last_evaluated_step: Optional[int] = None
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             loss = (metrics or {}).get("eval_loss")
+            if loss is not None:
+                self.last_evaluated_step = state.global_step
             if loss is None or not math.isfinite(loss):
                 self.last_was_best = False
                 return control
@@ -331,6 +334,11 @@ def callback_classes():
                 where = f" (resuming at step {resumed})" if resumed else ""
                 self.report(f"training: {state.max_steps} steps{where}")
             self.measure_baseline(args, state)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            """Weights trained past the last evaluation are evaluated once, so a run that only
+            evaluated before training (or long ago) never keeps a worse checkpoint as its best."""
+            measure_final_weights(self.trainer_ref(), self.tracker, args, state)
 
         def measure_baseline(self, args, state) -> None:
             """The untrained model's eval loss (and checkpoint-0), on every rank, after the start event."""
