@@ -6,17 +6,20 @@ import importlib
 import json
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
-from textual.command import Hit, Hits, Provider
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import ModalScreen
 from textual.message import Message
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
+from screens.keys import PANE_BY_ESCAPE_DIGIT_KEY, PANE_KEY_BINDINGS
 from widgets.pane_tabs import PANES
 from workbench.config import ConfigStore
 
@@ -37,10 +40,9 @@ CPU_SPLIT_REFRESH_S = 2.0
 
 def _pane_factory(pane: str) -> Callable[[], Any]:
     """Panes import on first visit, so start-up pays only for the first one."""
-    module_name, class_name = PANE_SCREENS[pane]
 
     def build():
-        return getattr(importlib.import_module(module_name), class_name)()
+        return pane_screen_class(pane)()
 
     return build
 
@@ -66,19 +68,40 @@ class ModelStatus:
 
 
 class PaneCommands(Provider):
-    """Command palette entries: go to a pane, open its help."""
+    """Command palette entries: go to a pane, open its help, and every pane's own actions
+    (`PaneScreen.palette_entries`: open, search, clean, export, start/stop/resume training, new chat, …),
+    each run on its pane (switched to first)."""
+
+    async def startup(self) -> None:
+        self.entries = []
+        for pane, label in PANES:
+            title = label.split(" ", 1)[1]
+            self.entries.append((f"Go to {title}", f"switch to the {title} pane ({label.split(' ', 1)[0]})", pane, None))
+            self.entries.append((f"Help: {title}", f"what the {title} pane is for, and its keys", pane, "help"))
+            screen_class = pane_screen_class(pane)
+            for entry in screen_class.palette_entries():
+                key = screen_class.key_for(entry.action)
+                help_text = " · ".join(part for part in (entry.help, f"key {key}" if key else "") if part)
+                self.entries.append((f"{title}: {entry.title}", help_text, pane, entry.action))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for pane, label in PANES:
-            title = label.split(" ", 1)[1]
-            for text, action in (
-                (f"Go to {title}", lambda pane=pane: self.app.switch_mode(pane)),
-                (f"Help: {title}", lambda pane=pane: self.app.show_help(pane)),
-            ):
-                score = matcher.match(text)
-                if score > 0:
-                    yield Hit(score, matcher.highlight(text), action)
+        for text, help_text, pane, action in self.entries:
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), partial(self.app.run_pane_action, pane, action), help=help_text)
+
+    async def discover(self) -> Hits:
+        current = getattr(self.app.screen, "PANE_ID", None)
+        for text, help_text, pane, action in self.entries:
+            if pane == current and action not in (None, "help"):
+                yield DiscoveryHit(text, partial(self.app.run_pane_action, pane, action), help=help_text)
+
+
+def pane_screen_class(pane: str) -> type:
+    """The screen class of a pane (imported on first use, like the pane itself)."""
+    module_name, class_name = PANE_SCREENS[pane]
+    return getattr(importlib.import_module(module_name), class_name)
 
 
 class WorkbenchApp(App):
@@ -89,11 +112,11 @@ class WorkbenchApp(App):
     COMMANDS = App.COMMANDS | {PaneCommands}
     MODES = {pane: _pane_factory(pane) for pane in PANE_SCREENS}
     BINDINGS = [
-        Binding("1", "switch_mode('data')", "Data", show=False),
-        Binding("2", "switch_mode('memory')", "Memory", show=False),
-        Binding("3", "switch_mode('hyperparameters')", "Hyperparams", show=False),
-        Binding("4", "switch_mode('train')", "Train", show=False),
-        Binding("5", "switch_mode('chat')", "Chat", show=False),
+        # Bare digits: where no text box has the focus (a text box types them).
+        *(Binding(str(position + 1), f"switch_pane('{pane}')", label.split(" ", 1)[1], show=False) for position, (pane, label) in enumerate(PANES)),
+        # From anywhere, text boxes included (screens/keys.py says what terminals send).
+        *(Binding(keys, f"switch_pane('{pane}')", pane, show=False, priority=True) for pane, keys in PANE_KEY_BINDINGS),
+        Binding("f1", "help", "Help", key_display="F1", priority=True),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -179,6 +202,58 @@ class WorkbenchApp(App):
         from screens.help import HelpScreen
 
         self.push_screen(HelpScreen(pane))
+
+    async def on_event(self, event: events.Event) -> None:
+        # Alt+1..5 from xterm/tmux arrive as characters (screens/keys.py): read them before a text box can.
+        if isinstance(event, events.Key) and event.key in PANE_BY_ESCAPE_DIGIT_KEY and not self._dialog_open():
+            event.stop()
+            await self.action_switch_pane(PANE_BY_ESCAPE_DIGIT_KEY[event.key])
+            return
+        await super().on_event(event)
+
+    def _dialog_open(self) -> bool:
+        return isinstance(self.screen, ModalScreen)
+
+    async def action_switch_pane(self, pane: str) -> None:
+        """Switch panes from anywhere; a help page closes first, another dialog stays (Esc closes it)."""
+        from screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+        elif self._dialog_open():
+            self.notify("Close this dialog first (Esc).", severity="warning", timeout=3)
+            return
+        if self.current_mode != pane:
+            await self.switch_mode(pane)
+
+    def action_help(self) -> None:
+        """F1: the current pane's help, or close it when it is showing."""
+        from screens.help import HelpScreen
+
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+        elif not self._dialog_open():
+            self.show_help(getattr(self.screen, "PANE_ID", "") or self.current_mode)
+
+    async def run_pane_action(self, pane: str, action: str | None) -> None:
+        """A command palette entry: switch to its pane, then run its action there (None: only switch).
+
+        The action method is called directly, not through `check_action`: the guards there keep
+        stray keys from changing data (Data's x outside the rows), and a palette entry is no stray key.
+        """
+        import inspect
+
+        from textual.actions import parse
+
+        if self.current_mode != pane:
+            await self.switch_mode(pane)
+        if action == "help":
+            self.show_help(pane)
+        elif action is not None:
+            _namespace, name, parameters = parse(action)
+            result = getattr(self.screen, f"action_{name}")(*parameters)
+            if inspect.isawaitable(result):
+                await result
 
     @work(thread=True, exclusive=True, group="devices", exit_on_error=False)
     def detect_devices(self):

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, Input, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from screens.base import PaneScreen
+from screens.base import PaletteEntry, PaneScreen
 from widgets.chat_column import ChatColumn
 from widgets.chat_settings import ChatSettings, SettingsDialog
 from workbench.errors import WorkbenchError
@@ -36,6 +36,11 @@ SIDES = ("base", "tuned")
 """Side 0 is the reference (the base model unless another is picked), side 1 the fine-tuned one."""
 
 
+def _is_model_directory(folder: Path) -> bool:
+    """A folder the picker opens instead of browsing: it holds an adapter or a model's config."""
+    return (folder / "adapter_config.json").is_file() or (folder / "config.json").is_file()
+
+
 def _one_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -46,14 +51,17 @@ class ChatScreen(PaneScreen):
     PANE_TITLE = "Chat"
     CSS_PATH = "styles/chat.tcss"
     AUTO_FOCUS = "#chat-input"
+    MAIN_FOCUS = "#column-right .column-log"
     BINDINGS = [
-        Binding("escape", "stop", "Stop"),
+        Binding("escape", "stop", "Stop", tooltip="Stop answering"),
+        Binding("escape", "leave_text_box", "Leave box", tooltip="Leave the message box: the pane's keys work again"),
+        Binding("i", "focus_input", "Type", tooltip="Back to the message box"),
         Binding("ctrl+o", "settings", "Settings"),
-        Binding("ctrl+b", "toggle_blind", "Blind A/B"),
+        Binding("ctrl+b", "toggle_blind", "Blind"),
         Binding("ctrl+t", "deck", "Deck"),
-        Binding("ctrl+r", "show_prompt", "Prompt"),
-        Binding("ctrl+n", "new_chat", "New chat"),
-        Binding("ctrl+s", "export_votes", "Export votes"),
+        Binding("ctrl+r", "show_prompt", "Prompt", show=False),
+        Binding("ctrl+n", "new_chat", "New"),
+        Binding("ctrl+s", "export_votes", "Export votes", show=False),
         Binding("ctrl+l", "open_directory", "Open dir", show=False),
         # Function keys, so votes work over SSH without a mouse while the prompt box keeps the letters.
         Binding("f6", "vote('a')", "A better"),
@@ -61,6 +69,21 @@ class ChatScreen(PaneScreen):
         Binding("f8", "vote('tie')", "Tie"),
         Binding("f9", "vote('both_bad')", "Both bad"),
     ]
+    PALETTE = (
+        PaletteEntry("New chat", "new_chat", "a new conversation on both sides"),
+        PaletteEntry("Blind A/B mode on or off", "toggle_blind", "hide which side is which, then vote"),
+        PaletteEntry("Stop answering", "stop"),
+        PaletteEntry("Settings (temperature, length, system prompt)", "settings"),
+        PaletteEntry("Prompt deck: all prompts × models", "deck"),
+        PaletteEntry("Show the exact prompt", "show_prompt", "the text each model reads, template applied"),
+        PaletteEntry("Export votes as preference pairs", "export_votes"),
+        PaletteEntry("Chat with an adapter or model folder…", "open_directory", "file picker; it goes on the right"),
+        PaletteEntry("Type a message", "focus_input"),
+        PaletteEntry("Vote: A better", "vote('a')"),
+        PaletteEntry("Vote: B better", "vote('b')"),
+        PaletteEntry("Vote: tie", "vote('tie')"),
+        PaletteEntry("Vote: both bad", "vote('both_bad')"),
+    )
 
     class StreamUpdate(Message):
         """Both sides' answers so far and the finished ones (a snapshot, so a newer one may replace
@@ -250,9 +273,9 @@ class ChatScreen(PaneScreen):
             self.set_sources(self.sources[0], chosen)
 
     def action_open_directory(self) -> None:
-        from widgets.chat_dialogs import DirectoryDialog
+        from widgets.file_picker import FilePicker
 
-        def opened(path: Optional[str]) -> None:
+        def opened(path: Optional[Path]) -> None:
             if not path:
                 return
             from workbench.inference.sources import source_from_directory
@@ -265,7 +288,13 @@ class ChatScreen(PaneScreen):
             self.extra_choices.append(source)
             self.set_sources(self.sources[0], source)
 
-        self.app.push_screen(DirectoryDialog(), opened)
+        self.app.push_screen(
+            FilePicker(
+                "Chat with a directory", "", suffixes=(), accept_directory=_is_model_directory,
+                hint="a PEFT adapter or a merged model folder; it goes on the right-hand side",
+            ),
+            opened,
+        )
 
     # -- sending and streaming -------------------------------------------------------------------
 
@@ -303,6 +332,7 @@ class ChatScreen(PaneScreen):
         self._set_votes_enabled(False)
         self.generation += 1
         self.generating = True
+        self.refresh_bindings()  # Esc: stop while answering, else leave the box
         self._refresh_status("answering… (Esc to stop)")
         self.generate(self.generation, jobs)
 
@@ -355,6 +385,7 @@ class ChatScreen(PaneScreen):
         if message.generation != self.generation:
             return
         self.generating = False
+        self.refresh_bindings()  # Esc: stop while answering, else leave the box
         if message.error is not None:
             for side in (0, 1):
                 column = self.column_for(side)
@@ -393,6 +424,7 @@ class ChatScreen(PaneScreen):
         if self.generating:
             self.workers.cancel_group(self, "chat-generate")
             self._refresh_status("stopping…")
+            self.refresh_bindings()
 
     def action_new_chat(self) -> None:
         if self.generating:
@@ -400,6 +432,7 @@ class ChatScreen(PaneScreen):
             # The stopped generation's last messages belong to the old conversation: ignore them.
             self.generation += 1
             self.generating = False
+            self.refresh_bindings()  # Esc: stop while answering, else leave the box
         self.histories = [[], []]
         self.last_answers = [None, None]
         self.blind_round = None
@@ -499,7 +532,16 @@ class ChatScreen(PaneScreen):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "vote":  # the vote keys show in the footer only while a vote is open
             return self.blind and not self.round_voted and None not in self.last_answers and not self.generating
-        return True
+        if action == "stop":
+            return self.generating
+        if action == "leave_text_box":
+            return self.typing and not self.generating
+        if action == "focus_input":
+            return super().check_action(action, parameters) and self.focused is not self.query_one("#chat-input")
+        return super().check_action(action, parameters)
+
+    def action_focus_input(self) -> None:
+        self.query_one("#chat-input", Input).focus()
 
     def action_vote(self, choice: str) -> None:
         self.vote(choice)

@@ -19,18 +19,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Select, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from screens.base import PaneScreen
+from screens.base import PaletteEntry, PaneScreen
 from widgets.data_clean import STEP_LABELS, CleaningPanel, operation_for
 from widgets.data_detail import RowDetail
 from widgets.data_quality import QualityView
 from widgets.data_table import RowTable
+from widgets.path_input import PathInput
 from workbench.data.browse import ANY_FLAG, RowFilter, SearchIndex
 from workbench.data.checks import CHECK_FLAGS
-from workbench.data.data_refs import FILE_KINDS
+from workbench.data.data_refs import FILE_KINDS, SAVED_DATASET_MARKERS
+from workbench.data.export import default_clean_path
 from workbench.data.formats import FORMATS
 from workbench.errors import WorkbenchError
 
@@ -49,14 +50,9 @@ class Cancelled(Exception):
     """A newer request replaced this worker's job."""
 
 
-def _data_files_nearby() -> list[str]:
-    """Data files under the working directory (two levels), for the path input's completion."""
-    found = []
-    for pattern in ("*", "*/*", "*/*/*"):
-        for path in sorted(Path.cwd().glob(pattern)):
-            if path.suffix in DATA_SUFFIXES and path.is_file() and ".venv" not in path.parts and "tests" not in path.parts:
-                found.append(str(path.relative_to(Path.cwd())))
-    return found[:200]
+def _is_saved_dataset(folder: Path) -> bool:
+    """A `datasets` save_to_disk folder (the file picker opens it as data instead of browsing it)."""
+    return any((folder / marker).is_file() for marker in SAVED_DATASET_MARKERS)
 
 
 class DataScreen(PaneScreen):
@@ -66,15 +62,34 @@ class DataScreen(PaneScreen):
     AUTO_FOCUS = "#data-table"
     """Not the path input: it would swallow the app's number keys that switch panes."""
     BINDINGS = [
-        Binding("o", "focus_path", "Open"),
+        Binding("o,ctrl+o", "open_file", "Open", tooltip="pick a data file (file picker)"),
         Binding("t", "next_tab", "Tabs", tooltip="Rows, Quality, Clean"),
         Binding("slash", "focus_search", "Search", key_display="/"),
         Binding("m", "toggle_model_view", "Tokens", tooltip="what the model sees / the conversation"),
         Binding("z", "toggle_zoom", "Zoom", tooltip="the selected row over the whole pane"),
         Binding("x", "drop_row", "Drop", tooltip="drop the selected row (undo with u)"),
         Binding("k", "keep_answer", "Keep answer", show=False, tooltip="resolve a conflict: keep this row's answer"),
-        Binding("u", "undo", "Undo"),
+        Binding("u", "undo", "Undo", tooltip="undo the last cleaning step"),
     ]
+    DATA_KEYS_NEED = {"drop_row": ("#data-table",), "keep_answer": ("#data-table",), "undo": ("#data-table", "#clean-steps")}
+    """Keys that change the rows act only where the focus is on the rows (or the step list, for undo):
+    a key meant for a text box or a button never drops or undoes anything."""
+    PALETTE = (
+        PaletteEntry("Open a data file…", "open_file", "pick a file with the file picker"),
+        PaletteEntry("Type a path to open", "focus_path", "the path box: Tab completes from the typed folder"),
+        PaletteEntry("Search rows", "focus_search", "text search over prompts and answers"),
+        PaletteEntry("Rows tab", "show_tab('tab-rows')"),
+        PaletteEntry("Quality report", "show_tab('tab-quality')", "what the checks found"),
+        PaletteEntry("Clean tab", "show_tab('tab-clean')", "the cleaning steps with their counts"),
+        *(PaletteEntry(f"Clean: {label}", f"apply_step('{step}')", "applies this cleaning step (undo with u)") for step, label in STEP_LABELS.items()),
+        PaletteEntry("Undo the last cleaning step", "undo"),
+        PaletteEntry("Export the cleaned rows", "export_rows_now", "writes a new file; the source is never changed"),
+        PaletteEntry("Use the export for training", "use_export", "sets data.train_file in the run config"),
+        PaletteEntry("Toggle what the model sees", "toggle_model_view", "the tokens, trained ones highlighted"),
+        PaletteEntry("Zoom the selected row", "toggle_zoom"),
+        PaletteEntry("Drop the selected row", "drop_row", "undo with u"),
+        PaletteEntry("Keep this answer (resolve a conflict)", "keep_answer"),
+    )
 
     class ConfigChanged(Message):
         """The shared run config changed (the store may call from any thread)."""
@@ -173,10 +188,10 @@ class DataScreen(PaneScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="data-body"):
             with Horizontal(id="data-open"):
-                yield Input(
-                    placeholder="data file, save_to_disk dir, cached owner/name or dataset_info.json#entry (Tab completes)",
+                yield PathInput(
+                    placeholder="data file, save_to_disk dir, owner/name or dataset_info.json#entry · o: file picker",
                     id="data-path",
-                    suggester=SuggestFromList(_data_files_nearby(), case_sensitive=True),
+                    suffixes=DATA_SUFFIXES,
                 )
                 yield Select([(name, name) for name in FORMAT_CHOICES], value="auto", allow_blank=False, id="data-format")
                 yield Button("Open", id="data-open-button", variant="primary")
@@ -192,6 +207,7 @@ class DataScreen(PaneScreen):
                             value="", allow_blank=False, id="data-flag",
                         )
                         yield Input(placeholder="min tokens", id="data-min-tokens", restrict=r"[0-9]*", max_length=7)
+                        yield Static("", id="data-matches")
                     yield RowTable(id="data-table")
                     yield RowDetail(id="data-detail")
                 with TabPane("Quality", id="tab-quality"):
@@ -259,8 +275,41 @@ class DataScreen(PaneScreen):
 
     # ---- opening a file --------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        needs = self.DATA_KEYS_NEED.get(action)
+        if not allowed or needs is None:
+            return allowed
+        focused = self.focused
+        return focused is not None and any(focused.id == selector.lstrip("#") for selector in needs)
+
+    def focus_main(self) -> None:
+        """Escape from a text box: the active tab's main widget (the rows, the checks, the steps)."""
+        self.query_one(self.TAB_FOCUS[self.query_one(TabbedContent).active]).focus()
+
     def action_focus_path(self) -> None:
         self.query_one("#data-path", Input).focus()
+
+    def action_open_file(self) -> None:
+        """The file picker, starting from the path in the box (or the working directory)."""
+        from widgets.file_picker import FilePicker
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.query_one("#data-path", Input).value = str(path)
+                self.open_path(str(path))
+
+        current = self.query_one("#data-path", Input).value.strip()
+        self.app.push_screen(
+            FilePicker(
+                "Open a data file", current, suffixes=DATA_SUFFIXES, accept_directory=_is_saved_dataset,
+                hint=f"{', '.join(DATA_SUFFIXES)} files, or a datasets save_to_disk folder",
+            ),
+            chosen,
+        )
+
+    def action_show_tab(self, pane: str) -> None:
+        self.show_tab(pane)
 
     TAB_FOCUS = {"tab-rows": "#data-table", "tab-quality": "#quality-checks", "tab-clean": "#clean-steps"}
 
@@ -333,10 +382,13 @@ class DataScreen(PaneScreen):
 
     def on_data_screen_loaded(self, message: Loaded) -> None:
         loaded = message.loaded
+        if self.loaded is None or self.loaded.path != loaded.path:
+            self._clear_filter()  # a search for the last file's rows means nothing in this one
         self.loaded = loaded
+        self.query_one("#data-path", Input).value = str(loaded.path)
         self.app.notify(f"{loaded.rows:,} rows, {loaded.format}", title=loaded.path.name, timeout=3)
         clean = self.query_one(CleaningPanel)
-        clean.suggest_export_path(str(loaded.path.with_name(f"{loaded.path.stem}.clean.jsonl")))
+        clean.suggest_export_path(str(default_clean_path(loaded.path)))
         self._start_session(loaded, keep_steps=False)
         self.show_tab("tab-rows")
 
@@ -540,6 +592,20 @@ class DataScreen(PaneScreen):
             min_tokens=int(minimum) if minimum.isdigit() else None,
         )
 
+    def _clear_filter(self) -> None:
+        with self.prevent(Input.Changed, Select.Changed):
+            self.query_one("#data-search", Input).value = ""
+            self.query_one("#data-min-tokens", Input).value = ""
+            self.query_one("#data-flag", Select).value = ""
+        self.row_filter = RowFilter()
+        self._show_matches(None)
+
+    def _show_matches(self, shown: int | None) -> None:
+        """How many rows the filter lets through ("12 of 270"), blank without a filter."""
+        total = len(self.session.conversations) if self.session is not None else 0
+        text = "" if shown is None else f"{shown:,} of {total:,}" if shown else f"[yellow]0 of {total:,}[/yellow]"
+        self.query_one("#data-matches", Static).update(text)
+
     def _schedule_filter(self) -> None:
         if self._filter_timer is not None:
             self._filter_timer.stop()
@@ -554,6 +620,7 @@ class DataScreen(PaneScreen):
         if self.row_filter.is_empty:
             self.query_one(RowTable).show(conversations, range(len(conversations)))
             self._show_filter_plans(None)
+            self._show_matches(None)
             return
         table = self.query_one(RowTable)
         self.filter_rows(self.session_id, self.filter_generation, self.row_filter, table.flags, table.tokens)
@@ -574,6 +641,7 @@ class DataScreen(PaneScreen):
             return
         self.query_one(RowTable).show(self.session.conversations, message.view)
         self._show_filter_plans(message.matching)
+        self._show_matches(len(message.view))
 
     def _show_filter_plans(self, matching: int | None) -> None:
         """The two search steps' counts follow the search box (the other steps wait for a re-check)."""
@@ -644,12 +712,30 @@ class DataScreen(PaneScreen):
     # ---- cleaning --------------------------------------------------------------------------------
 
     def on_cleaning_panel_step_chosen(self, message: CleaningPanel.StepChosen) -> None:
+        self.action_apply_step(message.step)
+
+    def action_apply_step(self, step: str) -> None:
+        """Apply one step of the cleaning list (the palette's "Clean: …" entries, Enter in the list)."""
+        if self.session is None:
+            self.app.notify("Open a file first.", severity="warning")
+            return
         clean = self.query_one(CleaningPanel)
-        operation = operation_for(message.step, query=self.row_filter.query, fraction=clean.fraction, seed=clean.seed)
+        operation = operation_for(step, query=self.row_filter.query, fraction=clean.fraction, seed=clean.seed)
         if operation is None:
             self.app.notify("Type a search in the Rows tab first.", severity="warning")
             return
         self.apply_operation(operation)
+
+    def action_export_rows_now(self) -> None:
+        """Export to the path in the Clean tab's box (shown first, so the path can be checked)."""
+        self.show_tab("tab-clean")
+        self.query_one(CleaningPanel).request_export()
+
+    def action_use_export(self) -> None:
+        if self.last_export is None:
+            self.app.notify("Export the rows first (Clean tab).", severity="warning")
+            return
+        self.on_cleaning_panel_use_for_training(CleaningPanel.UseForTraining())
 
     def action_drop_row(self) -> None:
         from workbench.data.cleaning import Operation
@@ -699,7 +785,11 @@ class DataScreen(PaneScreen):
     def on_data_screen_applied(self, message: Applied) -> None:
         if message.session_id != self.session_id:
             return
-        self.app.notify(f"{message.plan.operation.describe()}: {message.plan.summary()}", timeout=4)
+        rows = len(self.session.conversations)
+        self.app.notify(
+            f"{message.plan.operation.describe()}: {message.plan.summary()} · {rows:,} rows now · u undoes it",
+            timeout=5,
+        )
         self._rows_changed()
 
     def action_undo(self) -> None:
@@ -713,7 +803,7 @@ class DataScreen(PaneScreen):
         if undone is None:
             self.app.notify("Nothing to undo.")
             return
-        self.app.notify(f"Undone: {undone.operation.describe()}", timeout=3)
+        self.app.notify(f"Undone: {undone.operation.describe()} · {len(self.session.conversations):,} rows now", timeout=4)
         self._rows_changed()
 
     def on_cleaning_panel_settings_changed(self, message: CleaningPanel.SettingsChanged) -> None:
@@ -730,6 +820,7 @@ class DataScreen(PaneScreen):
     def export_rows(self, path: str, output_format: str) -> None:
         from workbench.data.recipe import export_session
 
+        Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)  # the workspace folder, say
         with self._session_lock:
             result = export_session(self.session, path, output_format)
         text = f"Wrote {result.train_path} ({result.train_rows:,} rows, {output_format})"
@@ -768,8 +859,12 @@ class DataScreen(PaneScreen):
             text = f"{type(error).__name__}: {text}"
         group = event.worker.group
         if group == "data-load":
-            self._show_error(text)
-            self.query_one("#data-status", Static).update("The file could not be opened; the source was not changed.")
+            if self.loaded is not None:  # the rows on screen are still the last file's: say which
+                self._show_error(f"{text} · still showing {self.loaded.path.name}")
+                self._show_summary()
+            else:
+                self._show_error(text)
+                self.query_one("#data-status", Static).update("No file open: the file could not be opened.")
         elif group == "data-tokenizer":
             self.tokenizer_note = f"No tokenizer: {text}"
             self.app.notify(text, title="Tokenizer failed to load", severity="error", timeout=8)

@@ -10,9 +10,13 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Markdown, Static
 
+from screens.keys import GLOBAL_KEYS_HELP
+
 
 def help_text(pane: str) -> str:
-    return (Path(__file__).parent / "help" / f"{pane}.md").read_text(encoding="utf-8")
+    """The pane's page (screens/help/<pane>.md) and the keys that work everywhere (screens/keys.py)."""
+    page = (Path(__file__).parent / "help" / f"{pane}.md").read_text(encoding="utf-8")
+    return f"{page.rstrip()}\n\n{GLOBAL_KEYS_HELP}\n"
 
 
 class HelpScreen(ModalScreen[None]):
@@ -29,7 +33,7 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="help-dialog"):
             with VerticalScroll(id="help-body"):
                 yield Markdown(help_text(self.pane))
-            yield Static("[dim]Esc, q or ? to close · scroll with ↑↓[/dim]", id="help-close")
+            yield Static("[dim]Esc, q, ? or F1 to close · scroll with ↑↓ · Alt+1–5 goes straight to a pane[/dim]", id="help-close")
 
     def on_mount(self) -> None:
         self.query_one("#help-body").focus()

@@ -21,13 +21,13 @@ from textual.message import Message
 from textual.widgets import Button, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
-from screens.base import PaneScreen
+from screens.base import PaletteEntry, PaneScreen
 from widgets.config_diff import ConfigDiff
 from widgets.config_field import ConfigFieldRow
 from widgets.config_form import ConfigForm
 from widgets.config_launch import ConfigLaunch
-from widgets.config_path_dialog import ConfigPathDialog
 from widgets.config_presets import PresetPicker
+from widgets.file_picker import FilePicker
 from workbench.config.checks import Problem, check_config
 from workbench.config.fields import config_differences
 from workbench.config.io import ConfigError, load_config, save_config
@@ -39,6 +39,7 @@ from workbench.paths import runs_dir
 from workbench.training.rundir import CONFIG_FILE
 
 LAUNCHER_MODULE = "workbench.training.launch"
+CONFIG_SUFFIXES = (".yaml", ".yml")
 CHECK_DELAY_S = 0.3
 """Environment checks wait for typing to pause (they may read the data file)."""
 
@@ -76,6 +77,18 @@ class HyperparametersScreen(PaneScreen):
         Binding("f4", "show_tab('hp-compare-tab')", "Compare", show=False),
         Binding("f5", "show_tab('hp-launch-tab')", "Launch", show=False),
     ]
+    MAIN_FOCUS = "#hp-tabs Tabs"
+    """Escape from a field goes to the tab strip (←→ switch tabs there; Tab goes back into the form)."""
+    PALETTE = (
+        PaletteEntry("Start training", "start_training", "checks the values as shown, then starts a run"),
+        PaletteEntry("Save config", "save", "to its file (asks for a path the first time)"),
+        PaletteEntry("Save config as…", "save_as", "a copy under a new name; you keep editing the copy"),
+        PaletteEntry("Open config…", "open", "a YAML run config (file picker)"),
+        PaletteEntry("Form tab", "show_tab('hp-form-tab')"),
+        PaletteEntry("Presets tab", "show_tab('hp-presets-tab')", "start from a recipe, with its reasons"),
+        PaletteEntry("Compare tab", "show_tab('hp-compare-tab')", "what differs from a preset, the saved file or a run"),
+        PaletteEntry("Launch tab", "show_tab('hp-launch-tab')", "the command and the Hugging Face arguments that run"),
+    )
     TAB_FOCUS = {
         "hp-form-tab": "#field-name .config-editor",
         "hp-presets-tab": "#preset-list",
@@ -122,8 +135,8 @@ class HyperparametersScreen(PaneScreen):
         self.saved_config = self.store.config if self.store.path else None
         self._unsubscribe = self.store.subscribe(self._config_changed)
         self.query_one("#field-help", Static).update(
-            "[dim]Tab / shift+tab move between fields · Enter opens a choice · F2–F5 switch tabs · "
-            "F3 Presets: start from a recipe, with the reasons for each value[/dim]"
+            "[dim]Tab / shift+tab move between fields · Enter opens a choice · Esc leaves a field · "
+            "F2–F5 switch tabs · F3 Presets: start from a recipe, with the reasons for each value[/dim]"
         )
         self._refresh_views()
         self.run_checks()
@@ -135,7 +148,11 @@ class HyperparametersScreen(PaneScreen):
     # ---- the store -> the form -----------------------------------------------------------------
 
     def _config_changed(self, config: RunConfig) -> None:
-        self.query_one(ConfigForm).show_config(config)
+        form = self.query_one(ConfigForm)
+        form.show_config(config)
+        # show_config rewrites a refused text with the store's value: its error must go with it.
+        for dotted in list(self.schema_errors):
+            self._take_text(form.row(dotted), form.row(dotted).editor_text())
         self._refresh_views()
         self._schedule_checks()
 
@@ -210,22 +227,34 @@ class HyperparametersScreen(PaneScreen):
     # ---- the form -> the store -----------------------------------------------------------------
 
     def on_config_field_row_edited(self, message: ConfigFieldRow.Edited) -> None:
+        row = message.row
+        # The text the row shows now, not the one the message carried: a burst of keys queues
+        # several messages, and the field's error must match what is on screen.
+        self._take_text(row, row.editor_text())
+        self._show_problems()
+        if row.has_focus_within:
+            self._show_help(row)
+
+    def _take_text(self, row: ConfigFieldRow, text: str) -> None:
+        """Validate a field's text: a good value goes to the store, a refused one keeps its reason."""
         from pydantic import ValidationError
 
-        row = message.row
         dotted = row.spec.dotted
         try:
-            value = row.spec.parse(message.text)
+            value = row.spec.parse(text)
+            self.schema_errors.pop(dotted, None)  # before the update: its subscribers re-check the rest
             if value != self.store.get(dotted):
                 self.store.update(dotted, value)
-            self.schema_errors.pop(dotted, None)
         except ValidationError as error:
             self.schema_errors[dotted] = _plain_message(error.errors()[0]["msg"])
         except ValueError as error:
             self.schema_errors[dotted] = str(error)
+
+    def check_shown_values(self) -> None:
+        """Take every field's text as it is shown now (what Ctrl+R starts)."""
+        for row in self.query_one(ConfigForm).rows():
+            self._take_text(row, row.editor_text())
         self._show_problems()
-        if row.has_focus_within:
-            self._show_help(row)
 
     def on_config_field_row_focused(self, message: ConfigFieldRow.Focused) -> None:
         self._show_help(message.row)
@@ -306,12 +335,14 @@ class HyperparametersScreen(PaneScreen):
     def action_save_as(self) -> None:
         if self.store.path:
             suggestion = str(self.store.path.with_name(f"{self.store.path.stem}-copy{self.store.path.suffix}"))
-            dialog = ConfigPathDialog("Save a copy as", suggestion, "a new YAML file; you keep editing the copy")
+            dialog = FilePicker("Save a copy as", suggestion, suffixes=CONFIG_SUFFIXES, save=True,
+                                hint="a new YAML file; you keep editing the copy (paths in it are kept relative to its folder)")
         else:
-            dialog = ConfigPathDialog("Save the config", f"configs/{self.store.config.name}.yaml", f"a new YAML file, from {Path.cwd()}")
+            dialog = FilePicker("Save the config", f"configs/{self.store.config.name}.yaml", suffixes=CONFIG_SUFFIXES, save=True,
+                                hint="a new YAML file (paths in it are kept relative to its folder)")
         self.app.push_screen(dialog, self._save_as_chosen)
 
-    def _save_as_chosen(self, path: str | None) -> None:
+    def _save_as_chosen(self, path: Path | None) -> None:
         if not path:
             return
         target = Path(path).expanduser()
@@ -332,10 +363,11 @@ class HyperparametersScreen(PaneScreen):
 
     def action_open(self) -> None:
         self.app.push_screen(
-            ConfigPathDialog("Open a config", str(self.store.path or ""), "a YAML run config"), self._open_chosen
+            FilePicker("Open a config", str(self.store.path or ""), suffixes=CONFIG_SUFFIXES, hint="a YAML run config"),
+            self._open_chosen,
         )
 
-    def _open_chosen(self, path: str | None) -> None:
+    def _open_chosen(self, path: Path | None) -> None:
         if not path:
             return
         target = Path(path).expanduser()
@@ -360,8 +392,10 @@ class HyperparametersScreen(PaneScreen):
         if not runner_installed():
             self.notify("The training runner is not built yet; `workbench train` will run this config once it is.", title="Training", severity="warning")
             return
+        self.check_shown_values()
         if self.schema_errors:
-            self.notify("Some fields hold values that were refused; fix them first.", title="Not started", severity="error")
+            fields = ", ".join(f"{dotted} ({why})" for dotted, why in list(self.schema_errors.items())[:3])
+            self.notify(f"Refused values: {fields}. Fix them first.", title="Not started", severity="error", timeout=8)
             self._open_launch_tab()
             return
         self.start_training(self.store.config)

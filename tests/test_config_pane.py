@@ -111,7 +111,7 @@ async def test_save_then_load_round_trips(fixed_devices, tmp_path):
         await type_into(pilot, "method.r", "32")
         await pilot.press("ctrl+s")  # no file yet: asks for a path
         await pilot.pause()
-        dialog_input = app.screen.query_one("#path-dialog-input")
+        dialog_input = app.screen.query_one("#picker-path")
         dialog_input.value = str(target)
         await pilot.press("enter")
         await pilot.pause()
@@ -141,7 +141,7 @@ async def test_save_as_writes_a_copy_and_never_overwrites_another_file(fixed_dev
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+n")
         await pilot.pause()
-        app.screen.query_one("#path-dialog-input").value = str(other)
+        app.screen.query_one("#picker-path").value = str(other)
         await pilot.press("enter")
         await pilot.pause()
         assert other.read_text() == "name: keep-me\n"

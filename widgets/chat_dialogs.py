@@ -1,14 +1,12 @@
-"""Small Chat pane dialogs: the exact rendered prompt, and a directory to chat with."""
+"""Small Chat pane dialogs: the exact rendered prompt."""
 
 from __future__ import annotations
-
-from typing import Optional
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label, Static, TextArea
+from textual.widgets import Label, Static, TextArea
 
 from widgets.chat_settings import CHAT_CSS
 
@@ -34,23 +32,3 @@ class PromptDialog(ModalScreen[None]):
                 yield Label(f"[b]{title}[/b] · {tokens} tokens")
                 yield TextArea(text, read_only=True, soft_wrap=True, show_line_numbers=False, classes="prompt-text")
             yield Static("[dim]Esc to close[/dim]")
-
-
-class DirectoryDialog(ModalScreen[Optional[str]]):
-    """Ask for a PEFT adapter or merged model directory to chat with."""
-
-    CSS_PATH = CHAT_CSS
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="directory-dialog", classes="chat-dialog"):
-            yield Label("[b]Chat with a directory[/b]", classes="dialog-title")
-            yield Input(placeholder="path to a PEFT adapter or a merged model", id="directory-input")
-            yield Static("[dim]It goes on the right-hand side · Enter to open · Esc to cancel[/dim]")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        self.dismiss(event.value.strip() or None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)

@@ -11,6 +11,7 @@ from textual.message import Message
 from textual.widgets import Button, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from widgets.path_input import PathInput
 from workbench.data.cleaning import Operation
 from workbench.data.export import OUTPUT_FORMATS
 
@@ -52,12 +53,18 @@ def operation_for(step: str, *, query: str = "", fraction: float = 0.1, seed: in
     return Operation("filter", {"query": query, "action": "keep" if step == "filter_keep" else "drop"})
 
 
-class CleaningPanel(VerticalScroll):
+class CleaningPanel(VerticalScroll, can_focus=False):
     """The steps (with counts once they are known), the applied steps, and export.
 
     Messages up: StepChosen (apply a step), UndoRequested, ExportRequested, SettingsChanged (the
     validation share or seed changed, so the split's count is stale).
+
+    Not focusable itself: Tab goes straight to the step list and the fields (focusing one scrolls it
+    into view).
     """
+
+    suggested_export_path = ""
+    """The export path last suggested for the open file (replaced when another file opens, unless typed over)."""
 
     class StepChosen(Message):
         def __init__(self, step: str) -> None:
@@ -91,7 +98,8 @@ class CleaningPanel(VerticalScroll):
             yield Static("", id="clean-applied")
             yield Button("Undo", id="clean-undo", disabled=True)
         with Horizontal(classes="clean-row"):
-            yield Input(placeholder="export to… e.g. data/clean.jsonl", id="export-path")
+            yield PathInput(placeholder="export to… e.g. data/clean.jsonl (Tab completes)", id="export-path")
+            yield Button("Pick…", id="export-pick", tooltip="choose the file with the file picker")
             yield Select([(name, name) for name in OUTPUT_FORMATS], value="messages", allow_blank=False, id="export-format")
             yield Button("Export", id="export-button", variant="primary")
         with Horizontal(classes="clean-row"):
@@ -146,9 +154,11 @@ class CleaningPanel(VerticalScroll):
         self.query_one("#export-use", Button).disabled = not exported
 
     def suggest_export_path(self, path: str) -> None:
+        """Follow the file just opened: replace the path unless the user typed one of their own."""
         field = self.query_one("#export-path", Input)
-        if not field.value:
+        if not field.value or field.value == self.suggested_export_path:
             field.value = path
+        self.suggested_export_path = path
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -160,21 +170,37 @@ class CleaningPanel(VerticalScroll):
         if event.button.id == "clean-undo":
             self.post_message(self.UndoRequested())
         elif event.button.id == "export-button":
-            self._request_export()
+            self.request_export()
         elif event.button.id == "export-use":
             self.post_message(self.UseForTraining())
+        elif event.button.id == "export-pick":
+            self.pick_export_path()
+
+    def pick_export_path(self) -> None:
+        """The file picker for the export target (a save dialog: the file may be new)."""
+        from widgets.file_picker import FilePicker
+
+        def chosen(path) -> None:
+            if path is not None:
+                field = self.query_one("#export-path", Input)
+                field.value = str(path)
+                field.focus()
+
+        current = self.query_one("#export-path", Input).value.strip()
+        self.app.push_screen(FilePicker("Export the cleaned rows to", current, save=True, suffixes=(".jsonl", ".json")), chosen)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         if event.input.id == "export-path":
-            self._request_export()
+            self.request_export()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id in ("clean-fraction", "clean-seed"):
             event.stop()
             self.post_message(self.SettingsChanged())
 
-    def _request_export(self) -> None:
+    def request_export(self) -> None:
+        """Ask the pane to export to the path in the box (a red line when there is none)."""
         path = self.query_one("#export-path", Input).value.strip()
         if not path:
             self.show_export("[red]Type a path to export to.[/red]")

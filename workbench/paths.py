@@ -7,6 +7,7 @@ from pathlib import Path
 
 CACHE_DIR_ENV = "WORKBENCH_CACHE_DIR"
 RUNS_DIR_ENV = "WORKBENCH_RUNS_DIR"
+WORKSPACE_DIR_ENV = "WORKBENCH_WORKSPACE_DIR"
 
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
@@ -24,3 +25,14 @@ def runs_dir(override: str | os.PathLike | None = None) -> Path:
     if override:
         return Path(override).expanduser()
     return Path(os.environ.get(RUNS_DIR_ENV) or "runs").expanduser()
+
+
+def workspace_dir() -> Path:
+    """Where files the workbench makes go when their natural folder cannot be written (a cleaned copy
+    of a read-only data file): $WORKBENCH_WORKSPACE_DIR, else ./workspace, else <cache>/workspace when
+    the working directory is read-only too."""
+    if os.environ.get(WORKSPACE_DIR_ENV):
+        return Path(os.environ[WORKSPACE_DIR_ENV]).expanduser()
+    if os.access(Path.cwd(), os.W_OK):
+        return Path("workspace")
+    return cache_dir() / "workspace"

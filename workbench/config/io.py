@@ -183,6 +183,90 @@ def resolve_config_path(value: str | os.PathLike, base_dir: str | os.PathLike | 
     return (Path(base_dir) if base_dir is not None else Path.cwd()) / path
 
 
+def _path_fields(config: RunConfig) -> list[tuple[Any, str, str]]:
+    """(section object, attribute, kind) of every field of `config` that may hold a path.
+
+    Kinds: "data" (a data path, `#entry` suffix allowed; or a cached dataset id), "file", "model" (a
+    local model directory, or a Hub id / "default"), "template" (a built-in name, or a .jinja file),
+    "deepspeed" (a shipped preset name, or a JSON file)."""
+    data = config.data
+    fields = [(data, "train_file", "data"), (data, "validation_file", "data")]
+    for source in data.sources:
+        fields += [(source, "path", "data"), (source, "validation_file", "data")]
+    fields += [
+        (data, "chat_template", "template"),
+        (config.model, "name_or_path", "model"),
+        (config.evaluation, "eval_file", "file"),
+        (config.devices, "accelerate_config", "file"),
+        (config.devices, "deepspeed", "deepspeed"),
+    ]
+    return fields
+
+
+def _section_name(config: RunConfig, owner: Any) -> str:
+    """The dotted section of `owner` in `config` ("data", "data.sources", "model", ...)."""
+    if owner in config.data.sources:
+        return "data.sources"
+    return next(name for name in ("data", "model", "evaluation", "devices") if getattr(config, name) is owner)
+
+
+def _rebased(value: str | None, kind: str, from_dir: Path, to_dir: Path, keep_if_found_in_to: bool) -> str | None:
+    """`value`, a path relative to `from_dir`, as a path relative to `to_dir` (None, names, ids, absolute
+    and `~` paths unchanged). With `keep_if_found_in_to`, a relative path that names nothing from
+    `from_dir` but something from `to_dir` is kept: a config written before paths followed their file."""
+    from workbench.config.distributed import DEEPSPEED_PRESETS
+    from workbench.data.chat_templates import is_template_name
+    from workbench.data.data_refs import DATASET_ID, ENTRY_SEPARATOR, FILE_KINDS
+
+    if not value:
+        return value
+    if (kind == "template" and is_template_name(value)) or (kind == "deepspeed" and value in DEEPSPEED_PRESETS):
+        return value
+    if kind == "model" and value == "default":
+        return value
+    head, separator, entry = value.rpartition(ENTRY_SEPARATOR) if kind == "data" and ENTRY_SEPARATOR in value else (value, "", "")
+    if value.startswith("~") or Path(head).is_absolute():
+        return value
+    if not (from_dir / head).exists():
+        if kind == "model":
+            return value  # a Hub id
+        if kind == "data" and DATASET_ID.match(head) and Path(head).suffix.lower() not in FILE_KINDS:
+            return value  # a cached dataset id
+        if keep_if_found_in_to and (to_dir / head).exists():
+            return value
+    return os.path.relpath(from_dir / head, to_dir) + separator + entry
+
+
+def rebase_paths(
+    config: RunConfig,
+    from_dir: str | os.PathLike,
+    to_dir: str | os.PathLike,
+    *,
+    keep_if_found_in_to: bool = False,
+    leave: Sequence[str] = (),
+) -> RunConfig:
+    """A copy of `config` whose relative paths, meant from `from_dir`, are written from `to_dir`.
+
+    Configs keep their paths relative to the YAML file that holds them (`save_config` writes them
+    so, `load_config` reads them so), while the workbench works with paths from the current
+    directory; so a config saved anywhere checks and trains from its own folder. Absolute paths stay
+    absolute; names (built-in templates, DeepSpeed presets, Hub and dataset ids) stay as they are.
+
+    Args:
+        leave: dotted fields (or sections) to leave as they are: those a command-line override set.
+    """
+    source, target = Path(from_dir).resolve(), Path(to_dir).resolve()
+    if source == target:
+        return config
+    moved = config.model_copy(deep=True)
+    for owner, attribute, kind in _path_fields(moved):
+        dotted = f"{_section_name(moved, owner)}.{attribute}"
+        if any(dotted == name or dotted.startswith(f"{name}.") for name in leave):
+            continue
+        setattr(owner, attribute, _rebased(getattr(owner, attribute), kind, source, target, keep_if_found_in_to))
+    return moved
+
+
 def config_from_dict(data: Any, source: str = "config", overrides: Sequence[str | Override] = ()) -> RunConfig:
     """Validate a config mapping, with command-line overrides applied first.
 
@@ -206,9 +290,14 @@ def config_from_dict(data: Any, source: str = "config", overrides: Sequence[str 
 def load_config(path: str | os.PathLike, overrides: Sequence[str | Override] = ()) -> RunConfig:
     """Load and validate a YAML run config (schema only; see checks for environment checks).
 
+    Relative paths in the file are read from the file's folder and returned relative to the current
+    directory (`rebase_paths`); a path that names nothing from the file's folder but something from
+    the current directory, as a file saved before paths followed their file may hold, is kept.
+
     Args:
         overrides: `section.field=value` settings applied over the file (`workbench train CFG
-            optimization.learning_rate=1e-5`), validated like the file's own.
+            optimization.learning_rate=1e-5`), validated like the file's own; paths in them are
+            read from the current directory, as typed on a command line.
     """
     import yaml
 
@@ -227,7 +316,9 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str | Override] = (
         where = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or "invalid YAML"
         raise ConfigError([f"{path}{where}: {problem}"]) from None
-    return config_from_dict(data, str(path), overrides)
+    parsed = [item if isinstance(item, Override) else parse_override(item) for item in overrides]
+    config = config_from_dict(data, str(path), parsed)
+    return rebase_paths(config, path.parent, Path.cwd(), keep_if_found_in_to=True, leave=[item.dotted for item in parsed])
 
 
 def config_to_yaml(config: RunConfig) -> str:
@@ -237,13 +328,15 @@ def config_to_yaml(config: RunConfig) -> str:
 
 
 def save_config(config: RunConfig, path: str | os.PathLike) -> Path:
-    """Write the config atomically (a temp file renamed into place)."""
+    """Write the config atomically (a temp file renamed into place), its relative paths written from
+    the file's folder (`rebase_paths`), so `load_config`, and `workbench config check` run from that
+    folder, find them."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False)
     try:
         with handle:
-            handle.write(config_to_yaml(config))
+            handle.write(config_to_yaml(rebase_paths(config, Path.cwd(), path.parent)))
         # The temp file is private (0600); a config is an ordinary file, so keep the old mode or use 0644.
         os.chmod(handle.name, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         os.replace(handle.name, path)

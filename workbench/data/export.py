@@ -25,6 +25,23 @@ from workbench.errors import WorkbenchError
 OUTPUT_FORMATS = ("messages", "sharegpt", "alpaca", "llamafactory-v1", "prompt-completion", "text")
 """Formats a cleaned file can be written in (every format the loader reads), the default first."""
 
+CLEAN_SUFFIX = ".clean.jsonl"
+
+
+def default_clean_path(source: str | os.PathLike) -> Path:
+    """Where a cleaned copy of `source` goes by default: `<stem>.clean.jsonl` beside it, or in the
+    workspace folder (workbench.paths.workspace_dir) when the source's folder cannot be written.
+    A save_to_disk directory's copy goes beside the directory."""
+    from workbench.paths import workspace_dir
+
+    source = Path(source)
+    stem = source.name if source.is_dir() else source.stem
+    folder = source.parent
+    if not os.access(folder if str(folder) else Path.cwd(), os.W_OK):
+        folder = workspace_dir()
+    return folder / f"{stem}{CLEAN_SUFFIX}"
+
+
 SHAREGPT_SPEAKERS = {"system": "system", "user": "human", "assistant": "gpt", "tool": "observation"}
 
 
