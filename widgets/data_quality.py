@@ -27,6 +27,21 @@ CHECK_LABELS = {
 }
 HISTOGRAM_BINS = 30
 TOP_BARS = 10
+COUNT_TICKS = 4
+"""At most this many labelled ticks on a count axis (plus 0)."""
+
+
+def count_ticks(largest: int, most: int = COUNT_TICKS) -> list[int]:
+    """Whole-number ticks from 0 past `largest` on a 1-2-5 step ("0 250 500 750 1000"), for axes that
+    count rows: plotext's own ticks are floats ("932.0"), which no count is."""
+    step = 1
+    while (largest + step - 1) // step > most:
+        for factor in (2, 5 / 2, 2):  # 1 -> 2 -> 5 -> 10 -> 20 ...
+            step = int(step * factor)
+            if (largest + step - 1) // step <= most:
+                break
+    top = -(-largest // step) * step
+    return list(range(0, top + 1, step))
 
 
 class HistogramPlot(PlotextPlot):
@@ -65,9 +80,14 @@ class HistogramPlot(PlotextPlot):
             self.border_title += f" [dim](max_seq_len {self.limit:,} is off the right edge)[/dim]"
         edges = np.linspace(0, top, HISTOGRAM_BINS + 1)
         centers = ((edges[:-1] + edges[1:]) / 2).tolist()
+        largest = 0
         for values, color in ((prompt, (122, 162, 247)), (response, (158, 206, 106))):
             counts, _ = np.histogram(np.minimum(values, top), bins=edges)
             plt.plot(centers, counts.tolist(), color=color, marker="braille")
+            largest = max(largest, int(counts.max()))
+        plt.yticks(count_ticks(largest))
+        token_ticks = [tick for tick in count_ticks(top, most=6) if tick <= top]
+        plt.xticks(token_ticks, [f"{tick:,}" for tick in token_ticks])
         if limit_shown:
             plt.vline(self.limit, "red")
         plt.xlabel("tokens (the last bin holds everything longer)")
@@ -100,8 +120,10 @@ class BarPlot(PlotextPlot):
             counts = [count for _, count in self.items]
             if self.horizontal:
                 plt.bar(labels[::-1], counts[::-1], orientation="horizontal", width=0.3, color=(187, 154, 247))
+                plt.xticks(count_ticks(max(counts)))
             else:
                 plt.bar(labels, counts, width=0.4, color=(125, 207, 255))
+                plt.yticks(count_ticks(max(counts)))
         self.refresh()
 
 

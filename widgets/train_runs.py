@@ -13,9 +13,6 @@ from textual.widgets import DataTable
 from workbench.training.monitor import RunSummary
 
 MIN_NAME_WIDTH = 10
-OTHER_COLUMNS_WIDTH = 11 + 5 + 3 * 2
-"""State ("✔ completed") and best eval ("1.180") with their cell padding: the name gets what is left,
-so state and best eval loss stay visible in an 80-column terminal (step shows when there is room)."""
 
 STATE_STYLES = {
     "starting": ("◌", "yellow"),
@@ -26,6 +23,16 @@ STATE_STYLES = {
     "dead": ("✝", "red"),
     "unknown": ("?", "dim"),
 }
+
+
+STATE_WIDTH = max(len(f"{symbol} {state}") for state, (symbol, _style) in STATE_STYLES.items())
+"""The state column is as wide as its longest state ("✔ completed"): a fixed width, since cells
+updated in place never widen a column (a run listed while "running" showed "✔ complet" once done)."""
+BEST_WIDTH = 5
+"""Best eval loss, "1.180"."""
+OTHER_COLUMNS_WIDTH = STATE_WIDTH + BEST_WIDTH + 3 * 2
+"""State and best eval with their cell padding: the name gets what is left, so state and best eval
+loss stay visible in an 80-column terminal (step shows when there is room)."""
 
 
 def state_text(state: str) -> Text:
@@ -70,8 +77,8 @@ class RunsTable(DataTable):
     def _rebuild(self) -> None:
         self.clear(columns=True)
         self.add_column("Run", key="name", width=self.name_width)
-        self.add_column("State", key="state")
-        self.add_column("Best", key="best")
+        self.add_column("State", key="state", width=STATE_WIDTH)
+        self.add_column("Best", key="best", width=BEST_WIDTH)
         self.add_column("Step", key="step")
         for summary in self.summaries:
             self.add_row(*self._cells(summary), key=str(summary.run_dir))
