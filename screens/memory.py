@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.widgets import Button, OptionList
 from textual.worker import Worker, WorkerState
 
-from screens.base import PaneScreen
+from screens.base import PaletteEntry, PaneScreen
 from widgets.memory_inputs import CONFIG_MODEL, FIELDS, WHATIF_GPU, WHATIF_MODEL, MemoryInputsForm
 from widgets.memory_report import MemoryReport
 from workbench.errors import WorkbenchError
@@ -44,6 +44,10 @@ class MemoryScreen(PaneScreen):
         Binding("ctrl+y", "apply_whatif", "Apply", tooltip="write the what-if's changes into the run config"),
         Binding("ctrl+l", "reset_whatif", "Reset", tooltip="drop the what-if's changes"),
     ]
+    PALETTE = (
+        PaletteEntry("Apply the what-if to the run config", "apply_whatif", "writes the what-if's changes into the run config"),
+        PaletteEntry("Reset the what-if", "reset_whatif", "drops the what-if's changes"),
+    )
 
     @dataclass
     class ConfigChanged(Message):

@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.widgets import Button
 from textual.worker import Worker, WorkerState
 
-from screens.base import PaneScreen
+from screens.base import PaletteEntry, PaneScreen
 from widgets.train_plots import Curve, CurvePlot
 from widgets.train_runs import RunsTable
 from widgets.train_stats import OverfittingBanner, RunStats, SamplesPanel
@@ -73,6 +73,17 @@ class TrainScreen(PaneScreen):
         Binding("o", "toggle_overlay", "Overlay", tooltip="Overlay the loss of runs marked with m"),
         Binding("g", "toggle_samples", "Gens", show=False, tooltip="Show the latest generations (small terminals)"),
     ]
+    MAIN_FOCUS = "#train-runs"
+    PALETTE = (
+        PaletteEntry("Stop the run", "stop_run", "the trainer saves a checkpoint first"),
+        PaletteEntry("Resume the run", "resume_run", "a stopped, failed or dead run, from its last checkpoint"),
+        PaletteEntry("Chat with this run", "open_chat", "its adapter against the base model"),
+        PaletteEntry("Evaluate this run", "open_eval", "base, tuned and every checkpoint"),
+        PaletteEntry("Export this run…", "export_run", "merged model, adapter or GGUF"),
+        PaletteEntry("Log-scale loss axis", "toggle_log_scale"),
+        PaletteEntry("Overlay other runs' loss", "toggle_overlay", "mark runs with m in the list"),
+        PaletteEntry("Show the generations", "toggle_samples", "the prompt deck's answers (small terminals)"),
+    )
 
     class RunLoaded(Message):
         """A run's log so far, read by the loader thread, with the tail positioned after it."""
