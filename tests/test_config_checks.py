@@ -171,7 +171,7 @@ def test_neftune_with_packing_is_allowed(data_file, small_model):
 
 
 def test_pass_through_training_arguments_are_checked_against_transformers(data_file, small_model):
-    good = {"adam_beta2": 0.95, "tf32": False, "torch_compile": False, "dataloader_num_workers": 2,
+    good = {"adam_beta2": 0.95, "tf32": False, "dataloader_drop_last": False, "dataloader_num_workers": 2,
             "lr_scheduler_kwargs": {"min_lr": 1e-6}}
     problems = check_config(make_config(data_file, small_model, optimization={"extra": good}), devices=CPU_ONLY)
     assert not [field for field in fields(problems) if field.startswith("optimization.extra")]

@@ -271,7 +271,35 @@ def _check_hardware(config: RunConfig, devices: DeviceReport) -> list[Problem]:
                     "flash_attention_2 needs the flash-attn package, which is not installed; use sdpa",
                 )
             )
+    if config.optimization.use_liger_kernel:
+        if not on_gpu:
+            problems.append(
+                Problem("optimization.use_liger_kernel", "Liger's kernels are Triton kernels for CUDA GPUs; turn it off here")
+            )
+        elif not _package_installed("liger_kernel"):
+            problems.append(
+                Problem(
+                    "optimization.use_liger_kernel",
+                    "needs the liger-kernel package, which is not installed: pip install 'sft-workbench[liger]'",
+                )
+            )
+    if config.optimization.torch_compile and not on_gpu and _cpp_compiler() is None:
+        problems.append(
+            Problem(
+                "optimization.torch_compile",
+                "compiling for the CPU needs a C++ compiler (g++ or clang++, or $CXX) and none is on PATH; "
+                "install one or turn torch_compile off",
+            )
+        )
     return problems
+
+
+def _cpp_compiler() -> str | None:
+    """The C++ compiler torch.compile's CPU backend would call, or None."""
+    import shutil
+
+    names = [os.environ["CXX"]] if os.environ.get("CXX") else ["g++", "clang++", "c++"]
+    return next((found for found in map(shutil.which, names) if found), None)
 
 
 def _check_devices(config: RunConfig, devices: DeviceReport) -> list[Problem]:

@@ -21,7 +21,15 @@ USUAL_RANGES: dict[str, str] = {
     "data.validation_split": "0.05–0.1; a few hundred rows is enough to see overfitting",
     "method.r": "8–64; 16 is a good start, higher only for large or very different data",
     "method.lora_alpha": "usually 2 × r (scale 2), or equal to r",
-    "method.lora_dropout": "0–0.1; 0.05 is common",
+    "method.lora_dropout": (
+        "0 (off, the default) unless the run overfits, then 0.05–0.1; on the CPU 0.05 makes each step "
+        "~13% slower (one mask per input shared by the adapters that read it; PEFT's own mask per adapter "
+        "cost ~45%, measured on the quick-demo config)"
+    ),
+    "optimization.torch_compile": (
+        "off for short runs; on for runs of more than a few dozen steps: the layers compile once "
+        "(~10–20 s on 2 cores) and each step then runs ~1.4× faster (measured on the quick-demo config)"
+    ),
     "method.target_modules": "all-linear adapts attention and MLP layers and usually learns best",
     "optimization.learning_rate": "LoRA/QLoRA 1e-4–2e-4; full fine-tuning 1e-5–5e-5",
     "optimization.num_train_epochs": "1–3; fewer for large datasets, more risks memorising the data",

@@ -32,6 +32,7 @@ from workbench.config.schema import RunConfig
 from workbench.errors import WorkbenchError
 from workbench.paths import runs_dir
 from workbench.precision import DTYPE_NAMES, TrainingPrecision, resolve_training_precision, torch_dtype
+from workbench.training.attention import run_attention
 from workbench.training.rundir import CHECKPOINTS_DIR, LOGS_DIR
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ CONFIG_FIELDS: dict[str, str] = {
     "optim": "optimization.optim",
     "activation_checkpointing": "optimization.gradient_checkpointing",
     "gradient_checkpointing": "optimization.gradient_checkpointing",
+    "torch_compile": "optimization.torch_compile",
+    "use_liger_kernel": "optimization.use_liger_kernel",
     "neftune_noise_alpha": "optimization.neftune_noise_alpha (the workbench applies it per packed sample)",
     "seed": "optimization.seed",
     "data_seed": "optimization.seed",
@@ -204,6 +207,9 @@ def training_arguments_kwargs(
         "optim": OPTIMIZERS[o.optim].training_arguments,
         # transformers 5.23 renamed gradient_checkpointing (the old name still works, with a warning).
         "activation_checkpointing": o.gradient_checkpointing,
+        # regional compilation: the workbench's trainer asks accelerate to compile the repeated layers
+        "torch_compile": o.torch_compile,
+        "use_liger_kernel": o.use_liger_kernel,
         "seed": o.seed,
         "data_seed": o.seed,
         "logging_strategy": "steps",
@@ -328,7 +334,7 @@ def from_pretrained_kwargs(config: RunConfig, facts: RunFacts | None = None, *, 
         facts = display_facts(config, devices)
     kwargs: dict[str, Any] = {
         "dtype": DTYPE_NAMES[facts.precision.weights],
-        "attn_implementation": config.model.attn_implementation,
+        "attn_implementation": run_attention(config, facts),
         "trust_remote_code": config.model.trust_remote_code,
         "use_safetensors": True,
     }

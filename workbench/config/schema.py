@@ -33,7 +33,11 @@ class Section(BaseModel):
 class ModelSection(Section):
     name_or_path: str = Field("default", description="'default' (SmolLM2-135M-Instruct), a local model directory or a Hub id")
     trust_remote_code: bool = Field(False, description="run Python code shipped with the model (only for models you trust)")
-    attn_implementation: AttentionImplementation = Field("sdpa", description="attention kernel: sdpa (PyTorch, works everywhere), eager, or flash_attention_2 (CUDA)")
+    attn_implementation: AttentionImplementation = Field(
+        "sdpa",
+        description="attention kernel: sdpa (PyTorch, works everywhere; on a GPU packed rows run through PyTorch's "
+        "flex attention with document masks), eager, or flash_attention_2 (CUDA; packed rows as variable-length sequences)",
+    )
     precision: PrecisionChoice = Field(
         "auto",
         description="auto picks per hardware; mixed-* keep fp32 master weights; bf16/fp16 train in pure half precision",
@@ -154,7 +158,10 @@ class MethodSection(Section):
     type: MethodType = Field("lora", description="lora, qlora (4-bit base, CUDA only) or full fine-tuning")
     r: int = Field(16, gt=0, description="LoRA rank: the size of the small matrices trained beside each adapted layer")
     lora_alpha: float = Field(32, gt=0, description="LoRA scaling numerator (scale = alpha / r)")
-    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0, description="dropout on the LoRA path")
+    lora_dropout: float = Field(
+        0.0, ge=0.0, lt=1.0,
+        description="dropout on the LoRA path (0: off; drawing the masks costs time, most on the CPU)",
+    )
     target_modules: Union[Literal["all-linear"], list[str]] = Field(
         "all-linear", description="which linear layers get adapters"
     )
@@ -185,6 +192,16 @@ class OptimizationSection(Section):
     optim: OptimizerName = Field("adamw_torch", description="optimizer; the 8-bit and paged ones (bitsandbytes, CUDA) save optimizer memory")
     neftune_noise_alpha: Optional[float] = Field(None, gt=0, description="NEFTune embedding noise (off when empty)")
     gradient_checkpointing: bool = Field(False, description="recompute activations to save memory (~30% slower)")
+    torch_compile: bool = Field(
+        False,
+        description="compile the model's repeated layers with torch.compile before the first step (regional "
+        "compilation; needs a C++ compiler on the CPU, Triton on GPUs): faster steps after a one-off compile",
+    )
+    use_liger_kernel: bool = Field(
+        False,
+        description="Liger's Triton kernels for RMSNorm, RoPE, SwiGLU and cross-entropy (CUDA GPUs; "
+        "pip install 'sft-workbench[liger]')",
+    )
     seed: int = Field(42, ge=0, le=2**32 - 1, description="random seed for shuffling, splits and initialization")
     extra: dict[str, Any] = Field(
         default_factory=dict,

@@ -116,8 +116,20 @@ def build_training_model(
     # The adapters' A matrices start random: seed them, or two runs of one config train differently.
     set_seed(config.optimization.seed)
     model = get_peft_model(model, lora)
+    tune_adapter_compute(model, facts)
     model.train()
     return model
+
+
+def tune_adapter_compute(model, facts: RunFacts) -> None:
+    """Adapters compute on the activations as autocast has them, and on the CPU share one dropout
+    mask per input (measured in `workbench.training.adapter_compute`)."""
+    from workbench.training.adapter_compute import keep_adapter_inputs_in_compute_dtype, share_dropout_masks
+
+    if facts.precision.autocast is not None:
+        keep_adapter_inputs_in_compute_dtype(model)
+    if not facts.on_gpu:
+        share_dropout_masks(model)
 
 
 def parameter_counts(model) -> tuple[int, int]:

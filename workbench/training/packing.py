@@ -7,7 +7,9 @@ own earlier tokens. Measured on this CPU (sdpa and eager): restarting `position_
 enough, samples still attend across the boundary; a 4D additive float mask (0 where allowed, the
 dtype's minimum elsewhere, block-diagonal and causal) together with restarted positions gives the
 unpacked loss exactly. A 4D boolean mask is right on sdpa but wrong on eager, so it is never used.
-FlashAttention-2 instead reads the sample boundaries from the restarted `position_ids` alone.
+On GPUs the kernels that need no dense mask get none (`workbench.training.attention`):
+FlashAttention-2 takes the batch flattened into one row with the samples' cumulative lengths, and
+flex attention builds its document mask from the restarted `position_ids`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from workbench.data.templating import IGNORE_INDEX
+from workbench.training.attention import packed_rows_mode
 
 if TYPE_CHECKING:
     import torch
@@ -79,15 +82,19 @@ def single_sample_rows(samples: Sequence[TokenizedSample]) -> list[list[Tokenize
 class RowCollator:
     """Turns a list of rows into model inputs.
 
-    Packed rows get restarted `position_ids` and a block-diagonal causal 4D float mask (or, for
-    flash_attention_2, the positions alone). Rows of one sample each get an ordinary 2D padding
-    mask. Every batch also carries `num_real_tokens` (non-padding tokens) and, per token, the length
-    of the sample it belongs to (NEFTune scales its noise per sample).
+    Packed rows get restarted `position_ids` and, by the loaded kernel
+    (`attention.packed_rows_mode`): a block-diagonal causal 4D float mask (sdpa, eager), no mask
+    (flex attention builds a document mask from the positions), or one flattened row with the
+    samples' `cu_seq_lens_q/k` and `max_length_q/k` (flash_attention_2). Rows of one sample each
+    get an ordinary 2D padding mask. Every batch also carries `num_real_tokens` (non-padding
+    tokens) and, per token, the length of the sample it belongs to (NEFTune scales its noise per
+    sample).
 
     Args:
         pad_token_id: id written into padding positions (never trained, never attended to).
         packed: rows may hold several samples.
-        attn_implementation: "sdpa", "eager" or "flash_attention_2".
+        attn_implementation: the kernel the model was loaded with ("sdpa", "eager",
+            "flash_attention_2", "flex_attention").
         mask_dtype: dtype of the additive mask; the model's compute dtype.
         pad_to_multiple_of: round the batch length up to this (friendlier matmul shapes).
     """
@@ -108,6 +115,8 @@ class RowCollator:
         self.pad_to_multiple_of = pad_to_multiple_of
 
     def __call__(self, rows: Sequence[Row]) -> dict[str, Any]:
+        if self.packed and packed_rows_mode(self.attn_implementation) == "varlen":
+            return flattened_batch(rows)
         import torch
 
         row_lengths = [sum(len(sample) for sample in row) for row in rows]
@@ -149,9 +158,38 @@ class RowCollator:
             result["attention_mask"] = (segments > 0).long()
             return result
         result["position_ids"] = position_ids
-        if self.attn_implementation != "flash_attention_2":
+        if packed_rows_mode(self.attn_implementation) == "dense-mask":
             result["attention_mask"] = block_causal_mask(segments, self.mask_dtype or torch.float32)
         return result
+
+
+def flattened_batch(rows: Sequence[Row]) -> dict[str, Any]:
+    """Every sample of the batch in one row, no padding, with FlashAttention's variable-length kwargs
+    (the layout of transformers' `DataCollatorWithFlattening(return_flash_attn_kwargs=True)`)."""
+    import torch
+
+    samples = [sample for row in rows for sample in row]
+    lengths = [len(sample) for sample in samples]
+    input_ids, labels, positions, sample_lengths = [], [], [], []
+    for sample, length in zip(samples, lengths):
+        input_ids.extend(sample.input_ids)
+        # as in RowCollator: a sample's first token is never a target of the sample before it
+        labels.extend([IGNORE_INDEX, *sample.labels[1:]])
+        positions.extend(range(length))
+        sample_lengths.extend([length] * length)
+    boundaries = torch.tensor([0, *lengths], dtype=torch.int32).cumsum(0, dtype=torch.int32)
+    longest = max(lengths)
+    return {
+        "input_ids": torch.tensor([input_ids], dtype=torch.long),
+        "labels": torch.tensor([labels], dtype=torch.long),
+        "position_ids": torch.tensor([positions], dtype=torch.long),
+        "cu_seq_lens_q": boundaries,
+        "cu_seq_lens_k": boundaries,
+        "max_length_q": longest,
+        "max_length_k": longest,
+        REAL_TOKENS_KEY: torch.tensor(sum(lengths), dtype=torch.long),
+        SAMPLE_LENGTHS_KEY: torch.tensor([sample_lengths], dtype=torch.long),
+    }
 
 
 def block_causal_mask(segments: "torch.Tensor", dtype: "torch.dtype") -> "torch.Tensor":

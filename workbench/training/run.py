@@ -341,7 +341,10 @@ def _train(
     )
     trainable, total = parameter_counts(model)
     compute_dtype = torch_dtype(precision.compute)
-    collator_options = {"attn_implementation": config.model.attn_implementation, "mask_dtype": compute_dtype}
+    from workbench.training.attention import run_attention
+
+    # the kernel the model was loaded with decides how packed rows mark their samples
+    collator_options = {"attn_implementation": run_attention(config, facts), "mask_dtype": compute_dtype}
     train_collator = RowCollator(tokenizer.pad_token_id, packed=config.data.packing, **collator_options)
     eval_collator = RowCollator(tokenizer.pad_token_id, packed=config.data.packing, **collator_options)
 
