@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, Checkbox, Input, Select, Static
+from textual.widgets import Button, Checkbox, Input, ProgressBar, Select, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.base import PaletteEntry, PaneScreen
@@ -89,11 +89,13 @@ class ChatScreen(PaneScreen):
         """Both sides' answers so far and the finished ones (a snapshot, so a newer one may replace
         an unprocessed older one without losing anything)."""
 
-        def __init__(self, generation: int, texts: tuple[str, str], finished: tuple) -> None:
+        def __init__(self, generation: int, texts: tuple[str, str], finished: tuple, tokens: tuple[int, int] = (0, 0)) -> None:
             super().__init__()
             self.generation = generation
             self.texts = texts
             self.finished = finished
+            self.tokens = tokens
+            """Text pieces streamed per side so far (one a token, near enough, for the progress bar)."""
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, ChatScreen.StreamUpdate) and message.generation == self.generation
@@ -128,6 +130,9 @@ class ChatScreen(PaneScreen):
         self.blind = False
         self.blind_round = None
         self.round_voted = False
+        self.waiting: Optional[dict] = None
+        """The turn being answered: when it started, its latency estimate and what it is measured by."""
+        self._progress_timer = None
 
     # -- layout ----------------------------------------------------------------------------------
 
@@ -149,7 +154,9 @@ class ChatScreen(PaneScreen):
                 yield Button("Both bad", id="vote-both_bad", compact=True, disabled=True)
                 yield Static("", id="vote-tally")
             yield Input(id="chat-input", placeholder="Ask both models… (Enter to send)", compact=True)
-            yield Static("", id="chat-status")
+            with Horizontal(id="chat-status-row"):
+                yield Static("", id="chat-status")
+                yield ProgressBar(id="chat-progress", show_eta=False, show_percentage=False)
 
     def on_mount(self) -> None:
         self.refresh_choices()
@@ -327,14 +334,101 @@ class ChatScreen(PaneScreen):
             jobs.append(GenerationJob(self.sources[side], messages, self.settings.for_side(side)))
         self.pending_user_text = text
         self.last_answers = [None, None]
+        self.waiting = self._expected_wait(jobs)
+        estimate = self.waiting["estimate"]
+        note = (
+            estimate.words() if estimate is not None
+            else "no answer measured on this machine yet: this one measures b and k for the next"
+        )
         for side in (0, 1):
-            self.column_for(side).begin_turn(text)
+            self.column_for(side).begin_turn(text, f"[dim]waiting for the first token · {note}[/dim]")
         self._set_votes_enabled(False)
         self.generation += 1
         self.generating = True
         self.refresh_bindings()  # Esc: stop while answering, else leave the box
         self._refresh_status("answering… (Esc to stop)")
+        self._start_progress()
         self.generate(self.generation, jobs)
+
+    # -- waiting that informs --------------------------------------------------------------------
+
+    def _expected_wait(self, jobs: list) -> dict:
+        """What this turn is measured by (model, rows, threads, prompt length) and its estimate
+        from this machine's earlier answers (workbench/inference/latency.py)."""
+        from workbench.cpu_budget import CpuBudget, current_split
+        from workbench.inference.latency import LatencyLog
+
+        resolved = self.app.resolved_model
+        model = resolved.display_name if resolved else self.app.model_status.name
+        try:
+            threads = CpuBudget.from_environment().chat_threads(current_split().train > 0)
+        except WorkbenchError:
+            threads = 0
+        try:
+            prompt_tokens = max(len(self.engine().prompt_ids(job.messages, job.source)) for job in jobs)
+        except WorkbenchError:
+            prompt_tokens = 0
+        longest = max(job.settings.max_new_tokens for job in jobs)
+        log = LatencyLog()
+        estimate = log.estimate(model, rows=len(jobs), threads=threads, prompt_tokens=prompt_tokens, max_new_tokens=longest)
+        return {
+            "log": log, "model": model, "rows": len(jobs), "threads": threads, "prompt_tokens": prompt_tokens,
+            "estimate": estimate, "started": time.monotonic(), "first_token": False, "tokens": 0, "max_new_tokens": longest,
+        }
+
+    def _start_progress(self) -> None:
+        bar = self.query_one("#chat-progress", ProgressBar)
+        bar.display = True
+        self._tick_progress()
+        if self._progress_timer is None:
+            self._progress_timer = self.set_interval(0.25, self._tick_progress)
+        else:
+            self._progress_timer.resume()
+
+    def _tick_progress(self) -> None:
+        """Before the first token: the time waited against the expected b (a pulsing bar when there
+        is no estimate yet); then the tokens written against the longest answer."""
+        waiting = self.waiting
+        bar = self.query_one("#chat-progress", ProgressBar)
+        if waiting is None or not self.generating:
+            return
+        estimate = waiting["estimate"]
+        elapsed = time.monotonic() - waiting["started"]
+        if not waiting["first_token"] and waiting.get("stage", "").startswith("attaching"):
+            bar.update(total=None)
+            self._refresh_status(f"{waiting['stage']} (Esc to stop)")
+            return
+        if not waiting["first_token"]:
+            if estimate is None:
+                bar.update(total=None)
+                self._refresh_status(f"answering · {elapsed:.0f} s, waiting for the first token (Esc to stop)")
+                return
+            expected = max(0.1, estimate.first_token_s)
+            bar.update(total=expected, progress=min(elapsed, expected))
+            left = expected - elapsed
+            when = f"≈ {left:.0f} s to the first token" if left >= 0.5 else "the first token is late"
+            self._refresh_status(f"answering · {when} (Esc to stop)")
+            return
+        written, longest = waiting["tokens"], waiting["max_new_tokens"]
+        bar.update(total=longest, progress=min(written, longest))
+        left = ""
+        if estimate is not None and estimate.per_token_s:
+            left = f" · ≤ {max(0.0, (longest - written) * estimate.per_token_s):.0f} s left"
+        self._refresh_status(f"writing · {written}/{longest} tokens{left} (Esc to stop)")
+
+    def _stop_progress(self) -> None:
+        self.query_one("#chat-progress", ProgressBar).display = False
+        if self._progress_timer is not None:
+            self._progress_timer.pause()
+
+    def _record_timings(self, answers: list) -> None:
+        """This turn's b and k, for the next turn's estimate."""
+        waiting, self.waiting = self.waiting, None
+        if waiting is None:
+            return
+        for answer in answers:
+            if answer is not None:
+                waiting["log"].record(waiting["model"], waiting["rows"], waiting["threads"], waiting["prompt_tokens"], answer)
 
     @work(thread=True, exclusive=True, group="chat-generate", exit_on_error=False)
     def generate(self, generation: int, jobs: list) -> None:
@@ -343,6 +437,7 @@ class ChatScreen(PaneScreen):
 
         worker = get_current_worker()
         texts = ["", ""]
+        pieces = [0, 0]
         finished = [None, None]
         try:
             if any(not job.source.is_base for job in jobs):
@@ -356,22 +451,28 @@ class ChatScreen(PaneScreen):
                 for event in events:
                     if isinstance(event, TextDelta):
                         texts[event.side] += event.text
+                        pieces[event.side] += 1
                     elif isinstance(event, SideFinished):
                         finished[event.side] = event.answer
                 if events:
-                    self.post_message(self.StreamUpdate(generation, (texts[0], texts[1]), tuple(finished)))
+                    self.post_message(self.StreamUpdate(generation, (texts[0], texts[1]), tuple(finished), (pieces[0], pieces[1])))
                     time.sleep(REPAINT_INTERVAL_S)
             self.post_message(self.GenerationDone(generation, list(stream.answers)))
         except Exception as error:  # every failure is shown in the pane, never a hang
             self.post_message(self.GenerationDone(generation, [None, None], _one_line(error)))
 
     def on_chat_screen_progress(self, message: Progress) -> None:
+        if self.waiting is not None:
+            self.waiting["stage"] = message.text
         if self.generating:
             self._refresh_status(message.text)
 
     def on_chat_screen_stream_update(self, message: StreamUpdate) -> None:
         if message.generation != self.generation:
             return
+        if self.waiting is not None:
+            self.waiting["first_token"] = self.waiting["first_token"] or any(message.texts) or any(message.finished)
+            self.waiting["tokens"] = max(message.tokens)
         for side in (0, 1):
             column, answer = self.column_for(side), message.finished[side]
             if answer is not None:
@@ -384,6 +485,8 @@ class ChatScreen(PaneScreen):
     def on_chat_screen_generation_done(self, message: GenerationDone) -> None:
         if message.generation != self.generation:
             return
+        self._stop_progress()
+        self._record_timings(message.answers)
         self.generating = False
         self.refresh_bindings()  # Esc: stop while answering, else leave the box
         if message.error is not None:
@@ -431,6 +534,8 @@ class ChatScreen(PaneScreen):
             self.action_stop()
             # The stopped generation's last messages belong to the old conversation: ignore them.
             self.generation += 1
+            self._stop_progress()
+            self.waiting = None
             self.generating = False
             self.refresh_bindings()  # Esc: stop while answering, else leave the box
         self.histories = [[], []]

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import Button, Input, Select, Static, TabbedContent, TabPane
+from textual.widgets import Button, Input, ProgressBar, Select, Static, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.base import PaletteEntry, PaneScreen
@@ -195,7 +195,9 @@ class DataScreen(PaneScreen):
                 )
                 yield Select([(name, name) for name in FORMAT_CHOICES], value="auto", allow_blank=False, id="data-format")
                 yield Button("Open", id="data-open-button", variant="primary")
-            yield Static("No file open. Type a path and press Enter.", id="data-status")
+            with Horizontal(id="data-status-row"):
+                yield Static("No file open: o picks a file, or type a path and press Enter.", id="data-status")
+                yield ProgressBar(id="data-progress", total=1.0, show_eta=False)
             yield Static("", id="data-mixture")
             yield Static("", id="data-error")
             with TabbedContent(id="data-tabs"):
@@ -377,8 +379,15 @@ class DataScreen(PaneScreen):
             self.post_message(self.TokenizerReady(tokenizer, name))
 
     def on_data_screen_progress(self, message: Progress) -> None:
-        percent = f" {message.fraction * 100:.0f}%" if message.fraction is not None else ""
-        self.query_one("#data-status", Static).update(f"{message.text}{percent}")
+        """A long step's stage, with a real bar while it reports how far it got (reading, tokenizing, checking)."""
+        self.query_one("#data-status", Static).update(message.text)
+        self._show_progress(message.fraction)
+
+    def _show_progress(self, fraction: float | None) -> None:
+        bar = self.query_one("#data-progress", ProgressBar)
+        bar.display = fraction is not None
+        if fraction is not None:
+            bar.update(progress=fraction)
 
     def on_data_screen_loaded(self, message: Loaded) -> None:
         loaded = message.loaded
@@ -471,8 +480,11 @@ class DataScreen(PaneScreen):
             flagged = len(self.report.flags_by_row())
             text += f" · {flagged:,} rows flagged" if flagged else " · no problems found"
         self.query_one("#data-status", Static).update(text)
+        self._show_progress(None)
 
     def _show_error(self, text: str | None) -> None:
+        if text is not None:
+            self._show_progress(None)
         panel = self.query_one("#data-error", Static)
         panel.set_class(text is not None, "-shown")
         panel.update(f"✗ {text}" if text else "")

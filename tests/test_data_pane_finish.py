@@ -82,3 +82,28 @@ async def test_the_export_path_follows_the_open_file_until_one_is_typed(fixed_de
         export.value = str(tmp_path / "mine.jsonl")  # typed by hand: kept
         await open_file(pilot, first)
         assert export.value == str(tmp_path / "mine.jsonl")
+
+
+async def test_long_steps_show_a_real_progress_bar(fixed_devices, tmp_path):
+    from textual.widgets import ProgressBar
+
+    messy = copy_messy(tmp_path, "messy.jsonl")
+    app = data_app(fixed_devices)
+    fractions = []
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = app.screen
+        bar = screen.query_one("#data-progress", ProgressBar)
+        original = type(screen).on_data_screen_progress
+
+        def watch(self, message) -> None:
+            original(self, message)
+            fractions.append((message.fraction, bar.display, bar.percentage))
+
+        type(screen).on_data_screen_progress = watch
+        try:
+            await open_file(pilot, messy)
+        finally:
+            type(screen).on_data_screen_progress = original
+        shown = [(fraction, percentage) for fraction, display, percentage in fractions if display]
+        assert shown and all(abs(fraction - percentage) < 1e-9 for fraction, percentage in shown)
+        assert not bar.display  # the summary replaces it once the checks are done

@@ -50,9 +50,10 @@ class ChatColumn(Vertical):
         self.turns = [Turn(t.user, t.answer, t.state) for t in turns]
         self._redraw()
 
-    def begin_turn(self, user_text: str) -> None:
+    def begin_turn(self, user_text: str, waiting: str = "[dim]waiting for the first token…[/dim]") -> None:
+        """A new exchange; `waiting` shows under it until the first token (the screen's estimate)."""
         self.turns.append(Turn(user_text))
-        self.set_timing("[dim]waiting for the first token…[/dim]")
+        self.set_timing(waiting)
         self._redraw()
 
     def show_answer(self, text: str, state: Optional[str] = None) -> None:

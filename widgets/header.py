@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Static
+from textual.widgets import ProgressBar, Static
 
 
 class WorkbenchHeader(Horizontal):
@@ -21,6 +21,7 @@ class WorkbenchHeader(Horizontal):
     def compose(self) -> ComposeResult:
         yield Static("[b]SFT Workbench[/b]", id="header-title")
         yield Static("", id="header-model")
+        yield ProgressBar(id="header-progress", total=1.0, show_eta=False, show_percentage=False)
         yield Static("", id="header-devices")
 
     def on_mount(self) -> None:
@@ -33,6 +34,11 @@ class WorkbenchHeader(Horizontal):
         label.update(status.header_text())
         label.set_class(status.state == "ready", "-ready")
         label.set_class(status.state == "error", "-error")
+        # A real bar while a long stage reports how far it got (converting the default model: ~25 s).
+        bar = self.query_one("#header-progress", ProgressBar)
+        bar.display = status.state == "loading" and status.fraction is not None
+        if bar.display:
+            bar.update(progress=status.fraction)
 
     def _show_devices(self, _changed=None) -> None:
         split = getattr(self.app, "cpu_split", None)
