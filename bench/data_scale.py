@@ -4,11 +4,17 @@ Builds an Alpaca-format JSONL file from English prose (sentences of the Python s
 docstrings, so the text is real, varied and the same on every machine with Python 3.11), with
 defects planted at known rows, then runs the CLI end to end in a subprocess, as a user would:
 
-    .venv/bin/python bench/data_scale.py [--rows 100000] [--keep FILE] [--tui]
+    .venv/bin/python bench/data_scale.py [--rows 100000] [--keep FILE] [--tui] [--floor-pairs N]
 
 Prints the wall time, the token-length summary, and how many of each planted defect were found.
 With --tui it also opens the file in the Data pane (headless, 120x40) and times listing the rows,
 paging through them while the checks run and after, and the checks themselves.
+
+With --floor-pairs N it measures the tokenize-only floor against `inspect` in N interleaved pairs
+(the order alternates from pair to pair; the 1-minute load average is printed for each run): the
+floor is a process that loads the same tokenizer (the `tokenizers` library alone) and tokenizes
+the texts `inspect` counts, every row rendered through the same chat template beforehand, all of
+them in one `encode_batch_fast` call on every core. The ratio inspect / floor is taken per pair.
 """
 
 from __future__ import annotations
@@ -146,11 +152,76 @@ async def time_the_pane(path: Path) -> None:
     )
 
 
+FLOOR_PROGRAM = """
+import json, sys
+from tokenizers import Tokenizer
+tokenizer = Tokenizer.from_file(sys.argv[1])
+with open(sys.argv[2], encoding="utf-8") as handle:
+    texts = json.load(handle)
+encodings = tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+print(sum(len(encoding.ids) for encoding in encodings))
+"""
+
+
+def write_rendered_texts(rows_path: Path, texts_path: Path) -> tuple[Path, int]:
+    """Every row as `inspect` renders it (the default model's tokenizer prepared for the chat
+    template, the template's own system prompt) into a JSON list; returns the tokenizer.json used
+    and the row count."""
+    sys.path.insert(0, str(REPO))
+    from workbench.data.chat_templates import prepare_tokenizer
+    from workbench.data.loading import load_conversations
+    from workbench.data.system_prompt import with_system_prompt
+    from workbench.data.token_lengths import BATCH_ROWS, _render_batch, load_data_tokenizer
+    from workbench.models import resolve_model
+
+    _name, tokenizer = load_data_tokenizer(None)
+    tokenizer = prepare_tokenizer(tokenizer, "auto").tokenizer
+    conversations = [with_system_prompt(c, None) for c in load_conversations(str(rows_path), "auto").conversations]
+    texts = []
+    for start in range(0, len(conversations), BATCH_ROWS):
+        texts.extend(_render_batch(tokenizer, conversations[start : start + BATCH_ROWS]))
+    texts_path.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+    return Path(resolve_model(None).path) / "tokenizer.json", len(texts)
+
+
+def timed(command: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """(wall seconds, CPU seconds of the child, the finished process)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    finished = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ})
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), finished
+
+
+def floor_pairs(path: Path, pairs: int, directory: Path) -> None:
+    """inspect against the tokenize-only floor, in interleaved pairs."""
+    tokenizer_json, count = write_rendered_texts(path, directory / "rendered.json")
+    floor = [sys.executable, "-c", FLOOR_PROGRAM, str(tokenizer_json), str(directory / "rendered.json")]
+    inspect = [sys.executable, "-m", "workbench", "data", "inspect", str(path), "--json"]
+    print(f"floor: {count:,} rendered texts; pairs alternate which runs first")
+    ratios = []
+    for number in range(pairs):
+        measured = {}
+        for name in (("floor", "inspect") if number % 2 == 0 else ("inspect", "floor")):
+            load = os.getloadavg()[0]
+            wall, cpu, finished = timed(floor if name == "floor" else inspect)
+            if finished.returncode != 0:
+                raise SystemExit(f"{name} failed: {finished.stderr[-2000:]}")
+            measured[name] = wall
+            print(f"  pair {number + 1} {name:>7}: {wall:5.1f} s wall, {cpu:5.1f} s CPU (load {load:.2f})", flush=True)
+        ratios.append(measured["inspect"] / measured["floor"])
+    median = sorted(ratios)[len(ratios) // 2] if len(ratios) % 2 else sum(sorted(ratios)[len(ratios) // 2 - 1 : len(ratios) // 2 + 1]) / 2
+    print(f"inspect / floor per pair: {', '.join(f'{r:.2f}' for r in ratios)}; median {median:.2f} (target <= 1.15)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--keep", help="also write the generated file here")
     parser.add_argument("--tui", action="store_true", help="also time the Data pane on the same file")
+    parser.add_argument("--floor-pairs", type=int, default=0,
+                        help="instead: N interleaved pairs of inspect against the tokenize-only floor")
     args = parser.parse_args()
 
     rows, planted = build_rows(args.rows)
@@ -160,6 +231,9 @@ def main() -> int:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         size_mb = path.stat().st_size / 1e6
+        if args.floor_pairs:
+            floor_pairs(path, args.floor_pairs, Path(directory))
+            return 0
         mean_chars = sum(len(r["instruction"]) + len(r["input"]) + len(r["output"]) for r in rows) / len(rows)
         command = [sys.executable, "-m", "workbench", "data", "inspect", str(path), "--json"]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
+from workbench.data.batch_rendering import render_plain_chats
 from workbench.data.conversation import Conversation
 from workbench.data.system_prompt import with_system_prompt
 from workbench.data.templating import (
@@ -338,8 +339,12 @@ def _render_batch(tokenizer: "PreTrainedTokenizerBase", batch: list[Conversation
             plain.append(position)
     if plain:
         chats = [batch[position].to_chat() for position in plain]
+        has_template = bool(getattr(tokenizer, "chat_template", None))
+        # one Jinja render for the whole batch when the rows allow it (workbench/data/batch_rendering.py)
+        rendered = render_plain_chats(tokenizer, chats) if has_template else None
         try:
-            rendered = tokenizer.apply_chat_template(chats, tokenize=False) if getattr(tokenizer, "chat_template", None) else None
+            if rendered is None and has_template:
+                rendered = tokenizer.apply_chat_template(chats, tokenize=False)
         except Exception:
             rendered = None
         if rendered is None:  # find the row the template refused, and say which
