@@ -64,10 +64,12 @@ class ChatScreen(PaneScreen):
         Binding("ctrl+s", "export_votes", "Export votes", show=False),
         Binding("ctrl+l", "open_directory", "Open dir", show=False),
         # Function keys, so votes work over SSH without a mouse while the prompt box keeps the letters.
-        Binding("f6", "vote('a')", "A better"),
-        Binding("f7", "vote('b')", "B better"),
-        Binding("f8", "vote('tie')", "Tie"),
-        Binding("f9", "vote('both_bad')", "Both bad"),
+        # Out of the footer: the vote buttons name their keys, and four more keys would cut an
+        # 80-column footer.
+        Binding("f6", "vote('a')", "A better", show=False),
+        Binding("f7", "vote('b')", "B better", show=False),
+        Binding("f8", "vote('tie')", "Tie", show=False),
+        Binding("f9", "vote('both_bad')", "Both bad", show=False),
     ]
     PALETTE = (
         PaletteEntry("New chat", "new_chat", "a new conversation on both sides"),
@@ -148,10 +150,10 @@ class ChatScreen(PaneScreen):
                 yield ChatColumn(id="column-left")
                 yield ChatColumn(id="column-right")
             with Horizontal(id="vote-bar"):
-                yield Button("A better", id="vote-a", compact=True, disabled=True)
-                yield Button("B better", id="vote-b", compact=True, disabled=True)
-                yield Button("Tie", id="vote-tie", compact=True, disabled=True)
-                yield Button("Both bad", id="vote-both_bad", compact=True, disabled=True)
+                yield Button("F6 A better", id="vote-a", compact=True, disabled=True)
+                yield Button("F7 B better", id="vote-b", compact=True, disabled=True)
+                yield Button("F8 Tie", id="vote-tie", compact=True, disabled=True)
+                yield Button("F9 Both bad", id="vote-both_bad", compact=True, disabled=True)
                 yield Static("", id="vote-tally")
             yield Input(id="chat-input", placeholder="Ask both models… (Enter to send)", compact=True)
             with Horizontal(id="chat-status-row"):
@@ -189,6 +191,7 @@ class ChatScreen(PaneScreen):
     def _follow_model_status(self, status) -> None:
         chat_input = self.query_one("#chat-input", Input)
         chat_input.disabled = not self.model_ready
+        self.refresh_bindings()  # `i` (back to typing) shows only once there is a box to type in
         if self.model_ready:
             chat_input.placeholder = "Ask both models… (Enter to send)"
             if self.focused is None:
@@ -635,14 +638,15 @@ class ChatScreen(PaneScreen):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        if action == "vote":  # the vote keys show in the footer only while a vote is open
+        if action == "vote":  # the vote keys work only while a vote is open
             return self.blind and not self.round_voted and None not in self.last_answers and not self.generating
         if action == "stop":
             return self.generating
         if action == "leave_text_box":
             return self.typing and not self.generating
         if action == "focus_input":
-            return super().check_action(action, parameters) and self.focused is not self.query_one("#chat-input")
+            chat_input = self.query_one("#chat-input")
+            return super().check_action(action, parameters) and not chat_input.disabled and self.focused is not chat_input
         return super().check_action(action, parameters)
 
     def action_focus_input(self) -> None:

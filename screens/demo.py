@@ -37,6 +37,11 @@ VOTE_PROMPT_INDEX = 2
 TOUR_ACTIONS = ("tour_key", "tour_next", "tour_back", "tour_quit")
 SCORES_HINT = "v: the questions whose answers changed"
 TEXT_ENTRY = (Input, TextArea)
+KEY_CONTENT = {"memory": "#mem-title"}
+"""Steps whose pane scrolls to what the guide talks about: the Memory estimate, its bar and the verdict."""
+ZOOM_BELOW_ROWS = 34
+"""On terminals shorter than this the tokens step zooms the row over the table: at 80×24 the guide
+leaves the row's view two lines, too few for the green (trained) tokens."""
 AUTO_FOCUS_WINDOW_S = 1.5
 """A text box focused this soon after the tour changed pane was focused by the pane (not by a
 person); the tour takes the focus back so n, b and q keep turning pages."""
@@ -80,6 +85,8 @@ class DemoApp(WorkbenchApp):
         self._step_timer = None
         self._training_requested = False
         self._tour_moved_at = 0.0
+        self._zoomed = None
+        """The Data pane when the tour zoomed its row (short terminals), to unzoom on the next step."""
 
     # -- moving through the tour -----------------------------------------------------------------
 
@@ -135,11 +142,22 @@ class DemoApp(WorkbenchApp):
     async def show_step(self, index: int) -> None:
         """Go to step `index`: its pane, the guide panel there, then the step's set-up."""
         self._stop_step_timer()
+        if self._zoomed is not None:  # the tour zoomed the Data pane's row for its tokens step
+            self._zoomed.remove_class("-zoom-detail")
+            self._zoomed = None
         self.tour_index = index
         step = TOUR[index]
         await self._go_to_pane(self._pane_for(step))
+        if step.key in KEY_CONTENT:
+            self.call_after_refresh(self._bring_into_view, KEY_CONTENT[step.key])
         if step.action:
             getattr(self, f"step_{step.action}")()
+
+    def _bring_into_view(self, selector: str) -> None:
+        """Scroll the step's key content to the top of its pane (the guide takes half an 80×24 screen)."""
+        found = list(self.screen.query(selector))
+        if found:
+            found[0].scroll_visible(top=True, animate=False)
 
     def _pane_for(self, step) -> str:
         if step.action in ("compare_answers", "blind_vote") and not self._adapter_ready():
@@ -271,6 +289,8 @@ class DemoApp(WorkbenchApp):
             if state["pending"] is not None and state["pending"] not in done:
                 return False  # the step is still running in the pane's worker
             state["pending"] = None
+            # The steps applied so far (under the step list): in view, however short the terminal.
+            data.query_one("#clean-applied").scroll_visible(animate=False)
             remaining = [operation for _, operation in CLEANING_STEPS if operation not in done]
             if remaining:
                 if time.monotonic() - state["last_apply"] < CLEANING_STEP_PAUSE_S:
@@ -290,7 +310,7 @@ class DemoApp(WorkbenchApp):
                 return False
             self.cleaned_file = target
             self.config_store.update("data.train_file", str(target))
-            self.set_guide_status(f"{len(session.conversations):,} clean rows saved to {target}")
+            self.set_guide_status(f"{len(session.conversations):,} clean rows saved: {target.name}")
             return True
 
         self._every_tick(tick)
@@ -311,6 +331,11 @@ class DemoApp(WorkbenchApp):
             position = _first_identity_row(table)
             if position is not None:
                 table.cursor = position
+            if self.size.height < ZOOM_BELOW_ROWS and not data.has_class("-zoom-detail"):
+                # The row's tokens over the table, so the green ones show (zoomed first: the view
+                # scrolls to the answer in the layout it will be seen in).
+                data.action_toggle_zoom()
+                self._zoomed = data
             if data.query_one(RowDetail).mode != "model":
                 data.action_toggle_model_view()
             return True

@@ -1,4 +1,4 @@
-"""SVG snapshot of the Memory pane at 80x24."""
+"""SVG snapshots of the Memory pane at 80x24 and 120x40."""
 
 from screens.app import make_app
 
@@ -15,3 +15,10 @@ def test_memory_pane_snapshot(snap_compare, fixed_devices):
     reason; footer with ^y Apply and ^l Reset."""
     app = make_app(load_model=False, device_report=fixed_devices, initial_pane="memory")
     assert snap_compare(app, terminal_size=(80, 24))
+
+
+def test_memory_pane_snapshot_demo_size(snap_compare, fixed_devices):
+    """The same at 120x40: every input on the left, and on the right the estimate, the bar with its
+    legend, the verdict and the cheapest changes, with room to spare; the footer whole."""
+    app = make_app(load_model=False, device_report=fixed_devices, initial_pane="memory")
+    assert snap_compare(app, terminal_size=(120, 40))

@@ -11,7 +11,9 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static, TextArea
 
+from widgets.path_input import PathInput
 from workbench.config.fields import FieldSpec
+from workbench.config.io import PATH_FIELDS
 
 
 def _on_off(value: bool) -> str:
@@ -58,6 +60,8 @@ class ConfigFieldRow(Vertical):
             area = TextArea(spec.format(value), classes="config-editor", soft_wrap=True, show_line_numbers=False)
             area.tab_behavior = "focus"
             return area
+        if spec.dotted in PATH_FIELDS:  # Tab takes the grey completion of the path typed, else moves on
+            return PathInput(spec.format(value), placeholder=spec.placeholder, compact=True, select_on_focus=False, classes="config-editor")
         return Input(spec.format(value), placeholder=spec.placeholder, compact=True, select_on_focus=False, classes="config-editor")
 
     @property

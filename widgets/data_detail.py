@@ -164,18 +164,28 @@ class RowDetail(Vertical):
             return
         self.query_one("#detail-scroll").scroll_home(animate=False)
 
-    def _scroll_to_first_trained_token(self, tokens: Text) -> None:
-        """Bring the first trained token near the top: the answer is what the view is about."""
+    def first_trained_line(self, tokens: Text | None = None) -> int | None:
+        """The line of the model view (as wrapped now) that holds the first trained token."""
         example = self.example
         first = next((i for i, label in enumerate(example.labels) if label != -100), None) if example else None
         if first is None:
-            return
+            return None
         offset = sum(len(_visible(piece)) for piece in example.token_texts[:first])
         body = self.query_one("#detail-body", Static)
-        lines = tokens.wrap(self.app.console, max(1, body.content_region.width))
+        lines = (tokens or model_view_text(example)).wrap(self.app.console, max(1, body.content_region.width))
         seen = 0
         for number, line in enumerate(lines):
             seen += len(line.plain) + 1
             if seen > offset:
-                self.query_one("#detail-scroll").scroll_to(y=max(0, number - 2), animate=False)
-                return
+                return number
+        return None
+
+    def _scroll_to_first_trained_token(self, tokens: Text) -> None:
+        """Bring the first trained token near the top: the answer is what the view is about. Two
+        lines of context above it when the view has room; on a short view (80×24, the demo's guide
+        below) the answer's line comes first, so the trained tokens are always in sight."""
+        number = self.first_trained_line(tokens)
+        if number is not None:
+            scroll = self.query_one("#detail-scroll")
+            context = 2 if scroll.scrollable_content_region.height >= 6 else 0
+            scroll.scroll_to(y=max(0, number - context), animate=False)

@@ -183,23 +183,30 @@ def resolve_config_path(value: str | os.PathLike, base_dir: str | os.PathLike | 
     return (Path(base_dir) if base_dir is not None else Path.cwd()) / path
 
 
-def _path_fields(config: RunConfig) -> list[tuple[Any, str, str]]:
-    """(section object, attribute, kind) of every field of `config` that may hold a path.
+PATH_FIELDS = {
+    "data.train_file": "data",
+    "data.validation_file": "data",
+    "data.chat_template": "template",
+    "model.name_or_path": "model",
+    "evaluation.eval_file": "file",
+    "devices.accelerate_config": "file",
+    "devices.deepspeed": "deepspeed",
+}
+"""Fields that may hold a path (besides each data.sources entry's path and validation_file), by
+kind: "data" (a data path, `#entry` suffix allowed; or a cached dataset id), "file", "model" (a
+local model directory, or a Hub id / "default"), "template" (a built-in name, or a .jinja file),
+"deepspeed" (a shipped preset name, or a JSON file). The form completes these as paths."""
+SOURCE_PATH_FIELDS = {"path": "data", "validation_file": "data"}
 
-    Kinds: "data" (a data path, `#entry` suffix allowed; or a cached dataset id), "file", "model" (a
-    local model directory, or a Hub id / "default"), "template" (a built-in name, or a .jinja file),
-    "deepspeed" (a shipped preset name, or a JSON file)."""
-    data = config.data
-    fields = [(data, "train_file", "data"), (data, "validation_file", "data")]
-    for source in data.sources:
-        fields += [(source, "path", "data"), (source, "validation_file", "data")]
-    fields += [
-        (data, "chat_template", "template"),
-        (config.model, "name_or_path", "model"),
-        (config.evaluation, "eval_file", "file"),
-        (config.devices, "accelerate_config", "file"),
-        (config.devices, "deepspeed", "deepspeed"),
-    ]
+
+def _path_fields(config: RunConfig) -> list[tuple[Any, str, str]]:
+    """(section object, attribute, kind) of every field of `config` that may hold a path."""
+    fields = []
+    for dotted, kind in PATH_FIELDS.items():
+        section, attribute = dotted.split(".")
+        fields.append((getattr(config, section), attribute, kind))
+    for source in config.data.sources:
+        fields += [(source, attribute, kind) for attribute, kind in SOURCE_PATH_FIELDS.items()]
     return fields
 
 
