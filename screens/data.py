@@ -189,7 +189,7 @@ class DataScreen(PaneScreen):
         with Vertical(id="data-body"):
             with Horizontal(id="data-open"):
                 yield PathInput(
-                    placeholder="data file, save_to_disk dir, owner/name or dataset_info.json#entry · o: file picker",
+                    placeholder="file, folder, owner/name or dataset_info.json#entry · ctrl+o: file picker",
                     id="data-path",
                     suffixes=DATA_SUFFIXES,
                 )
