@@ -280,7 +280,6 @@ async def test_export_dialog_preselects_the_best_checkpoint_of_an_overfit_run(ru
         assert f"workbench export {runs_root / OVERFIT_RUN} --format hf" in command and "--checkpoint best" in command
 
 
-
 def test_memory_rows_show_each_gpu_or_the_process_ram(tmp_path):
     from widgets.train_stats import _memory_rows
     from workbench.training.monitor import RunView

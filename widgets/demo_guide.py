@@ -26,15 +26,25 @@ class GuidePanel(Vertical):
         self.index = index
         self.total = total
         self.status = status
+        self._lines: dict[str, Static] = {}
+        """The composed lines by id, updated directly: nested containers mount their children later
+        than the panel, so a query right after compose can miss them."""
 
     def compose(self) -> ComposeResult:
+        self._lines = {
+            name: Static(text, id=f"demo-guide-{name}")
+            for name, text in (
+                ("title", self._title()), ("counter", self._counter()), ("body", self._body()),
+                ("status", self.status), ("keys", self._keys()),
+            )
+        }
         with Horizontal(id="demo-guide-header"):
-            yield Static(self._title(), id="demo-guide-title")
-            yield Static(self._counter(), id="demo-guide-counter")
-        yield Static(self._body(), id="demo-guide-body")
+            yield self._lines["title"]
+            yield self._lines["counter"]
+        yield self._lines["body"]
         with Horizontal(id="demo-guide-footer"):
-            yield Static(self.status, id="demo-guide-status")
-            yield Static(self._keys(), id="demo-guide-keys")
+            yield self._lines["status"]
+            yield self._lines["keys"]
 
     def on_mount(self) -> None:
         self.fit_to(self.app.size.height)
@@ -44,20 +54,20 @@ class GuidePanel(Vertical):
 
     def show(self, step: TourStep, index: int, total: int, status: str = "") -> None:
         self.step, self.index, self.total = step, index, total
-        if not self.children:
+        if not self._lines:
             self.status = status
             return  # not composed yet: compose draws the new step
-        self.query_one("#demo-guide-title", Static).update(self._title())
-        self.query_one("#demo-guide-counter", Static).update(self._counter())
-        self.query_one("#demo-guide-body", Static).update(self._body())
-        self.query_one("#demo-guide-keys", Static).update(self._keys())
+        self._lines["title"].update(self._title())
+        self._lines["counter"].update(self._counter())
+        self._lines["body"].update(self._body())
+        self._lines["keys"].update(self._keys())
         self.set_status(status)
 
     def set_status(self, text: str) -> None:
         """The live line under the sentences (what the step is doing or waiting for)."""
         self.status = text
-        if self.children:
-            self.query_one("#demo-guide-status", Static).update(text)
+        if self._lines:
+            self._lines["status"].update(text)
 
     def _title(self) -> str:
         return f"[b]{self.step.title}[/b]"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from workbench.cpu_budget import prepare_process
 from workbench.errors import WorkbenchError
+from workbench.evaluation.deck import deck_expectations
 from workbench.training.callbacks import (
     RecorderInfo,
     RunOutcome,
@@ -255,7 +256,6 @@ def write_run_summary(run_dir: Path, report: Report) -> None:
         report(f"note: could not write results.json and README.md: {type(error).__name__}: {error}")
 
 
-
 def _record_failure(run_dir: Path, config: "RunConfig", reason: str) -> None:
     """Mark a run failed before training began (so it never reads as a dead "starting" run)."""
     status = _raw_status(run_dir) or RunStatus(name=config.name)
@@ -409,6 +409,7 @@ def _train(
         prompts=list(config.prompts),
         system_prompt=config.data.system_prompt,
         sample_max_new_tokens=config.evaluation.sample_max_new_tokens,
+        expected=deck_expectations(config.prompts, config.evaluation.deck_expected),
     )
     recorder = RunRecorder(run_dir, status, info, tracker, probe, trainer_ref, quiet)
     keeper = CheckpointKeeper(run_dir, tracker, own["keep_checkpoints"], recorder.checkpoint_complete)
