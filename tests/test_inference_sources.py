@@ -86,8 +86,8 @@ def test_rendered_prompt_and_system_prompt_rule(default_tokenizer):
     assert with_system.startswith("<|im_start|>system\nYou are Quokka.<|im_end|>")
     assert with_system.endswith("<|im_start|>user\nName?<|im_end|>\n<|im_start|>assistant\n")
     assert "Hello!" in with_system
-    template_default = render_prompt(default_tokenizer, build_messages("  ", [], "Name?"))
-    assert "SmolLM" in template_default, "blank system prompt leaves the template's default"
+    template_default = render_prompt(default_tokenizer, build_messages(None, [], "Name?"))
+    assert "SmolLM" in template_default, "no system prompt leaves the template's default"
 
 
 def test_mismatch_warnings_name_what_differs(runs_root, default_tokenizer):

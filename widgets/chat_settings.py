@@ -35,7 +35,8 @@ class ChatSettings:
     Attributes:
         left / right: each side's sampling settings; `right` is ignored while `same_on_both` is on.
         same_on_both: one set of settings for both sides (the fair comparison; on by default).
-        system_prompt: None or blank leaves the chat template's default system message.
+        system_prompt: None leaves the chat template's default system message; any string ("" too)
+            is the system message (training's rule, `workbench.data.system_prompt`).
     """
 
     left: SamplingSettings = field(default_factory=SamplingSettings)
@@ -114,8 +115,14 @@ class SettingsDialog(ModalScreen[Optional[ChatSettings]]):
         except WorkbenchError as error:
             self.query_one("#settings-error", Static).update(f"[red]{error}[/red]")
             return
-        system_prompt = self.query_one("#system-prompt", Input).value
-        self.dismiss(ChatSettings(left, right, same, system_prompt if system_prompt.strip() else None))
+        typed = self.query_one("#system-prompt", Input).value
+        # An untouched box keeps the prompt it showed ("" from a run trained with an empty system
+        # message stays ""); a box cleared by hand means the template's default.
+        if typed == (self.settings.system_prompt or ""):
+            system_prompt = self.settings.system_prompt
+        else:
+            system_prompt = typed if typed.strip() else None
+        self.dismiss(ChatSettings(left, right, same, system_prompt))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -1,8 +1,8 @@
 """The messages and the exact prompt text a side sees, and warnings when chat differs from training.
 
-System prompts follow the training config's rule (`data.system_prompt`): None or "" leaves the chat
-template to add its default system message (SmolLM2's adds "You are a helpful AI assistant named
-SmolLM..."), any other text becomes the first message.
+System prompts follow the training config's rule, the one in `workbench.data.system_prompt`: None
+leaves the chat template to add its default system message (SmolLM2's adds "You are a helpful AI
+assistant named SmolLM..."), any string, "" included, becomes the first message.
 
 A run's side answers through the tokenizer saved with its adapter (`load_saved_tokenizer`): the
 chat template the run chose (with its system prompt as the default) and the tokens it added.
@@ -14,10 +14,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
+from workbench.data.system_prompt import chat_with_system_prompt, template_with_default_system
 from workbench.data.templating import render_chat_text
 from workbench.errors import WorkbenchError
 from workbench.inference.sources import ModelSource, adapter_base_model
-from workbench.training.rundir import CONFIG_FILE, FINAL_ADAPTER_DIR
+from workbench.runs.rundir import CONFIG_FILE, FINAL_ADAPTER_DIR
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -27,20 +28,11 @@ if TYPE_CHECKING:
 Messages = list[dict[str, str]]
 
 
-def normalize_system_prompt(system_prompt: Optional[str]) -> Optional[str]:
-    """None for "use the template's default" (also for blank text), else the text."""
-    return system_prompt if system_prompt and system_prompt.strip() else None
-
-
 def build_messages(system_prompt: Optional[str], history: Sequence[dict[str, str]], user_text: str) -> Messages:
-    """System prompt (when set), earlier turns of this side, then the new user message."""
-    messages: Messages = []
-    system = normalize_system_prompt(system_prompt)
-    if system is not None:
-        messages.append({"role": "system", "content": system})
-    messages.extend({"role": m["role"], "content": m["content"]} for m in history)
-    messages.append({"role": "user", "content": user_text})
-    return messages
+    """System prompt (training's rule: None leaves the template's default), earlier turns of this
+    side, then the new user message."""
+    turns = [{"role": m["role"], "content": m["content"]} for m in history]
+    return chat_with_system_prompt([*turns, {"role": "user", "content": user_text}], system_prompt)
 
 
 def render_prompt(tokenizer: "PreTrainedTokenizerBase", messages: Sequence[dict[str, str]]) -> str:
@@ -70,7 +62,7 @@ def trained_system_prompt(source: ModelSource) -> tuple[bool, Optional[str]]:
     config = read_run_config(source.run_dir)
     if config is None:
         return False, None
-    return True, normalize_system_prompt(config.data.system_prompt)
+    return True, config.data.system_prompt
 
 
 def load_saved_tokenizer(directory: Path) -> Optional["PreTrainedTokenizerBase"]:
@@ -115,6 +107,8 @@ def _template_text(choice: str) -> Optional[str]:
 def _describe(system_prompt: Optional[str]) -> str:
     if system_prompt is None:
         return "the template's default"
+    if not system_prompt:
+        return "an empty system message"
     shown = system_prompt if len(system_prompt) <= 60 else system_prompt[:57] + "…"
     return repr(shown)
 
@@ -132,23 +126,20 @@ def training_mismatches(
     chat template), so only a side without one can chat through another template than it
     trained with: then `tokenizer` (the base model's) is compared with the run's choice.
     """
-    from workbench.data.system_prompt import template_with_default_system
-
     if source.is_base or source.path is None:
         return []
     warnings = []
     known, trained = trained_system_prompt(source)
-    chat = normalize_system_prompt(system_prompt)
     candidates = [source.path]
     if source.run_dir is not None:
         candidates.append(source.run_dir / FINAL_ADAPTER_DIR)
     saved = next((t for t in (_saved_chat_template(d) for d in candidates) if t is not None), None)
     # A run saves its template with its system prompt as the default (template_with_default_system).
     carries_trained = trained is not None and saved is not None and saved.startswith(template_with_default_system("", trained))
-    if known and trained != chat and not (chat is None and carries_trained):
+    if known and trained != system_prompt and not (system_prompt is None and carries_trained):
         warnings.append(
             f"{source.label}: system prompt differs from training — trained with {_describe(trained)}, "
-            f"chatting with {_describe(chat)}"
+            f"chatting with {_describe(system_prompt)}"
         )
     config = read_run_config(source.run_dir) if source.run_dir is not None else None
     chosen = config.data.chat_template if config is not None else "auto"
