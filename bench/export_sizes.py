@@ -1,7 +1,7 @@
 """Export times and sizes of one run: hf bf16, gguf f16 and gguf q8_0 (what docs/benchmarks.md records
 for the default model).
 
-Each export runs in this process through `workbench.training.export.export`, into a fresh temporary
+Each export runs in this process through `workbench.runs.export.export`, into a fresh temporary
 folder, timed from the call to the finished (renamed) directory; the size is the weights files'
 bytes. Give it a finished run on the default model, e.g. the quick demo's:
 
@@ -46,7 +46,7 @@ def main() -> int:
     import transformers  # noqa: F401
 
     from workbench.export.options import ExportOptions
-    from workbench.training.export import export
+    from workbench.runs.export import export
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="workbench-export-bench-") as scratch:

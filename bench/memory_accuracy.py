@@ -194,7 +194,7 @@ def _estimate(case: Case, model_dir: str):
 
 
 def _child_environment(allocator: str) -> dict[str, str]:
-    """The trainer child's environment as the launcher builds it (workbench/training/launch.py)."""
+    """The trainer child's environment as the launcher builds it (workbench/runs/launch.py)."""
     from workbench.cpu_budget import prepare_process
     from workbench.memory.allocator import ALLOCATOR_ENV, allocator_environment
 

@@ -91,7 +91,7 @@ def side_config(data: str, max_seq_length: int | None, steps: int, overrides: li
 
 def workbench_side(config, workdir: Path) -> dict:
     """The real trainer in this process; tokens and times from its events."""
-    from workbench.training.rundir import read_events
+    from workbench.runs.rundir import read_events
     from workbench.training.run import run_training
 
     run_dir = workdir / "run"

@@ -10,6 +10,7 @@ worker at a time; results carry the session they were computed for, so a stale o
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -143,12 +144,14 @@ class DataScreen(PaneScreen):
             super().__init__()
             self.session_id = session_id
 
+    @dataclass
     class Exported(Message):
-        def __init__(self, text: str, train_path: Path, validation_path: Path | None) -> None:
-            super().__init__()
-            self.text = text
-            self.train_path = train_path
-            self.validation_path = validation_path
+        """An export finished: what to say, the files written and their format."""
+
+        text: str
+        train_path: Path
+        validation_path: Path | None
+        output_format: str
 
     class MixtureSummarized(Message):
         """Per-source rows and tokens of the config's data.sources, as the summary shows them."""
@@ -839,7 +842,7 @@ class DataScreen(PaneScreen):
         if result.validation_path is not None:
             text += f", {result.validation_path.name} ({result.validation_rows:,} rows)"
         text += f" and the recipe {result.recipe_path.name}"
-        self.post_message(self.Exported(text, result.train_path, result.validation_path))
+        self.post_message(self.Exported(text, result.train_path, result.validation_path, output_format))
 
     def on_data_screen_exported(self, message: Exported) -> None:
         self.last_export = message
@@ -847,16 +850,22 @@ class DataScreen(PaneScreen):
         self.app.notify(message.text, title="Exported", timeout=6)
 
     def on_cleaning_panel_use_for_training(self, message: CleaningPanel.UseForTraining) -> None:
-        """Set data.train_file (and validation_file when the export has a split) in the run config."""
+        """Train on the export: data.train_file, its format, no column mapping (the export writes the
+        format's own columns), no mixture, and the export's validation file (else validation_split
+        of the new file: a validation file chosen for the old data may be in another format)."""
         exported = self.last_export
         if exported is None:
             return
-        store = self.app.config_store
-        store.update("data.train_file", str(exported.train_path))
-        if exported.validation_path is not None:
-            store.update("data.validation_file", str(exported.validation_path))
+        validation = str(exported.validation_path) if exported.validation_path is not None else None
+        self.app.config_store.update_many({
+            "data.train_file": str(exported.train_path),
+            "data.format": exported.output_format,
+            "data.columns": None,
+            "data.sources": [],
+            "data.validation_file": validation,
+        })
         used = exported.train_path.name + (f" and {exported.validation_path.name}" if exported.validation_path else "")
-        self.app.notify(f"The run config now trains on {used}.", title="Data", timeout=5)
+        self.app.notify(f"The run config now trains on {used} ({exported.output_format}).", title="Data", timeout=5)
 
     # ---- failures --------------------------------------------------------------------------------
 

@@ -381,7 +381,7 @@ class DemoApp(WorkbenchApp):
     @work(thread=True, exclusive=True, group="demo-training", exit_on_error=False)
     def start_demo_training(self) -> None:
         """Clean the data first if the tour skipped that step, then launch the trainer process."""
-        from workbench.training.launch import start_run
+        from workbench.runs.launch import start_run
 
         config = self.config_store.config
         if self.cleaned_file is None or Path(config.data.train_file or "") != self.cleaned_file:
@@ -484,7 +484,7 @@ class DemoApp(WorkbenchApp):
             self.notify(text, title="Training not started", severity="error", timeout=10)
 
     def training_status(self):
-        from workbench.training.rundir import read_status
+        from workbench.runs.rundir import read_status
 
         return read_status(self.demo_run) if self.demo_run is not None else None
 

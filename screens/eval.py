@@ -78,7 +78,7 @@ class EvalScreen(Screen):
 
     @work(thread=True, exclusive=True, group="eval-curve", exit_on_error=False)
     def load_eval_curve(self) -> None:
-        from workbench.training.monitor import RunView
+        from workbench.runs.monitor import RunView
 
         view = RunView.load(self.run_dir)
         self.post_message(self.CurveLoaded(list(view.eval_loss.steps), list(view.eval_loss.values)))

@@ -36,9 +36,9 @@ from workbench.config.schema import RunConfig
 from workbench.config.translate import render
 from workbench.errors import WorkbenchError
 from workbench.paths import runs_dir
-from workbench.training.rundir import CONFIG_FILE
+from workbench.runs.rundir import CONFIG_FILE
 
-LAUNCHER_MODULE = "workbench.training.launch"
+LAUNCHER_MODULE = "workbench.runs.launch"
 CONFIG_SUFFIXES = (".yaml", ".yml")
 CHECK_DELAY_S = 0.3
 """Environment checks wait for typing to pause (they may read the data file)."""

@@ -1,6 +1,6 @@
 """The Train pane: watch, compare, stop and resume training runs.
 
-The pane only reads run directories (see workbench/training/rundir.py): a timer tails the shown run's
+The pane only reads run directories (see workbench/runs/rundir.py): a timer tails the shown run's
 events.jsonl and status.json, another re-scans the runs folder. A run is a separate process, so
 leaving or quitting the pane never touches it, and reopening re-attaches by reading the files again.
 """
@@ -26,8 +26,8 @@ from widgets.train_plots import Curve, CurvePlot
 from widgets.train_runs import RunsTable
 from widgets.train_stats import OverfittingBanner, RunStats, SamplesPanel
 from workbench.paths import runs_dir
-from workbench.training.monitor import RunSummary, RunView, summarize_run, summarize_runs
-from workbench.training.rundir import EVENTS_FILE, EventTail, RunStatus, complete_checkpoints, read_status
+from workbench.runs.monitor import RunSummary, RunView, summarize_run, summarize_runs
+from workbench.runs.rundir import EVENTS_FILE, EventTail, RunStatus, complete_checkpoints, read_status
 
 TAIL_INTERVAL_S = 0.5
 """How often the shown run's new events are read (a seek and a read of the new bytes: cheap)."""
@@ -35,7 +35,7 @@ TAIL_INTERVAL_S = 0.5
 RESCAN_INTERVAL_S = 2.0
 """How often the runs folder is listed again (one small status.json per run)."""
 
-LAUNCHER_MODULE = "workbench.training.launch"
+LAUNCHER_MODULE = "workbench.runs.launch"
 MAX_AUTO_OVERLAY_RUNS = 2
 
 RAW_LOSS_COLOR = (125, 125, 135)
@@ -280,7 +280,7 @@ class TrainScreen(PaneScreen):
     def _refresh_panels(self) -> None:
         view, status = self.view, self.status
         available = launcher_available()
-        note = "" if available else "Stop and Resume need the trainer launcher (workbench.training.launch), which this install lacks."
+        note = "" if available else "Stop and Resume need the trainer launcher (workbench.runs.launch), which this install lacks."
         self.query_one(RunStats).show(view, status, note, loading=view is None and self.shown_run is not None)
         warning = view.overfitting() if view is not None else None
         checkpoint = (view.best_checkpoint if view else None) or (status.best_checkpoint if status else None)
@@ -292,7 +292,7 @@ class TrainScreen(PaneScreen):
         summary = self._shown_summary()
         stop, resume = self.query_one("#train-stop", Button), self.query_one("#train-resume", Button)
         chat, export = self.query_one("#train-chat", Button), self.query_one("#train-export", Button)
-        missing = "Not available: the trainer launcher (workbench.training.launch) is not installed."
+        missing = "Not available: the trainer launcher (workbench.runs.launch) is not installed."
         stop.disabled = not (available and summary is not None and summary.is_active)
         stop.tooltip = missing if not available else "Save a checkpoint and stop the trainer (s)"
         resume.disabled = not (available and summary is not None and summary.can_resume)
@@ -340,7 +340,7 @@ class TrainScreen(PaneScreen):
             self.notify("This run is not running.", severity="warning")
             return
         if not launcher_available():
-            self.notify("Stopping needs workbench.training.launch, which is not installed.", severity="error")
+            self.notify("Stopping needs workbench.runs.launch, which is not installed.", severity="error")
             return
         self.call_launcher("stop_run", summary.run_dir)
 
@@ -359,7 +359,7 @@ class TrainScreen(PaneScreen):
             self.notify(f"Cannot resume {summary.name}: {why}.", severity="warning")
             return
         if not launcher_available():
-            self.notify("Resuming needs workbench.training.launch, which is not installed.", severity="error")
+            self.notify("Resuming needs workbench.runs.launch, which is not installed.", severity="error")
             return
         self.call_launcher("resume_run", summary.run_dir)
 

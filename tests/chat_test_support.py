@@ -41,7 +41,7 @@ def make_run_dir(
     """A run directory as the trainer leaves it: config.yaml, status.json, checkpoints/, adapter/."""
     from workbench.config.io import save_config
     from workbench.config.schema import RunConfig
-    from workbench.training.rundir import RunStatus, write_status
+    from workbench.runs.rundir import RunStatus, write_status
 
     run_dir = Path(root) / name
     run_dir.mkdir(parents=True)

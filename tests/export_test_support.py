@@ -82,7 +82,7 @@ def make_run(run_dir: Path, model_dir: Path, tokenizer, *, name: str = "tiny", s
     from transformers import AutoModelForCausalLM
 
     from workbench.config.io import save_config
-    from workbench.training.rundir import EventLog, RunStatus, write_status
+    from workbench.runs.rundir import EventLog, RunStatus, write_status
 
     run_dir.mkdir(parents=True)
     train = write_alpaca(run_dir.parent / f"{name}-train.json", [(f"Question {i}?", f"Answer {i}.") for i in range(10)])

@@ -2,7 +2,7 @@
 the file (and the line or field where there is one), within seconds, with no traceback and the source
 bytes unchanged.
 
-Most cases run in-process through `workbench.cli.main`, under a watchdog that ends the test run with a
+Most cases run in-process through `workbench_cli.main.main`, under a watchdog that ends the test run with a
 traceback if one hangs (a FIFO, YAML aliases used to); /dev/zero and one FIFO run as real commands in a
 subprocess with a timeout (reading /dev/zero in-process would exhaust the memory before any watchdog).
 """
@@ -26,7 +26,7 @@ import pytest
 from chat_test_support import make_run_dir, make_tiny_adapter
 from training_test_support import run_config, varied_rows, write_alpaca
 
-from workbench.cli import main
+from workbench_cli.main import main
 
 CASE_TIMEOUT_S = 30
 GOOD_ROW = '{"instruction": "hi", "output": "there"}\n'

@@ -7,7 +7,7 @@ from textual.app import App, ComposeResult
 
 from widgets.data_quality import BarPlot, count_ticks
 from widgets.train_runs import STATE_STYLES, RunsTable
-from workbench.training.monitor import RunSummary
+from workbench.runs.monitor import RunSummary
 
 
 def test_count_ticks_are_whole_numbers_on_a_1_2_5_step_past_the_largest():

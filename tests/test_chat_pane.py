@@ -78,7 +78,7 @@ async def test_both_answers_stream_with_timings_and_match_the_cli(chat_app, runs
         assert [len(history) for history in screen.histories] == [2, 2]
         max_new_tokens = screen.settings.left.max_new_tokens
 
-    from workbench.cli import main
+    from workbench_cli.main import main
 
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("What is your name?\n")

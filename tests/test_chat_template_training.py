@@ -31,7 +31,7 @@ def _save(config, path):
 
 @pytest.fixture(scope="module")
 def chatml_run(tmp_path_factory, base_model_dir):
-    from workbench.cli import main
+    from workbench_cli.main import main
 
     folder = tmp_path_factory.mktemp("chatml-run")
     train = write_alpaca(folder / "train.json", [(f"What is {word}?", f"{word} is a word") for word in "amber birch cobalt dune ember fjord grove harbor".split()])
@@ -115,7 +115,7 @@ def test_the_merged_export_carries_the_template_and_the_trained_rows(chatml_run,
 
     from workbench.data.chat_templates import builtin_template_text
     from workbench.data.system_prompt import template_with_default_system
-    from workbench.training.export import export_run
+    from workbench.runs.export import export_run
 
     exported = export_run(chatml_run, tmp_path / "merged", merge=True, report=lambda line: None)
     model = AutoModelForCausalLM.from_pretrained(exported)
@@ -132,7 +132,7 @@ def test_the_merged_export_carries_the_template_and_the_trained_rows(chatml_run,
 
 
 def test_train_refuses_auto_on_a_base_model_before_any_run_directory(base_model_dir, tmp_path, monkeypatch, capsys):
-    from workbench.cli import main
+    from workbench_cli.main import main
 
     runs = tmp_path / "runs"
     monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(runs))

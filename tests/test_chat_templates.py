@@ -241,7 +241,7 @@ def base_model_dir(tmp_path_factory, base_tokenizer):
 
 
 def test_config_check_refuses_auto_on_a_base_model_with_names_to_choose_from(base_model_dir, tmp_path, capsys):
-    from workbench.cli import main
+    from workbench_cli.main import main
     from workbench.config.io import save_config
     from workbench.config.schema import RunConfig
 
@@ -270,7 +270,7 @@ def test_config_check_refuses_auto_on_a_base_model_with_names_to_choose_from(bas
 
 
 def test_data_show_marks_the_trained_spans_and_counts(base_model_dir, tmp_path, capsys):
-    from workbench.cli import main
+    from workbench_cli.main import main
 
     data = tmp_path / "chat.jsonl"
     rows = [{"messages": [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"answer {i}"}]} for i in range(3)]

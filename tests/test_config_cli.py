@@ -2,7 +2,7 @@
 
 import pytest
 
-from workbench.cli import main
+from workbench_cli.main import main
 from workbench.config.io import load_config
 from workbench.config.presets import get_preset
 
@@ -70,7 +70,7 @@ def test_show_prints_each_view(in_tmp, capsys):
 
 
 def test_the_help_names_every_preset():
-    from workbench.commands.config import PRESET_HELP
+    from workbench_cli.commands.config import PRESET_HELP
     from workbench.config.presets import PRESETS
 
     assert PRESET_HELP.split(", ") == list(PRESETS)

@@ -357,7 +357,7 @@ def test_an_exported_config_imports_back_to_the_same_training(tmp_path, monkeypa
 
 
 def test_the_import_command_writes_the_config_and_reports_each_key(tmp_path, monkeypatch, capsys):
-    from workbench.cli import main
+    from workbench_cli.main import main
     from workbench.config.io import load_config
 
     monkeypatch.chdir(tmp_path)

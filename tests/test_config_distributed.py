@@ -96,7 +96,7 @@ def test_an_accelerate_config_file_carries_the_machines(base, tmp_path):
 
 
 def test_a_run_on_several_machines_is_not_started_in_the_background(base, tmp_path):
-    from workbench.training.launch import start_run
+    from workbench.runs.launch import start_run
 
     file = write_accelerate_config(
         tmp_path, distributed_type="MULTI_GPU", num_processes=8, num_machines=2, main_process_ip="10.0.0.1"
@@ -120,7 +120,7 @@ def test_deepspeed_presets_are_shipped_zero_configs(base):
 
 
 def test_a_deepspeed_preset_name_survives_into_the_run_directory(base, tmp_path, monkeypatch):
-    from workbench.training.launch import config_for_run
+    from workbench.runs.launch import config_for_run
 
     monkeypatch.chdir(tmp_path)
     assert config_for_run(make(base, deepspeed="zero2", num_processes=2)).devices.deepspeed == "zero2"

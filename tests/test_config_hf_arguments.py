@@ -108,7 +108,7 @@ def test_auto_precision_resolves_alike_for_train_estimate_and_the_memory_pane(mo
     """On a CPU with native bf16, `workbench estimate` used to say fp32 while training picked
     mixed-bf16. Now all three ask workbench.precision."""
     import workbench.devices
-    from workbench.cli import main
+    from workbench_cli.main import main
     from workbench.memory import memory_inputs_from_config
 
     monkeypatch.setattr(workbench.devices, "detect_devices", lambda: AMX_CPU)

@@ -194,7 +194,7 @@ CLI_ENTRIES = {
 
 @pytest.mark.parametrize("command", sorted(CLI_ENTRIES))
 def test_every_cli_command_sets_passive_waiting_before_torch(command, entry_inputs, tmp_path):
-    """`python -m workbench COMMAND`: how the trainer child starts too (workbench/training/launch.py)."""
+    """`python -m workbench COMMAND`: how the trainer child starts too (workbench/runs/launch.py)."""
     args = [arg.format(tmp=tmp_path, root=ROOT, **entry_inputs) for arg in CLI_ENTRIES[command]]
     seen = environment_at_torch_import(tmp_path, "import runpy\nrunpy.run_module('workbench', run_name='__main__')", args)
     assert seen == {"OMP_WAIT_POLICY": "PASSIVE"}
@@ -206,7 +206,7 @@ def test_the_tui_sets_passive_waiting_before_its_model_loads(tmp_path, entry_inp
     from textual.app import App
     run = App.run
     App.run = lambda self, **kwargs: run(self, headless=True)
-    from workbench.cli import main
+    from workbench_cli.main import main
     main(["tui", "--model", {str(entry_inputs["model"])!r}])
     """
     assert environment_at_torch_import(tmp_path, code) == {"OMP_WAIT_POLICY": "PASSIVE"}

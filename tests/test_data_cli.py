@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.cli import main
+from workbench_cli.main import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 
@@ -106,7 +106,7 @@ def test_split_fraction_is_validated(messy, tmp_path):
 
 def test_data_modules_import_no_heavy_libraries():
     code = (
-        "import sys, workbench.commands.data, workbench.data.loading, workbench.data.checks, "
+        "import sys, workbench_cli.commands.data, workbench.data.loading, workbench.data.checks, "
         "workbench.data.cleaning, workbench.data.recipe, workbench.data.templating, workbench.data.token_lengths\n"
         "heavy = {'textual', 'torch', 'transformers', 'datasets', 'pyarrow', 'numpy'} & set(sys.modules)\n"
         "print(sorted(heavy))"
@@ -116,7 +116,7 @@ def test_data_modules_import_no_heavy_libraries():
 
 
 def test_default_limits_match_the_run_config():
-    from workbench.commands import data as command
+    from workbench_cli.commands import data as command
     from workbench.config import RunConfig
     from workbench.data.checks import DEFAULT_MAX_SEQ_LEN
     from workbench.data.near_duplicates import DEFAULT_THRESHOLD

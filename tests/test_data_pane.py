@@ -202,3 +202,34 @@ async def test_a_large_file_scrolls_without_waiting(fixed_devices, tmp_path, mon
         assert table.current_row == 19_999
         assert elapsed < 30, f"paging took {elapsed:.1f} s"
         assert 30 < len(drawn) < 5_000  # rows are drawn when they come on screen, not all 20,000
+
+
+async def test_use_for_training_trains_on_the_export_in_its_format(fixed_devices, tmp_path):
+    """The config trained on an alpaca file with a column mapping and another validation file;
+    after "Use for training" on a messages export the trainer's loader reads the new file."""
+    from workbench.data.mixture import load_mixture
+
+    source = tmp_path / "alpaca.json"
+    shutil.copy2(FIXTURES / "alpaca.json", source)
+    old_validation = tmp_path / "old_validation.json"
+    shutil.copy2(FIXTURES / "alpaca.json", old_validation)
+    app = data_app(fixed_devices)
+    app.config_store.update("data.format", "alpaca")
+    app.config_store.update("data.columns", {"prompt": "instruction", "response": "output"})
+    app.config_store.update("data.validation_file", str(old_validation))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await open_file(pilot, source)
+        screen = app.screen
+        out = tmp_path / "out" / "clean.jsonl"
+        screen.query_one(CleaningPanel).post_message(CleaningPanel.ExportRequested(str(out), "messages"))
+        await settle(pilot, lambda: screen.last_export is not None)
+        screen.show_tab("tab-clean")
+        await pilot.pause()
+        screen.query_one("#export-use").scroll_visible(animate=False)
+        await pilot.pause()
+        await pilot.click("#export-use")
+        await pilot.pause()
+        data = app.config_store.config.data
+        assert (data.train_file, data.format, data.columns, data.validation_file) == (str(out), "messages", None, None)
+        mixture = load_mixture(data, seed=0)
+        assert len(mixture.train) + len(mixture.eval) == 4

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.cli import main
+from workbench_cli.main import main
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
 

@@ -8,7 +8,7 @@ from training_test_support import read_events, run_config, varied_rows, write_al
 from workbench.errors import WorkbenchError
 from workbench.evaluation.deck import deck_expectations, score_deck
 from workbench.evaluation.metrics import contains
-from workbench.training.monitor import RunView
+from workbench.runs.monitor import RunView
 
 
 def test_expected_lines_follow_the_deck_order_and_dash_skips_a_prompt():

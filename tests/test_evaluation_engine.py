@@ -10,7 +10,7 @@ import pytest
 
 from chat_test_support import make_run_dir, make_tiny_adapter
 from training_test_support import run_config, varied_rows, write_alpaca
-from workbench.cli import main
+from workbench_cli.main import main
 from workbench.evaluation.loglik import score_choice_groups, score_sequences
 from workbench.evaluation.metrics import score_answer
 from workbench.inference.engine import ChatEngine

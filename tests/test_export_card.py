@@ -20,7 +20,7 @@ def run_dir(tmp_path, default_tokenizer):
 
 
 def test_results_fold_the_run_directory(run_dir):
-    from workbench.training.results import build_results
+    from workbench.runs.results import build_results
 
     results = build_results(run_dir)
     train_file = run_dir.parent / "tiny-train.json"
@@ -38,7 +38,7 @@ def test_results_fold_the_run_directory(run_dir):
 def test_every_export_carries_a_card_with_hyperparameters_data_losses_and_answers(run_dir):
     from huggingface_hub import ModelCard
 
-    from workbench.training.export import export
+    from workbench.runs.export import export
 
     assert not (run_dir / "results.json").exists()
     result = export(run_dir, ExportOptions(format="adapter"), **QUIET)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from export_test_support import build_tiny_model, chatml_tokenizer, make_run, read_json
-from workbench.cli import main
+from workbench_cli.main import main
 
 LLAMA3_TEMPLATE = (
     "{{ bos_token }}{% for m in messages %}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\n\n' + m['content'] + '<|eot_id|>' }}"

@@ -34,7 +34,7 @@ def test_hf_export_is_the_merged_model_in_the_chosen_dtype_with_the_run_template
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from workbench.training.export import export
+    from workbench.runs.export import export
 
     model_dir = build_tiny_model(tmp_path / "model", tokenizer)
     run_dir = make_run(tmp_path / "run", model_dir, tokenizer)
@@ -58,7 +58,7 @@ def test_hf_export_keeps_the_base_dtype_by_default_and_shards_a_large_model(tmp_
     from transformers import AutoModelForCausalLM
 
     import workbench.export.hf as hf
-    from workbench.training.export import export
+    from workbench.runs.export import export
 
     model_dir = build_tiny_model(tmp_path / "model", tokenizer)
     run_dir = make_run(tmp_path / "run", model_dir, tokenizer)
@@ -75,7 +75,7 @@ def test_the_default_model_exports_in_bf16_and_names_its_hub_id(tmp_path, tokeni
     """The embedded default's cache says float32 (dequantized from a GGUF) but the model is bf16 on the
     Hub; its cache marker names the Hub id. A tiny model with the same marker stands in for it."""
     from workbench.models import CACHE_MARKER, DEFAULT_MODEL_HUB_ID
-    from workbench.training.export import export
+    from workbench.runs.export import export
 
     model_dir = build_tiny_model(tmp_path / "model", tokenizer)
     (model_dir / CACHE_MARKER).write_text(json.dumps({"format_version": 1, "hub_id": DEFAULT_MODEL_HUB_ID}))
@@ -91,7 +91,7 @@ def test_the_adapter_loads_with_autopeft_wherever_the_base_is_in_the_hf_cache(tm
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from workbench.training.export import export
+    from workbench.runs.export import export
 
     hf_home = tmp_path / "hf-home"
     repo = hf_home / "hub" / "models--tinyorg--tiny-chat"
@@ -127,7 +127,7 @@ def test_an_adapter_that_learned_new_tokens_merges_their_rows(tmp_path, tokenize
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from workbench.training.export import export
+    from workbench.runs.export import export
 
     model_dir = build_tiny_model(tmp_path / "model", tokenizer)
     run_dir = make_run(tmp_path / "run", model_dir, tokenizer, new_tokens=("<|tool|>", "<|/tool|>"))
@@ -158,7 +158,7 @@ def test_an_adapter_that_learned_new_tokens_merges_their_rows(tmp_path, tokenize
 def test_a_full_fine_tune_has_no_adapter_to_export(tmp_path, tokenizer):
     import shutil
 
-    from workbench.training.export import export
+    from workbench.runs.export import export
 
     model_dir = build_tiny_model(tmp_path / "model", tokenizer)
     run_dir = make_run(tmp_path / "run", model_dir, tokenizer)

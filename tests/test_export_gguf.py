@@ -14,7 +14,7 @@ from workbench.export.options import ExportOptions
 @pytest.fixture(scope="module", params=["llama", "qwen2"])
 def exported(request, tmp_path_factory, default_tokenizer):
     """One tiny run of each family, exported as hf (fp32), gguf f16 and gguf q8_0."""
-    from workbench.training.export import export
+    from workbench.runs.export import export
 
     family = request.param
     root = tmp_path_factory.mktemp(f"gguf-{family}")
@@ -130,7 +130,7 @@ def test_an_architecture_it_cannot_convert_is_refused_in_one_line(tmp_path, defa
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from workbench.training.export import export
+    from workbench.runs.export import export
 
     tokenizer = chatml_tokenizer(tmp_path / "tokenizer", default_tokenizer.chat_template)
     torch.manual_seed(0)
@@ -150,7 +150,7 @@ def test_every_offered_quantization_writes_a_file_transformers_reads(tmp_path, d
     import torch
 
     from workbench.export.options import GGUF_QUANTS
-    from workbench.training.export import export
+    from workbench.runs.export import export
 
     tokenizer = chatml_tokenizer(tmp_path / "tokenizer", default_tokenizer.chat_template)
     run_dir = make_run(tmp_path / "run", build_tiny_model(tmp_path / "model", tokenizer), tokenizer)

@@ -55,7 +55,7 @@ def test_staging_folders_of_gone_processes_are_removed_and_live_ones_kept(tmp_pa
 
 def test_a_failed_export_leaves_neither_target_nor_staging(run_dir, monkeypatch):
     import workbench.export.hf as hf
-    from workbench.training.export import export
+    from workbench.runs.export import export
 
     def broken(model, tokenizer, target, dtype):
         (target / "model.safetensors").write_bytes(b"half a file")
@@ -68,7 +68,7 @@ def test_a_failed_export_leaves_neither_target_nor_staging(run_dir, monkeypatch)
 
 
 def test_a_non_empty_target_is_refused_unless_forced(run_dir):
-    from workbench.training.export import export
+    from workbench.runs.export import export
 
     target = run_dir.parent / "mine"
     target.mkdir()
@@ -102,7 +102,7 @@ def test_a_killed_export_never_looks_complete_and_the_next_one_cleans_up(run_dir
         "import sys, time\n"
         "import workbench.export.hf as hf\n"
         "from workbench.export.options import ExportOptions\n"
-        "from workbench.training.export import export\n"
+        "from workbench.runs.export import export\n"
         "original = hf.write_hf\n"
         "def slow(model, tokenizer, target, dtype):\n"
         "    original(model, tokenizer, target, dtype)\n"
@@ -123,7 +123,7 @@ def test_a_killed_export_never_looks_complete_and_the_next_one_cleans_up(run_dir
     leftovers = list(exports.glob(".hf.partial-*"))
     assert len(leftovers) == 1 and not (exports / "hf").exists()
 
-    from workbench.training.export import export
+    from workbench.runs.export import export
 
     result = export(run_dir, ExportOptions(format="hf"), **QUIET)
     assert (result.path / "model.safetensors").is_file()

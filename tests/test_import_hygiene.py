@@ -15,7 +15,7 @@ def modules_after(code: str) -> list[str]:
 
 def test_importing_the_engine_pulls_in_no_ui_and_no_heavy_library():
     loaded = modules_after(
-        "import workbench, workbench.cli, workbench.config, workbench.config.io, workbench.models, "
+        "import workbench, workbench_cli.main, workbench.config, workbench.config.io, workbench.models, "
         "workbench.devices, workbench.paths, workbench.errors"
     )
     assert not [m for m in HEAVY if m in loaded]
@@ -23,11 +23,11 @@ def test_importing_the_engine_pulls_in_no_ui_and_no_heavy_library():
 
 def test_workbench_help_imports_no_heavy_library():
     loaded = modules_after(
-        "import contextlib, io\nfrom workbench.cli import main\n"
+        "import contextlib, io\nfrom workbench_cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try:\n        main(['--help'])\n    except SystemExit:\n        pass"
     )
-    assert "workbench.cli" in loaded
+    assert "workbench_cli.main" in loaded
     assert not [m for m in HEAVY if m in loaded]
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from chat_test_support import make_run_dir, make_tiny_adapter
 
-from workbench.cli import main
+from workbench_cli.main import main
 from workbench.inference.deck import DeckReplay
 from workbench.inference.engine import ChatEngine
 from workbench.inference.settings import SamplingSettings

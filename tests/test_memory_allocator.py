@@ -59,7 +59,7 @@ def test_workbench_train_from_a_shell_reexecutes_itself_under_mimalloc_and_a_lib
 
 @needs_mimalloc
 def test_the_launcher_gives_the_trainer_child_the_allocator(monkeypatch, tmp_path):
-    from workbench.training import launch
+    from workbench.runs import launch
 
     seen = {}
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from workbench.cli import main
+from workbench_cli.main import main
 
 
 def test_json_output_has_total_trainable_and_breakdown(capsys):
@@ -51,7 +51,7 @@ def test_unknown_model_and_target_are_one_line_errors(capsys):
 def test_estimating_a_catalog_model_never_imports_torch():
     code = (
         "import sys, io, contextlib\n"
-        "from workbench.cli import main\n"
+        "from workbench_cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['estimate', '--model', 'qwen2.5-7b', '--method', 'qlora', '--gpu-memory', '24'])\n"
         "heavy = [m for m in ('torch', 'transformers', 'textual') if m in sys.modules]\n"

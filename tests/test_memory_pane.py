@@ -9,7 +9,7 @@ import json
 from textual.widgets import Button, Input, OptionList, Select, Static
 
 from screens.app import make_app
-from workbench.cli import main
+from workbench_cli.main import main
 from workbench.devices import CpuInfo, DeviceReport
 
 GIB = 2**30

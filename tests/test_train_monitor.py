@@ -1,4 +1,4 @@
-"""workbench.training.monitor: events folded into curves, the EMA, overfitting detection, run summaries."""
+"""workbench.runs.monitor: events folded into curves, the EMA, overfitting detection, run summaries."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.training.monitor import (
+from workbench.runs.monitor import (
     RunView,
     Series,
     detect_overfitting,
@@ -22,7 +22,7 @@ from workbench.training.monitor import (
     summarize_run,
     summarize_runs,
 )
-from workbench.training.rundir import EventLog, RunStatus, write_status
+from workbench.runs.rundir import EventLog, RunStatus, write_status
 
 RECORDED_RUNS = Path(__file__).parent / "fixtures" / "runs"
 OVERFIT_RUN = RECORDED_RUNS / "20261121-101500-identity-lora"

@@ -16,8 +16,8 @@ from screens.app import make_app
 from widgets.train_plots import CurvePlot
 from widgets.train_runs import RunsTable
 from widgets.train_stats import OverfittingBanner, RunStats
-from workbench.training.monitor import format_duration
-from workbench.training.rundir import EventLog, RunStatus, write_status
+from workbench.runs.monitor import format_duration
+from workbench.runs.rundir import EventLog, RunStatus, write_status
 
 RECORDED_RUNS = Path(__file__).parent / "fixtures" / "runs"
 OVERFIT_RUN = "20261121-101500-identity-lora"
@@ -196,9 +196,9 @@ async def test_stop_calls_the_launcher_and_chat_opens_the_run(runs_root, fixed_d
     run_dir = runs_root / OVERFIT_RUN
     mark_running(run_dir, os.getpid())
     stopped: list[Path] = []
-    launcher = types.ModuleType("workbench.training.launch")
+    launcher = types.ModuleType("workbench.runs.launch")
     launcher.stop_run = stopped.append
-    monkeypatch.setitem(sys.modules, "workbench.training.launch", launcher)
+    monkeypatch.setitem(sys.modules, "workbench.runs.launch", launcher)
     app, running = await open_train_pane(fixed_devices)
     async with running as pilot:
         await settle(app, pilot)
@@ -254,9 +254,9 @@ async def test_resume_is_offered_for_a_dead_run_with_a_checkpoint(runs_root, fix
     checkpoint.mkdir(parents=True)
     (checkpoint / "COMPLETE").touch()
     resumed: list[Path] = []
-    launcher = types.ModuleType("workbench.training.launch")
+    launcher = types.ModuleType("workbench.runs.launch")
     launcher.resume_run = resumed.append
-    monkeypatch.setitem(sys.modules, "workbench.training.launch", launcher)
+    monkeypatch.setitem(sys.modules, "workbench.runs.launch", launcher)
     app, running = await open_train_pane(fixed_devices)
     async with running as pilot:
         await settle(app, pilot)
@@ -282,7 +282,7 @@ async def test_export_dialog_preselects_the_best_checkpoint_of_an_overfit_run(ru
 
 def test_memory_rows_show_each_gpu_or_the_process_ram(tmp_path):
     from widgets.train_stats import _memory_rows
-    from workbench.training.monitor import RunView
+    from workbench.runs.monitor import RunView
 
     view = RunView(tmp_path)
     gpu = {"index": 1, "allocated_bytes": 3 * 2**30, "reserved_bytes": 4 * 2**30, "utilization": 87}

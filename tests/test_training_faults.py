@@ -17,7 +17,7 @@ import pytest
 from training_test_support import read_events, run_config, varied_rows, write_alpaca
 
 from workbench.errors import WorkbenchError
-from workbench.training.rundir import complete_checkpoints, read_status
+from workbench.runs.rundir import complete_checkpoints, read_status
 
 
 def test_a_learning_rate_of_1000_ends_as_diverged_never_completed(tmp_path, tiny_model_dir):
@@ -116,11 +116,11 @@ def test_two_concurrent_trainings_into_one_directory_exactly_one_runs(tmp_path, 
 
 
 def test_the_lock_names_its_holder_and_dies_with_it(tmp_path):
-    from workbench.training.run_lock import claim_run_dir, release_run_dir
+    from workbench.runs.run_lock import claim_run_dir, release_run_dir
 
     run_dir = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from workbench.training.run_lock import claim_run_dir; "
+        "import sys, time; from pathlib import Path; from workbench.runs.run_lock import claim_run_dir; "
         f"claim_run_dir(Path({str(run_dir)!r})); print('held', flush=True); time.sleep(60)"
     )], stdout=subprocess.PIPE, text=True)
     try:
@@ -197,7 +197,7 @@ def test_a_full_disk_fails_the_run_cleanly_and_it_resumes_once_space_is_freed(tm
 
 
 def test_leftovers_of_a_killed_trainer_are_removed_by_the_next_one(tmp_path):
-    from workbench.training.run_lock import claim_run_dir, release_run_dir, remove_leftover_temp_files
+    from workbench.runs.run_lock import claim_run_dir, release_run_dir, remove_leftover_temp_files
 
     run_dir = tmp_path / "run"
     checkpoint = run_dir / "checkpoints" / "checkpoint-2"

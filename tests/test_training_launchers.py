@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from training_test_support import read_events, run_config, varied_rows, write_alpaca
-from workbench.training.rundir import complete_checkpoints, read_status
+from workbench.runs.rundir import complete_checkpoints, read_status
 
 MAX_STEPS = 6
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from training_test_support import read_events, run_config, varied_rows, write_alpaca
-from workbench.training.rundir import complete_checkpoints, read_status
+from workbench.runs.rundir import complete_checkpoints, read_status
 
 
 def _wait_for(condition, timeout_s: float, what: str):
@@ -30,7 +30,7 @@ def test_kill_9_leaves_a_dead_run_whose_resume_continues_the_step_count(tmp_path
     from transformers import AutoModelForCausalLM
 
     from workbench.config.io import save_config
-    from workbench.training.launch import resume_run, wait_for_end
+    from workbench.runs.launch import resume_run, wait_for_end
 
     train = write_alpaca(tmp_path / "train.json", varied_rows(24))
     config = run_config(
@@ -39,7 +39,7 @@ def test_kill_9_leaves_a_dead_run_whose_resume_continues_the_step_count(tmp_path
     config_path = save_config(config, tmp_path / "run.yaml")
     # The launching process (as the TUI would) exits at once; the run must live on without it.
     launcher = (
-        "import sys; from workbench.config.io import load_config; from workbench.training.launch import start_run; "
+        "import sys; from workbench.config.io import load_config; from workbench.runs.launch import start_run; "
         f"print(start_run(load_config({str(config_path)!r}), runs_root={str(tmp_path / 'runs')!r}))"
     )
     launched = subprocess.run([sys.executable, "-c", launcher], capture_output=True, text=True, timeout=60, check=True)

@@ -16,8 +16,8 @@ def _train_losses(run_dir) -> dict[int, float]:
 
 def test_losses_after_a_stop_and_resume_match_an_uninterrupted_run(tmp_path, tiny_model_dir):
     from workbench.config.io import save_config
-    from workbench.training.launch import resume_run, start_run, stop_run, wait_for_end
-    from workbench.training.rundir import read_status
+    from workbench.runs.launch import resume_run, start_run, stop_run, wait_for_end
+    from workbench.runs.rundir import read_status
 
     train = write_alpaca(tmp_path / "train.json", varied_rows(40))
     config = run_config(

@@ -14,7 +14,7 @@ import pytest
 
 from training_test_support import read_events, run_config, varied_rows, write_alpaca
 from workbench.errors import WorkbenchError
-from workbench.training.rundir import CHECKPOINT_COMPLETE_MARKER, complete_checkpoints, read_status
+from workbench.runs.rundir import CHECKPOINT_COMPLETE_MARKER, complete_checkpoints, read_status
 
 
 def _overfitting_data(tmp_path):
@@ -32,7 +32,7 @@ def test_a_run_evaluates_stops_early_keeps_the_best_and_exports_a_loadable_model
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from workbench.training.export import export_run
+    from workbench.runs.export import export_run
     from workbench.training.run import run_training
 
     train, validation = _overfitting_data(tmp_path)
@@ -153,7 +153,7 @@ def test_sigterm_stops_gracefully_with_a_checkpoint_at_that_step(tmp_path, tiny_
 
 
 def test_qlora_on_the_cpu_is_refused_in_one_line_before_any_run_directory(tmp_path, tiny_model_dir, capsys):
-    from workbench.cli import main
+    from workbench_cli.main import main
     from workbench.config.io import save_config
 
     train = write_alpaca(tmp_path / "train.json", varied_rows(8))
@@ -167,7 +167,7 @@ def test_qlora_on_the_cpu_is_refused_in_one_line_before_any_run_directory(tmp_pa
 def test_a_launched_run_whose_config_fails_its_checks_reads_failed_not_dead(tmp_path, tiny_model_dir, capsys):
     """start_run's child gets `train CONFIG --run-dir DIR`: a config that cannot train must leave a
     failed run with the reason, not a "starting" one whose process vanished."""
-    from workbench.cli import main
+    from workbench_cli.main import main
     from workbench.config.io import save_config
 
     config = run_config(tiny_model_dir, tmp_path / "missing.json")
@@ -223,7 +223,7 @@ def test_the_run_records_what_the_trainer_got_which_is_what_was_shown(tmp_path, 
     directory; config.yaml keeps the resolved config."""
     from transformers import TrainingArguments
 
-    from workbench.cli import main
+    from workbench_cli.main import main
     from workbench.config.hf_arguments import (
         display_facts,
         json_safe,

@@ -46,6 +46,6 @@ def run_config(model_dir: Path, train_file: Path, **sections: Any):
 
 
 def read_events(run_dir: Path) -> list[dict[str, Any]]:
-    from workbench.training.rundir import read_events as read
+    from workbench.runs.rundir import read_events as read
 
     return read(run_dir)

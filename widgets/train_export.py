@@ -199,7 +199,7 @@ class ExportDialog(ModalScreen[Optional[Path]]):
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def run_export(self, options: ExportOptions):
         """The export itself, in a thread: it only posts messages; the result comes back with the worker."""
-        from workbench.training.export import export
+        from workbench.runs.export import export
 
         return export(
             self.run_dir, options,

@@ -15,7 +15,7 @@ from rich.markup import escape
 from textual.reactive import reactive
 from textual_plotext import PlotextPlot
 
-from workbench.training.monitor import downsample
+from workbench.runs.monitor import downsample
 
 Color = Union[str, tuple[int, int, int]]
 

@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from workbench.training.monitor import RunSummary
+from workbench.runs.monitor import RunSummary
 
 MIN_NAME_WIDTH = 10
 

@@ -12,8 +12,8 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from widgets.train_runs import state_text
-from workbench.training.monitor import RunView, format_bytes, format_duration
-from workbench.training.rundir import ACTIVE_STATES, LOGS_DIR, RunStatus
+from workbench.runs.monitor import RunView, format_bytes, format_duration
+from workbench.runs.rundir import ACTIVE_STATES, LOGS_DIR, RunStatus
 
 
 def _memory_rows(view: RunView, status: Optional[RunStatus]) -> list[tuple[str, Text]]:

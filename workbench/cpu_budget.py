@@ -136,7 +136,7 @@ def budget_dir() -> Path:
 
 def live_claims(directory: Optional[Path] = None) -> list[Claim]:
     """Every claim whose process still runs; the files of processes that are gone are removed."""
-    from workbench.training.rundir import pid_is_alive
+    from workbench.runs.rundir import pid_is_alive
 
     directory = directory or budget_dir()
     claims = []

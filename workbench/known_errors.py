@@ -3,7 +3,7 @@
 transformers refuses a model that needs its own code with a four-line ValueError; safetensors
 reports a cut-short file as `SafetensorError: ... MetadataIncompleteBuffer`; the operating system
 reports a full disk, a read-only folder or a directory where a file belongs as OSError. The CLI
-(workbench/cli.py) and the trainer (workbench/training/failures.py) turn these into one line;
+(workbench_cli/main.py) and the trainer (workbench/training/failures.py) turn these into one line;
 anything else is a bug and keeps its traceback.
 """
 

@@ -35,7 +35,7 @@ def staging_path(target: Path, kind: str = "partial") -> Path:
 
 
 def _owner_alive(pid: int, made_at: float) -> bool:
-    from workbench.training.rundir import pid_is_alive
+    from workbench.runs.rundir import pid_is_alive
 
     if pid == os.getpid():
         return True

@@ -33,7 +33,7 @@ from workbench.errors import WorkbenchError
 from workbench.paths import runs_dir
 from workbench.precision import DTYPE_NAMES, TrainingPrecision, resolve_training_precision, torch_dtype
 from workbench.training.attention import run_attention
-from workbench.training.rundir import CHECKPOINTS_DIR, LOGS_DIR
+from workbench.runs.rundir import CHECKPOINTS_DIR, LOGS_DIR
 
 if TYPE_CHECKING:
     from workbench.devices import DeviceReport

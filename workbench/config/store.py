@@ -40,14 +40,20 @@ class ConfigStore:
     def update(self, dotted_field: str, value: Any) -> RunConfig:
         """Set one field, e.g. update("optimization.learning_rate", 1e-4). Invalid values raise
         pydantic's ValidationError and leave the config unchanged."""
-        *sections, field_name = dotted_field.split(".")
+        return self.update_many({dotted_field: value})
+
+    def update_many(self, values: dict[str, Any]) -> RunConfig:
+        """Set several fields in one change, validated together (fields that are only valid as a
+        set, like data.train_file replacing data.sources); subscribers hear of it once."""
         data = self._config.model_dump()
-        target = data
-        for section in sections:
-            target = target[section]
-        if field_name not in target:
-            raise KeyError(f"unknown config field {dotted_field!r}")
-        target[field_name] = value
+        for dotted_field, value in values.items():
+            *sections, field_name = dotted_field.split(".")
+            target = data
+            for section in sections:
+                target = target[section]
+            if field_name not in target:
+                raise KeyError(f"unknown config field {dotted_field!r}")
+            target[field_name] = value
         self._config = RunConfig.model_validate(data)
         self._notify()
         return self._config

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from workbench.demo.cleaning import DemoCleaning
     from workbench.demo.heldout import HeldoutScore
     from workbench.inference.engine import ChatEngine
-    from workbench.training.rundir import RunStatus
+    from workbench.runs.rundir import RunStatus
 
 Report = Callable[[str], None]
 
@@ -146,7 +146,7 @@ def describe_config(config: "RunConfig") -> str:
 
 
 def _progress_line(view) -> str:
-    from workbench.training.monitor import format_duration
+    from workbench.runs.monitor import format_duration
 
     parts = [f"step {view.step}/{view.max_steps or '?'}"]
     loss = view.train_loss_smoothed.last()
@@ -164,9 +164,9 @@ def train_demo(config: "RunConfig", options: DemoOptions, report: Report) -> Tra
 
     Ctrl-C or the --max-minutes limit asks the trainer to stop (it saves a checkpoint and an adapter first).
     """
-    from workbench.training.launch import start_run, stop_run, wait_for_end
-    from workbench.training.monitor import RunView, format_duration
-    from workbench.training.rundir import ACTIVE_STATES, EventTail, read_status
+    from workbench.runs.launch import start_run, stop_run, wait_for_end
+    from workbench.runs.monitor import RunView, format_duration
+    from workbench.runs.rundir import ACTIVE_STATES, EventTail, read_status
 
     started = time.monotonic()
     run_dir = start_run(config, options.runs_dir)

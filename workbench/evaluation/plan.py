@@ -41,7 +41,7 @@ def resolve_target(target: str, runs_root: Path, base_model: Optional[str] = Non
     """A run (name under the runs directory, or a path), an adapter directory, or a model."""
     from workbench.inference.prompting import read_run_config
     from workbench.inference.sources import adapter_base_model, resolve_run_dir, run_source, source_from_directory
-    from workbench.training.rundir import CONFIG_FILE
+    from workbench.runs.rundir import CONFIG_FILE
 
     path = Path(target).expanduser()
     if (path / CONFIG_FILE).is_file() or (Path(runs_root) / target / CONFIG_FILE).is_file():
@@ -83,7 +83,7 @@ def _key_for(source: "ModelSource", step: Optional[int]) -> str:
 def models_for(target: EvalTarget, checkpoints: Optional[str] = None) -> list[EvalModel]:
     """Base first, then the tuned model, then the chosen checkpoints (oldest first), each once."""
     from workbench.inference.sources import BASE_SOURCE, run_source
-    from workbench.training.rundir import complete_checkpoints, read_status
+    from workbench.runs.rundir import complete_checkpoints, read_status
 
     models = [EvalModel("base", BASE_SOURCE, "base model", 0)]
     if target.tuned is None:

@@ -45,7 +45,7 @@ def eval_dir(run_dir: Path) -> Path:
 
 def write_results(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """results.json (written atomically) and report.md in `out_dir`."""
-    from workbench.training.rundir import write_json_atomic
+    from workbench.runs.rundir import write_json_atomic
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """Taking a trained run elsewhere: merged Hugging Face weights, a portable PEFT adapter, GGUF for
-llama.cpp and Ollama, and a model card for each. `workbench.training.export.export_run` puts the
+llama.cpp and Ollama, and a model card for each. `workbench.runs.export.export_run` puts the
 pieces together; the modules here each write one kind of thing (all heavy imports are lazy):
 
     options     formats, dtypes, GGUF quantizations, default target, the equivalent command line

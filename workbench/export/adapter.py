@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def write_adapter(source: ExportSource, tokenizer: "PreTrainedTokenizerBase", target: Path) -> None:
     """Copy the adapter weights, rewrite its config's base reference, and save the tokenizer beside it
-    (the source must be an adapter: `workbench.training.export` refuses a full fine-tune first)."""
+    (the source must be an adapter: `workbench.runs.export` refuses a full fine-tune first)."""
     for name in ADAPTER_FILES:
         if (source.weights / name).is_file():
             shutil.copy2(source.weights / name, target / name)

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from workbench.training.rundir import CONFIG_FILE
+from workbench.runs.rundir import CONFIG_FILE
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
@@ -90,7 +90,7 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 
 def _results_section(results: dict[str, Any]) -> str:
-    from workbench.training.monitor import format_bytes
+    from workbench.runs.monitor import format_bytes
 
     train, evaluation, memory = results.get("train_loss", {}), results.get("eval_loss", {}), results.get("memory", {})
     rows = [
@@ -222,7 +222,7 @@ def build_card(
     from huggingface_hub import ModelCard, ModelCardData
 
     from workbench.config.io import load_config
-    from workbench.training.results import build_results
+    from workbench.runs.results import build_results
 
     run_dir = Path(run_dir)
     config = load_config(run_dir / CONFIG_FILE)

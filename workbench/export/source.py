@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from workbench.errors import WorkbenchError
-from workbench.training.rundir import (
+from workbench.runs.rundir import (
     CHECKPOINT_COMPLETE_MARKER,
     CHECKPOINTS_DIR,
     CONFIG_FILE,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from workbench.errors import WorkbenchError
-from workbench.training.rundir import (
+from workbench.runs.rundir import (
     CHECKPOINTS_DIR,
     CONFIG_FILE,
     FINAL_ADAPTER_DIR,

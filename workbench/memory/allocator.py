@@ -94,7 +94,7 @@ def reexec_with_allocator(argv: list[str]) -> None:
     """
     main = sys.modules.get("__main__")
     started_as_workbench = Path(sys.argv[0]).name == "workbench" or (
-        getattr(getattr(main, "__spec__", None), "name", "") == "workbench.__main__")
+        getattr(getattr(main, "__spec__", None), "name", "") in ("workbench.__main__", "workbench_cli.__main__"))
     if not started_as_workbench or tuned_allocator_loaded():
         return
     extra = allocator_environment()

@@ -1,7 +1,7 @@
 """The `workbench estimate` command line for a set of memory inputs, so advice shown anywhere (the
 Memory pane, `workbench estimate --advise`) can be reproduced on the CLI exactly.
 
-`workbench/commands/estimate.py` declares its options with these flag names.
+`workbench_cli/commands/estimate.py` declares its options with these flag names.
 """
 
 from __future__ import annotations

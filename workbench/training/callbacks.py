@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 
 from workbench.training.baseline import measure_final_weights, measure_untrained_baseline
 from workbench.training.divergence import DivergenceWatch, divergence_advice
-from workbench.training.rundir import (
+from workbench.runs.rundir import (
     CHECKPOINT_COMPLETE_MARKER,
     CHECKPOINTS_DIR,
     EventLog,

@@ -58,7 +58,7 @@ def free_bytes(path: Path) -> Optional[int]:
 def free_space_after_failure(run_dir: Path) -> None:
     """Remove what the failed write left half done (checkpoints without COMPLETE, temporary files)."""
     from workbench.training.callbacks import remove_incomplete_checkpoints
-    from workbench.training.run_lock import remove_leftover_temp_files
+    from workbench.runs.run_lock import remove_leftover_temp_files
 
     with contextlib.suppress(OSError):
         remove_incomplete_checkpoints(run_dir)
@@ -105,7 +105,7 @@ def trainer_lock(run_dir: Path) -> Iterator[None]:
     """The run directory's lock for a trainer (rank 0 of several) until it returns (also when
     `workbench train` took it earlier, before writing config.yaml), and its leftovers cleared."""
     from workbench.training.ranks import distributed_rank
-    from workbench.training.run_lock import claim_run_dir, release_run_dir, remove_leftover_temp_files
+    from workbench.runs.run_lock import claim_run_dir, release_run_dir, remove_leftover_temp_files
 
     if distributed_rank()[0] != 0:
         yield

@@ -36,8 +36,8 @@ from workbench.io_checks import check_output_dir
 from workbench.training.data_fingerprint import check_data_unchanged, should_check_here
 from workbench.training.failures import describe_failure, exit_code_for, recorded_despite_full_disk, trainer_lock
 from workbench.training.ranks import CHECKED_BY_LAUNCHER, agree_on_run_dir, distributed_rank, under_launcher
-from workbench.training.run_lock import claim_run_dir
-from workbench.training.rundir import (
+from workbench.runs.run_lock import claim_run_dir
+from workbench.runs.rundir import (
     ACTIVE_STATES,
     CHECKPOINT_COMPLETE_MARKER,
     CHECKPOINTS_DIR,
@@ -167,7 +167,7 @@ def run_training(
         check_source: run the config checks first, naming this file in their messages.
     """
     run_dir = Path(run_dir)
-    with trainer_lock(run_dir):  # before anything is written (workbench/training/run_lock.py)
+    with trainer_lock(run_dir):  # before anything is written (workbench/runs/run_lock.py)
         if should_check_here():
             check_data_unchanged(run_dir, config, resume, report)
         return _run_training(config, run_dir, config_path=config_path, resume=resume, check_source=check_source, report=report)
@@ -248,7 +248,7 @@ def write_run_summary(run_dir: Path, report: Report) -> None:
     """results.json and the run's model card (README.md) at the run root; never fails the run."""
     try:
         from workbench.export.card import write_run_card
-        from workbench.training.results import write_results
+        from workbench.runs.results import write_results
 
         write_results(run_dir)
         write_run_card(run_dir)
@@ -540,7 +540,7 @@ def train_command(
     """
     from workbench.config.distributed import num_machines
     from workbench.config.io import load_config
-    from workbench.training.launch import config_for_run, ensure_resumable, resume_run, start_run
+    from workbench.runs.launch import config_for_run, ensure_resumable, resume_run, start_run
 
     launched = under_launcher()
     if resume_dir is not None:
@@ -602,7 +602,7 @@ def _open_run_dir(
 ) -> Path:
     """A new run directory (or the empty one --run-dir names) holding the run's config.yaml."""
     from workbench.config.io import load_config, save_config
-    from workbench.training.launch import create_run_dir
+    from workbench.runs.launch import create_run_dir
 
     if run_dir is None:
         run_dir = create_run_dir(runs_root, config.name)

@@ -41,7 +41,7 @@ def import_command(source: str, output: Optional[str], dialect: Optional[str], f
 def export_command(source: str, output: Optional[str], dialect: str, force: bool) -> int:
     """Export CFG for a tool, write it (and LLaMA-Factory's dataset_info.json) and print the report."""
     from workbench.config.io import load_config
-    from workbench.training.launch import config_for_run
+    from workbench.runs.launch import config_for_run
 
     config = config_for_run(load_config(source))
     target = Path(output) if output else Path(f"{Path(source).stem}.{dialect}.yaml")

@@ -21,10 +21,10 @@ def _age(started_at: float) -> str:
 def run(args: argparse.Namespace) -> int:
     from workbench.errors import WorkbenchError
     from workbench.paths import runs_dir
-    from workbench.training.monitor import summarize_runs
+    from workbench.runs.monitor import summarize_runs
 
     if args.stop is not None:
-        from workbench.training.launch import stop_run
+        from workbench.runs.launch import stop_run
 
         if not stop_run(args.stop):
             raise WorkbenchError(f"{args.stop}: no running trainer to stop")

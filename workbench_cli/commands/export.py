@@ -78,8 +78,8 @@ class BarProgress:
 
 def run(args: argparse.Namespace) -> int:
     from workbench.export.options import ExportOptions
-    from workbench.training.export import export
-    from workbench.training.monitor import format_bytes
+    from workbench.runs.export import export
+    from workbench.runs.monitor import format_bytes
 
     export_format = args.format or ("hf" if args.merge else "adapter")
     options = ExportOptions(

@@ -1,5 +1,9 @@
-"""The `workbench` command. Subcommands live in workbench/commands/<name>.py and are imported only
-when chosen, so `workbench --help` stays fast and never imports torch."""
+"""The `workbench` command (also `python -m workbench`). Subcommands live in
+workbench_cli/commands/<name>.py and are imported only when chosen, so `workbench --help` stays fast
+and never imports torch.
+
+`workbench_cli` sits above everything: it may import `screens` (the TUI and the demo) and the engine
+`workbench`, which never imports it back (import-linter contracts in pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from workbench import __version__
 from workbench.cpu_budget import prepare_process
 from workbench.errors import WorkbenchError
 
-# name -> (module under workbench.commands, one-line help)
+# name -> (module under workbench_cli.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "tui": ("tui", "open the workbench (the default when no command is given)"),
     "models": ("models", "resolve a model and show where it lives (converts the default model once)"),
@@ -32,7 +36,7 @@ def _available_commands() -> dict[str, tuple[str, str]]:
     """Commands whose module exists; later issues add theirs."""
     found = {}
     for name, (module, help_text) in COMMANDS.items():
-        if importlib.util.find_spec(f"workbench.commands.{module}") is not None:
+        if importlib.util.find_spec(f"workbench_cli.commands.{module}") is not None:
             found[name] = (module, help_text)
     return found
 
@@ -51,7 +55,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = {}
     for name, (module_name, help_text) in _available_commands().items():
-        module = importlib.import_module(f"workbench.commands.{module_name}")
+        module = importlib.import_module(f"workbench_cli.commands.{module_name}")
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(sub)
         modules[name] = module

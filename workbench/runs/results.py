@@ -20,7 +20,7 @@ import hashlib
 from pathlib import Path
 from typing import Any, Optional
 
-from workbench.training.rundir import CONFIG_FILE, FINAL_ADAPTER_DIR, read_status, write_json_atomic
+from workbench.runs.rundir import CONFIG_FILE, FINAL_ADAPTER_DIR, read_status, write_json_atomic
 
 RESULTS_FILE = "results.json"
 RESULTS_FORMAT_VERSION = 1
@@ -71,7 +71,7 @@ def _value_at(steps: list[float], values: list[float], step: float) -> Optional[
 def build_results(run_dir: Path) -> dict[str, Any]:
     """results.json's content, folded from the run directory."""
     from workbench.config.io import load_config
-    from workbench.training.monitor import RunView
+    from workbench.runs.monitor import RunView
 
     run_dir = Path(run_dir)
     view = RunView.load(run_dir)

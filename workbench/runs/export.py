@@ -44,11 +44,11 @@ def export(
 ) -> ExportResult:
     """Write the export `options` describe; raises WorkbenchError for anything the user can fix.
 
-    The run directory's lock is held meanwhile (workbench/training/run_lock.py): no trainer or
+    The run directory's lock is held meanwhile (workbench/runs/run_lock.py): no trainer or
     resume starts on it, and an export refuses to start while one trains.
     """
-    from workbench.training.rundir import CONFIG_FILE
-    from workbench.training.run_lock import run_dir_lock
+    from workbench.runs.rundir import CONFIG_FILE
+    from workbench.runs.run_lock import run_dir_lock
 
     if not (Path(run_dir) / CONFIG_FILE).is_file():
         return _export(run_dir, options, report=report, progress=progress)  # export_source says what is wrong
@@ -62,7 +62,7 @@ def _export(run_dir: Path | str, options: ExportOptions, *, report: Report, prog
     from workbench.export.source import export_source, load_export_tokenizer
     from workbench.io_checks import check_output_dir
     from workbench.staging import check_target, staged_directory
-    from workbench.training.results import read_results, write_results
+    from workbench.runs.results import read_results, write_results
 
     started = time.monotonic()
     run_dir = Path(run_dir)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-from workbench.training.rundir import (
+from workbench.runs.rundir import (
     ACTIVE_STATES,
     RunStatus,
     complete_checkpoints,

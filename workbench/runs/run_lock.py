@@ -92,7 +92,7 @@ def _try_lock(fd: int) -> bool:
 
 def _lock_within_grace(fd: int, run_dir: Path) -> bool:
     """Take the lock now, or within FINISHING_GRACE_S when the holder's run has already ended."""
-    from workbench.training.rundir import ACTIVE_STATES, read_status
+    from workbench.runs.rundir import ACTIVE_STATES, read_status
 
     if _try_lock(fd):
         return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from workbench.commands.config import add_overrides_argument
+from workbench_cli.commands.config import add_overrides_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

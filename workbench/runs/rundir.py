@@ -11,11 +11,11 @@ Layout (written only by the trainer process):
     logs/              experiment-tracker files (evaluation.report_to: TensorBoard events, W&B offline runs)
     checkpoints/       checkpoint-<step>/ directories, each complete only when it holds COMPLETE;
                        checkpoint-0 is the untrained model, saved after the step-0 evaluation
-    .workbench.lock    the lock of the one process writing here (workbench/training/run_lock.py)
+    .workbench.lock    the lock of the one process writing here (workbench/runs/run_lock.py)
     data_sha256.json   the data files' sha256 at the run's first start (compared on resume)
     adapter/           the final adapter (PEFT layout) or, for full fine-tuning, the final model
     ab_votes.jsonl     blind A/B votes from the Chat pane (appended by the chat engine)
-    results.json       what the run achieved, written when it ends (workbench.training.results)
+    results.json       what the run achieved, written when it ends (workbench.runs.results)
     README.md          the run's model card, written when it ends (workbench.export.card)
     exports/           `workbench export` output, one folder per export (written by the export, not the trainer)
 

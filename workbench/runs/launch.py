@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from workbench.errors import WorkbenchError
-from workbench.training.rundir import (
+from workbench.runs.rundir import (
     ACTIVE_STATES,
     CONFIG_FILE,
     LOG_FILE,
@@ -145,7 +145,7 @@ def start_run(config: "RunConfig", runs_root: Path | str | None = None, name: Op
 
 def resume_run(run_dir: Path | str) -> Path:
     """Continue a stopped, failed or dead run from its last complete checkpoint, in the background."""
-    from workbench.training.run_lock import ensure_run_dir_free
+    from workbench.runs.run_lock import ensure_run_dir_free
 
     run_dir = Path(run_dir)
     status = read_status(run_dir)

@@ -1,0 +1,3 @@
+from workbench_cli.main import main
+
+raise SystemExit(main())
