@@ -217,7 +217,7 @@ async def test_measured_peak_of_the_selected_run_is_shown_beside_the_estimate(fi
         await pilot.pause()
         text = str(measured.render())
         assert measured.display and tmp_path.name in text
-        assert "measured 3.0 GiB" in text and "estimate at start 2.0 GiB" in text
+        assert "measured 3.00 GiB" in text and "estimate at start 2.00 GiB" in text
         assert app.screen.query_one("MemoryBar").measured == 3 * 2**30
 
 

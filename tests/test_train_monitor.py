@@ -18,11 +18,11 @@ from workbench.runs.monitor import (
     detect_overfitting,
     downsample,
     ema,
-    format_duration,
     summarize_run,
     summarize_runs,
 )
 from workbench.runs.rundir import EventLog, RunStatus, write_status
+from workbench.units import format_duration
 
 RECORDED_RUNS = Path(__file__).parent / "fixtures" / "runs"
 OVERFIT_RUN = RECORDED_RUNS / "20261121-101500-identity-lora"

@@ -16,7 +16,7 @@ from screens.app import make_app
 from widgets.train_plots import CurvePlot
 from widgets.train_runs import RunsTable
 from widgets.train_stats import OverfittingBanner, RunStats
-from workbench.runs.monitor import format_duration
+from workbench.units import format_duration
 from workbench.runs.rundir import EventLog, RunStatus, write_status
 
 RECORDED_RUNS = Path(__file__).parent / "fixtures" / "runs"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widget import Widget
 
-from workbench.memory.verdict import format_bytes
+from workbench.units import format_bytes
 
 COMPONENT_COLORS = {
     "weights": "#4e79a7",

@@ -12,7 +12,7 @@ from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
 from widgets.memory_bar import MemoryBar
-from workbench.memory.verdict import format_bytes
+from workbench.units import format_bytes
 
 if TYPE_CHECKING:
     from workbench.memory import FitVerdict, MemoryEstimate, RunMemory

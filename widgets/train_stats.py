@@ -12,8 +12,9 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from widgets.train_runs import state_text
-from workbench.runs.monitor import RunView, format_bytes, format_duration
+from workbench.runs.monitor import RunView
 from workbench.runs.rundir import ACTIVE_STATES, LOGS_DIR, RunStatus
+from workbench.units import format_bytes, format_duration
 
 
 def _memory_rows(view: RunView, status: Optional[RunStatus]) -> list[tuple[str, Text]]:

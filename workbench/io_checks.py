@@ -21,9 +21,8 @@ import stat
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.units import GIB, MIB, format_bytes
 
-MIB = 1 << 20
-GIB = 1 << 30
 MAX_DATA_FILE_BYTES = 4 * GIB
 """Text data (.json/.jsonl/.csv) is read into memory whole; Python objects take ~5-10x the file, so
 larger files are refused with a hint (Parquet and Arrow files are memory-mapped and not bounded)."""
@@ -42,14 +41,6 @@ BYTE_ORDER_MARKS = (
     (b"\xff\xfe", "UTF-16"),
     (b"\xfe\xff", "UTF-16"),
 )
-
-
-def format_size(size: int) -> str:
-    """Bytes as a short human size (KiB/MiB/GiB)."""
-    for unit, scale in (("GiB", GIB), ("MiB", MIB), ("KiB", 1 << 10)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} bytes"
 
 
 def _kind_of(mode: int) -> str:
@@ -102,7 +93,7 @@ def input_file_problem(path: Path, *, max_bytes: int | None = None, allow_dir: b
     if not os.access(path, os.R_OK):
         return "not readable (permission denied)"
     if max_bytes is not None and info.st_size > max_bytes:
-        return f"is {format_size(info.st_size)}, above the {format_size(max_bytes)} this reads"
+        return f"is {format_bytes(info.st_size)}, above the {format_bytes(max_bytes)} this reads"
     return None
 
 
@@ -133,7 +124,7 @@ def read_input_bytes(path: str | os.PathLike, *, label: str | None = None, max_b
     except OSError as error:
         raise WorkbenchError(f"{label or path}: cannot be read ({error.strerror or error})") from None
     if max_bytes is not None and len(data) > max_bytes:
-        raise WorkbenchError(f"{label or path}: grew above the {format_size(max_bytes)} this reads while it was read")
+        raise WorkbenchError(f"{label or path}: grew above the {format_bytes(max_bytes)} this reads while it was read")
     return data
 
 
@@ -225,7 +216,7 @@ def space_problem(folder: Path, needed_bytes: int = MIN_FREE_BYTES) -> str | Non
         return f"cannot be written: {folder} is on a read-only file system"
     free = info.f_bavail * info.f_frsize
     if free < needed_bytes:
-        return f"no space left on {folder} ({format_size(free)} free)"
+        return f"no space left on {folder} ({format_bytes(free)} free)"
     return None
 
 

@@ -146,7 +146,7 @@ def describe_config(config: "RunConfig") -> str:
 
 
 def _progress_line(view) -> str:
-    from workbench.runs.monitor import format_duration
+    from workbench.units import format_duration
 
     parts = [f"step {view.step}/{view.max_steps or '?'}"]
     loss = view.train_loss_smoothed.last()
@@ -165,7 +165,8 @@ def train_demo(config: "RunConfig", options: DemoOptions, report: Report) -> Tra
     Ctrl-C or the --max-minutes limit asks the trainer to stop (it saves a checkpoint and an adapter first).
     """
     from workbench.runs.launch import start_run, stop_run, wait_for_end
-    from workbench.runs.monitor import RunView, format_duration
+    from workbench.runs.monitor import RunView
+    from workbench.units import format_duration
     from workbench.runs.rundir import ACTIVE_STATES, EventTail, read_status
 
     started = time.monotonic()

@@ -90,7 +90,7 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 
 def _results_section(results: dict[str, Any]) -> str:
-    from workbench.runs.monitor import format_bytes
+    from workbench.units import format_bytes
 
     train, evaluation, memory = results.get("train_loss", {}), results.get("eval_loss", {}), results.get("memory", {})
     rows = [

@@ -9,7 +9,7 @@ from workbench.memory.from_config import memory_inputs_from_config
 from workbench.memory.inputs import MemoryInputs
 from workbench.memory.measured import RunMemory, read_measured_peak, read_run_memory
 from workbench.memory.spec import ModelSpec, catalog_spec, resolve_model_spec, spec_from_model_dir
-from workbench.memory.verdict import FitVerdict, check_fit, format_bytes, memory_budget
+from workbench.memory.verdict import FitVerdict, check_fit, memory_budget
 
 __all__ = [
     "FitVerdict",
@@ -19,7 +19,6 @@ __all__ = [
     "catalog_spec",
     "check_fit",
     "estimate_training_memory",
-    "format_bytes",
     "lora_trainable_params",
     "memory_budget",
     "memory_inputs_from_config",

@@ -19,9 +19,8 @@ from workbench.errors import WorkbenchError
 from workbench.memory.allocator import cpu_estimate_note
 from workbench.memory.inputs import ALL_LINEAR, MemoryInputs
 from workbench.memory.spec import LinearShape, ModelSpec
+from workbench.units import GIB, MIB
 
-GIB = 2**30
-MIB = 2**20
 
 # QLoRA: 4-bit codes plus one absmax per 64 weights, stored as fp32 (4.5 bits), or, with double
 # quantization, as 8-bit codes plus one fp32 constant per 256 absmax values.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workbench.memory.estimator import MemoryEstimate, quantized_bits_per_weight
-from workbench.memory.verdict import format_bytes
+from workbench.units import format_bytes
 
 # Articles on fine-tuning quote "about 10-12x the parameter count" (bytes per parameter) for full
 # fine-tuning, e.g. ~12 GB for a 1B model.

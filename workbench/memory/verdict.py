@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from workbench.memory.advice import Advice, Machine, Suggestion, advise
-from workbench.memory.estimator import GIB, MemoryEstimate
+from workbench.memory.estimator import MemoryEstimate
 from workbench.memory.inputs import MemoryInputs
 from workbench.memory.spec import ModelSpec
+from workbench.units import GIB, format_bytes
 
 if TYPE_CHECKING:
     from workbench.devices import DeviceReport
@@ -69,15 +70,6 @@ class FitVerdict:
         return (f"fit line {format_bytes(self.fit_line_bytes)} = {1 - self.headroom:.0%} of "
                 f"{format_bytes(self.budget.bytes)} ({self.headroom:.0%} headroom"
                 + (f": {reason})" if reason else ")"))
-
-
-def format_bytes(count: float) -> str:
-    """Human units, binary: '512 MiB', '12.3 GiB'."""
-    if abs(count) >= GIB:
-        return f"{count / GIB:.1f} GiB"
-    if abs(count) >= 2**20:
-        return f"{count / 2**20:.0f} MiB"
-    return f"{count / 2**10:.0f} KiB"
 
 
 def memory_budget(inputs: MemoryInputs, devices: "DeviceReport | None" = None, gpu_memory_gib: float | None = None,

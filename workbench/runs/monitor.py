@@ -383,23 +383,3 @@ def summarize_runs(root: Path, also: Iterable[Path] = ()) -> list[RunSummary]:
             dirs.setdefault(Path(extra).resolve(), Path(extra))
     summaries = [summarize_run(path) for path in dirs.values()]
     return sorted(summaries, key=lambda s: s.started_at, reverse=True)
-
-
-def format_duration(seconds: Optional[float]) -> str:
-    """'2h 05m', '7m 30s', '42s'; '—' when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return "—"
-    seconds = int(round(max(0.0, seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
-
-
-def format_bytes(count: Optional[float]) -> str:
-    if count is None:
-        return "—"
-    return f"{count / 2**30:.2f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MiB"

@@ -23,6 +23,7 @@ from typing import Any, Callable, Optional
 
 from workbench.training.baseline import measure_final_weights, measure_untrained_baseline
 from workbench.training.divergence import DivergenceWatch, divergence_advice
+from workbench.units import format_duration
 from workbench.runs.rundir import (
     CHECKPOINT_COMPLETE_MARKER,
     CHECKPOINTS_DIR,
@@ -101,15 +102,6 @@ class TrackerState:
 
 def checkpoint_relpath(step: int) -> str:
     return f"{CHECKPOINTS_DIR}/checkpoint-{step}"
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
 
 
 def _fsync_tree(folder: Path) -> None:

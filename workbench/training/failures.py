@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from workbench.io_checks import format_size, is_no_space
+from workbench.io_checks import is_no_space
+from workbench.units import format_bytes
 
 EXIT_COMPLETED = 0
 EXIT_FAILED = 1
@@ -70,7 +71,7 @@ def no_space_reason(run_dir: Path, step: int) -> str:
     free_space_after_failure(run_dir)
     mount = mount_point(run_dir)
     free = free_bytes(run_dir)
-    left = f" ({format_size(free)} free after removing the cut-short checkpoint)" if free is not None else ""
+    left = f" ({format_bytes(free)} free after removing the cut-short checkpoint)" if free is not None else ""
     return (
         f"no space left on {mount}{left} at step {step}; free some space, then resume with "
         f"`workbench train --resume {run_dir}` (it continues from the last complete checkpoint)"

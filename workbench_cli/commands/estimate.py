@@ -216,7 +216,8 @@ def _as_json(model: str, estimate, verdict, budget_flags: dict, accumulation: in
 def _as_text(model: str, estimate, verdict, budget_flags: dict, accumulation: int, *, advise: bool) -> str:
     import shlex
 
-    from workbench.memory import format_bytes, plain_explanation, rule_of_thumb
+    from workbench.memory import plain_explanation, rule_of_thumb
+    from workbench.units import format_bytes
 
     spec, inputs = estimate.spec, estimate.inputs
     per_device = " per GPU" if inputs.device == "cuda" and inputs.gpus > 1 else ""

@@ -79,7 +79,7 @@ class BarProgress:
 def run(args: argparse.Namespace) -> int:
     from workbench.export.options import ExportOptions
     from workbench.runs.export import export
-    from workbench.runs.monitor import format_bytes
+    from workbench.units import format_bytes
 
     export_format = args.format or ("hf" if args.merge else "adapter")
     options = ExportOptions(
