@@ -70,6 +70,34 @@ def test_killed_conversion_leaves_nothing_trusted(tmp_path):
     assert not (models_dir / "SmolLM2-135M-Instruct" / models.CACHE_MARKER).exists()
 
 
+def test_two_processes_on_a_fresh_cache_convert_once(monkeypatch, tmp_path):
+    """Two resolvers at once (the TUI and a CLI command on a fresh machine): the second waits for the
+    first's conversion and reuses it instead of replacing the directory the first is loading."""
+    import threading
+
+    conversions = []
+    first_is_converting = threading.Event()
+
+    def slow_convert(target, gguf, progress):
+        conversions.append(threading.current_thread().name)
+        first_is_converting.set()
+        time.sleep(0.5)
+        target.mkdir(parents=True)
+        (target / models.CACHE_MARKER).write_text("done")
+
+    monkeypatch.setattr(models, "convert_default_model", slow_convert)
+    monkeypatch.setattr(models, "_cache_is_complete", lambda directory, gguf: (directory / models.CACHE_MARKER).is_file())
+    waits = []
+    first = threading.Thread(target=models.resolve_default_model, args=(tmp_path,), name="first")
+    first.start()
+    first_is_converting.wait(10)
+    second = models.resolve_default_model(tmp_path, progress=lambda text, share: waits.append(text))
+    first.join(10)
+    assert conversions == ["first"]
+    assert second.path == models.default_model_cache(tmp_path)
+    assert any("Waiting for another process" in text for text in waits)
+
+
 def test_uncached_hub_id_offline_fails_fast_with_one_line(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     start = time.perf_counter()

@@ -8,6 +8,8 @@ when the caller opts in.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib.util
 import json
 import os
@@ -15,7 +17,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from workbench.errors import WorkbenchError
 from workbench.paths import cache_dir
@@ -148,8 +150,25 @@ def resolve_default_model(
     gguf = default_gguf_path()
     target = default_model_cache(cache_override)
     if not _cache_is_complete(target, gguf):
-        convert_default_model(target, gguf, progress)
+        with _conversion_lock(target, progress):
+            if not _cache_is_complete(target, gguf):  # another process may have converted it meanwhile
+                convert_default_model(target, gguf, progress)
     return ResolvedModel(target, DEFAULT_MODEL_NAME, "default")
+
+
+@contextlib.contextmanager
+def _conversion_lock(target: Path, progress: ProgressCallback) -> Iterator[None]:
+    """One converting process per cache: a second one (the TUI and a CLI command started together on a
+    fresh machine) waits for the first instead of replacing the directory the first is loading. The
+    kernel drops an `flock` when its holder dies, so a killed conversion never blocks the next."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress("Waiting for another process converting the default model", 0.0)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def is_default_model_cached(cache_override: str | os.PathLike | None = None) -> bool:
@@ -270,3 +289,17 @@ def load_model(
         kwargs["attn_implementation"] = attn_implementation
     loaded = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     return loaded.to(device).eval()
+
+
+def quiet_transformers() -> None:
+    """Keep a headless command's output to its own progress lines: no per-file progress bars, no
+    announcements of transformers v6 renames."""
+    import warnings
+
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+    # Saving the grown embedding with the adapter is what a run whose chat template added tokens wants.
+    warnings.filterwarnings("ignore", message="Setting `save_embedding_layers` to `True`", category=UserWarning)
