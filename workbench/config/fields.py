@@ -8,7 +8,7 @@ from __future__ import annotations
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal, Mapping, Union
 
 from workbench.config.io import load_yaml
 from workbench.config.schema import RunConfig, Section
@@ -242,10 +242,26 @@ def field_spec(dotted: str) -> FieldSpec:
 
 
 def get_value(config: RunConfig, dotted: str) -> Any:
+    """The value of a dotted field, e.g. get_value(config, "optimization.learning_rate")."""
     value: Any = config
     for part in dotted.split("."):
         value = getattr(value, part)
     return value
+
+
+def with_values(config: RunConfig, values: Mapping[str, Any]) -> RunConfig:
+    """A new `config` with dotted fields set, validated together by the schema (pydantic's
+    ValidationError for a refused value or combination; KeyError for an unknown field)."""
+    data = config.model_dump()
+    for dotted, value in values.items():
+        *sections, name = dotted.split(".")
+        target = data
+        for section in sections:
+            target = target[section]
+        if name not in target:
+            raise KeyError(f"unknown config field {dotted!r}")
+        target[name] = value
+    return RunConfig.model_validate(data)
 
 
 def config_differences(ours: RunConfig, theirs: RunConfig) -> list[tuple[str, Any, Any]]:

@@ -11,7 +11,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from workbench.config.fields import get_value
+from workbench.config.fields import get_value, with_values
 from workbench.config.schema import RunConfig
 from workbench.errors import WorkbenchError
 
@@ -31,21 +31,15 @@ class Preset:
 
     def config(self, current: RunConfig | None = None) -> RunConfig:
         """The preset as a RunConfig; with `current`, keep its data and prompts where the preset sets none."""
-        data = RunConfig().model_dump()
         values = dict(self.settings)
         if current is not None:
             for dotted in KEPT_FROM_CURRENT:
                 if dotted not in values:
                     values[dotted] = get_value(current, dotted)
-        for dotted, value in values.items():
-            *sections, name = dotted.split(".")
-            target = data
-            for section in sections:
-                target = target[section]
-            if name not in target:
-                raise KeyError(f"preset {self.name}: unknown field {dotted!r}")
-            target[name] = value
-        return RunConfig.model_validate(data)
+        try:
+            return with_values(RunConfig(), values)
+        except KeyError as error:
+            raise KeyError(f"preset {self.name}: {error.args[0]}") from None
 
 
 QUICK_DEMO = Preset(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
+from workbench.config.fields import get_value, with_values
 from workbench.config.schema import RunConfig
 
 Listener = Callable[[RunConfig], None]
@@ -45,24 +46,13 @@ class ConfigStore:
     def update_many(self, values: dict[str, Any]) -> RunConfig:
         """Set several fields in one change, validated together (fields that are only valid as a
         set, like data.train_file replacing data.sources); subscribers hear of it once."""
-        data = self._config.model_dump()
-        for dotted_field, value in values.items():
-            *sections, field_name = dotted_field.split(".")
-            target = data
-            for section in sections:
-                target = target[section]
-            if field_name not in target:
-                raise KeyError(f"unknown config field {dotted_field!r}")
-            target[field_name] = value
-        self._config = RunConfig.model_validate(data)
+        self._config = with_values(self._config, values)
         self._notify()
         return self._config
 
     def get(self, dotted_field: str) -> Any:
-        value: Any = self._config
-        for part in dotted_field.split("."):
-            value = getattr(value, part)
-        return value
+        """The current value of one dotted field."""
+        return get_value(self._config, dotted_field)
 
     def _notify(self) -> None:
         for listener in list(self._listeners):

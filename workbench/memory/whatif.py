@@ -9,23 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.config.fields import get_value
+from workbench.config.fields import get_value, with_values
 from workbench.config.schema import RunConfig
-
-
-def with_edits(config: RunConfig, edits: dict[str, Any]) -> RunConfig:
-    """`config` with dotted-field edits applied, validated by the schema (pydantic's ValidationError
-    for a refused value; KeyError for an unknown field)."""
-    data = config.model_dump()
-    for dotted, value in edits.items():
-        *sections, name = dotted.split(".")
-        target = data
-        for section in sections:
-            target = target[section]
-        if name not in target:
-            raise KeyError(f"unknown config field {dotted!r}")
-        target[name] = value
-    return RunConfig.model_validate(data)
 
 
 class WhatIf:
@@ -36,13 +21,13 @@ class WhatIf:
 
     def config(self, base: RunConfig) -> RunConfig:
         """The run config with the what-if's edits on top."""
-        return with_edits(base, self.edits) if self.edits else base
+        return with_values(base, self.edits) if self.edits else base
 
     def set(self, base: RunConfig, changes: dict[str, Any]) -> RunConfig:
         """Try `changes` on top of the current edits; raises (and keeps the old edits) when the schema
         refuses them. Returns the what-if config."""
         edits = {**self.edits, **changes}
-        config = with_edits(base, edits)
+        config = with_values(base, edits)
         self.edits = {dotted: value for dotted, value in edits.items() if get_value(base, dotted) != value}
         return config
 
