@@ -115,7 +115,7 @@ def trl_side(config, workdir: Path) -> dict:
     from workbench.data.chat_templates import load_run_tokenizer
     from workbench.models import resolve_model, safetensors_model_path
     from workbench.training.examples import prepare_data
-    from workbench.training.model_setup import quiet_transformers
+    from workbench.models import quiet_transformers
 
     quiet_transformers()
     tokenizer = load_run_tokenizer(config).tokenizer

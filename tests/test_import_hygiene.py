@@ -1,8 +1,13 @@
-"""The engine never imports textual, and importing it (or asking for --help) never imports torch."""
+"""The layers hold (import-linter contracts in pyproject.toml), the engine never imports textual,
+and importing it (or asking for --help) never imports torch."""
 
 import json
 import subprocess
 import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 HEAVY = ("textual", "torch", "transformers", "peft", "datasets", "bitsandbytes")
 
@@ -51,3 +56,16 @@ def test_the_tui_paints_before_torch_is_imported(tmp_path):
     result = json.loads(report.read_text())
     assert result["heavy_modules_at_paint"] == []
     assert result["first_paint_s"] > 0
+
+
+def test_the_import_layers_hold(monkeypatch, capsys):
+    """The static check: every import, lazy ones inside functions included, follows the contracts
+    (CLI > screens > widgets > engine; no Textual in the engine; the trainer child apart from the
+    code that watches it, and entered only by `workbench train`)."""
+    from importlinter.cli import lint_imports
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    assert {"layers", "engine-without-textual", "trainer-child", "watchers", "trainer-entry"} <= {c["id"] for c in contracts}
+    monkeypatch.chdir(ROOT)
+    exit_code = lint_imports(no_cache=True, no_logo=True)
+    assert exit_code == 0, capsys.readouterr().out

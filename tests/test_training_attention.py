@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from training_test_support import run_config, varied_rows, write_alpaca
-from workbench.training.attention import loaded_attention, packed_rows_mode
+from workbench.config.attention import loaded_attention, packed_rows_mode
 from workbench.training.packing import REAL_TOKENS_KEY, SAMPLE_LENGTHS_KEY, RowCollator, TokenizedSample, pack_samples
 
 

@@ -153,3 +153,20 @@ def inference_placement() -> tuple[Precision, str]:
 
     use_gpu = torch.cuda.is_available()
     return choose_precision("auto", detect_devices(), use_gpu=use_gpu), "cuda" if use_gpu else "cpu"
+
+
+def visible_gpu_environment(gpus: "str | list[int]", use_cpu: bool) -> str | None:
+    """The CUDA_VISIBLE_DEVICES value for the config's GPU choice (None: leave it as it is).
+
+    Indices in the config count the GPUs this process can see (as `detect_devices` numbers them), so
+    an existing CUDA_VISIBLE_DEVICES is narrowed rather than replaced.
+    """
+    if use_cpu:
+        return ""
+    if gpus == "all":
+        return None
+    current = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if current is None:
+        return ",".join(str(index) for index in gpus)
+    visible = [part.strip() for part in current.split(",") if part.strip()]
+    return ",".join(visible[index] for index in gpus if index < len(visible))

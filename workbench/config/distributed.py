@@ -191,7 +191,7 @@ def launch_command(config: "RunConfig", config_path: str | os.PathLike | None = 
     launch` line that `workbench train CONFIG` runs, with the GPU choice as CUDA_VISIBLE_DEVICES;
     on several machines it runs on each one, with that machine's rank.
     """
-    from workbench.training.model_setup import visible_gpu_environment
+    from workbench.devices import visible_gpu_environment
 
     path = str(config_path) if config_path else "CONFIG.yaml"
     if not uses_launcher(config):

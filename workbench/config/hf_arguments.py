@@ -32,7 +32,7 @@ from workbench.config.schema import RunConfig
 from workbench.errors import WorkbenchError
 from workbench.paths import runs_dir
 from workbench.precision import DTYPE_NAMES, TrainingPrecision, resolve_training_precision, torch_dtype
-from workbench.training.attention import run_attention
+from workbench.config.attention import run_attention
 from workbench.runs.rundir import CHECKPOINTS_DIR, LOGS_DIR
 
 if TYPE_CHECKING:

@@ -67,6 +67,7 @@ def validation_path_for(output: Path) -> Path:
 
 
 def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read in 1 MiB blocks (recipes, results.json, a run's data fingerprint)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

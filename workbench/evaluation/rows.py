@@ -178,7 +178,7 @@ def _resolve_data_path(value: str, run_dir: Path) -> Path:
 def run_validation_rows(run_dir: Path, config: "RunConfig") -> EvalSet:
     """Exactly the rows the run's trainer held out for its eval loss (or its validation_file)."""
     from workbench.data.loading import load_conversations, read_records
-    from workbench.training.examples import split_for_validation
+    from workbench.data.mixture import split_for_validation
 
     data = config.data
     if data.validation_file:

@@ -30,7 +30,7 @@ def merged_model(source: ExportSource, progress: ProgressCallback = _no_progress
     from workbench.data.chat_templates import resize_embeddings_for
     from workbench.inference.prompting import load_saved_tokenizer
     from workbench.models import load_model
-    from workbench.training.model_setup import quiet_transformers
+    from workbench.models import quiet_transformers
 
     quiet_transformers()
     trust = source.config.model.trust_remote_code

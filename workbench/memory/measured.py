@@ -7,9 +7,10 @@ CUDA context), the process's peak RSS on the CPU (Python, PyTorch and the loaded
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from workbench.runs.rundir import read_status
 
 
 @dataclass(frozen=True)
@@ -25,16 +26,11 @@ def _positive_int(value) -> int | None:
 
 def read_run_memory(run_dir: str | Path) -> RunMemory | None:
     """The run's measured (and estimated) peak from its status.json; None when nothing was measured."""
-    try:
-        status = json.loads((Path(run_dir) / "status.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(status, dict):
-        return None
-    measured = _positive_int(status.get("measured_peak_bytes"))
+    status = read_status(Path(run_dir), as_written=True)
+    measured = _positive_int(status.measured_peak_bytes) if status else None
     if measured is None:
         return None
-    return RunMemory(Path(run_dir).name, measured, _positive_int(status.get("estimated_peak_bytes")))
+    return RunMemory(Path(run_dir).name, measured, _positive_int(status.estimated_peak_bytes))
 
 
 def read_measured_peak(run_dir: str | Path) -> int | None:

@@ -16,10 +16,10 @@ config.yaml) by `RunView`, so rebuilding it gives the same answer.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Optional
 
+from workbench.data.recipe import file_sha256
 from workbench.runs.rundir import CONFIG_FILE, FINAL_ADAPTER_DIR, read_status, write_json_atomic
 
 RESULTS_FILE = "results.json"
@@ -28,14 +28,6 @@ SETUP_FIELDS = (
     "device", "precision", "method", "world_size", "trainable_params", "total_params",
     "num_train_samples", "num_eval_samples", "num_train_rows", "packing", "train_tokens_per_epoch",
 )
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def data_files(config) -> list[dict[str, Any]]:

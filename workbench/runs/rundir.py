@@ -146,13 +146,17 @@ def pid_is_alive(pid: Optional[int]) -> bool:
         return True
 
 
-def read_status(run_dir: Path) -> Optional[RunStatus]:
-    """The run's status, with an active run whose process is gone reported as "dead"."""
+def read_status(run_dir: Path, *, as_written: bool = False) -> Optional[RunStatus]:
+    """The run's status (None when status.json is missing or unreadable), with an active run whose
+    process is gone reported as "dead"; `as_written=True` keeps the state the file holds (the trainer
+    taking over its own run directory)."""
     path = Path(run_dir) / STATUS_FILE
     try:
         status = RunStatus.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError):
         return None
+    if as_written:
+        return status
     if status.state in ACTIVE_STATES and not pid_is_alive(status.pid):
         status.state = "dead"
         status.reason = status.reason or "the trainer process ended without finishing (killed?)"

@@ -40,7 +40,7 @@ def _local_data_files(config: "RunConfig") -> dict[str, Path]:
 
 def data_fingerprints(config: "RunConfig") -> dict[str, dict[str, str]]:
     """Field -> {path, sha256} for each local data file."""
-    from workbench.runs.results import file_sha256
+    from workbench.data.recipe import file_sha256
 
     return {field: {"path": str(path), "sha256": file_sha256(path)} for field, path in _local_data_files(config).items()}
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from workbench.data.mixture import split_for_validation  # noqa: F401 - the one split, also imported from here
 from workbench.errors import WorkbenchError
 from workbench.training.packing import TokenizedSample
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from workbench.config.hf_arguments import RunFacts, build_from_pretrained_arguments, build_lora_config
@@ -16,37 +15,6 @@ if TYPE_CHECKING:
 
     from workbench.config.schema import RunConfig
     from workbench.models import ResolvedModel
-
-
-def quiet_transformers() -> None:
-    """Keep a headless command's output to its own progress lines: no per-file progress bars, no
-    announcements of transformers v6 renames."""
-    import warnings
-
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
-    # Saving the grown embedding with the adapter is what a run whose chat template added tokens wants.
-    warnings.filterwarnings("ignore", message="Setting `save_embedding_layers` to `True`", category=UserWarning)
-
-
-def visible_gpu_environment(gpus: "str | list[int]", use_cpu: bool) -> str | None:
-    """The CUDA_VISIBLE_DEVICES value for the config's GPU choice (None: leave it as it is).
-
-    Indices in the config count the GPUs this process can see (as `detect_devices` numbers them), so
-    an existing CUDA_VISIBLE_DEVICES is narrowed rather than replaced.
-    """
-    if use_cpu:
-        return ""
-    if gpus == "all":
-        return None
-    current = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if current is None:
-        return ",".join(str(index) for index in gpus)
-    visible = [part.strip() for part in current.split(",") if part.strip()]
-    return ",".join(visible[index] for index in gpus if index < len(visible))
 
 
 def check_method_supported(config: "RunConfig", on_gpu: bool) -> None:

@@ -7,7 +7,7 @@ own earlier tokens. Measured on this CPU (sdpa and eager): restarting `position_
 enough, samples still attend across the boundary; a 4D additive float mask (0 where allowed, the
 dtype's minimum elsewhere, block-diagonal and causal) together with restarted positions gives the
 unpacked loss exactly. A 4D boolean mask is right on sdpa but wrong on eager, so it is never used.
-On GPUs the kernels that need no dense mask get none (`workbench.training.attention`):
+On GPUs the kernels that need no dense mask get none (`workbench.config.attention`):
 FlashAttention-2 takes the batch flattened into one row with the samples' cumulative lengths, and
 flex attention builds its document mask from the restarted `position_ids`.
 """
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
 from workbench.data.templating import IGNORE_INDEX
-from workbench.training.attention import packed_rows_mode
+from workbench.config.attention import packed_rows_mode
 
 if TYPE_CHECKING:
     import torch

@@ -15,9 +15,8 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Optional
 
-from workbench.cpu_budget import prepare_process
 from workbench.errors import WorkbenchError
 from workbench.evaluation.deck import deck_expectations
 from workbench.training.callbacks import (
@@ -32,11 +31,9 @@ from workbench.training.callbacks import (
     remove_incomplete_checkpoints,
     restore_signal_handlers,
 )
-from workbench.io_checks import check_output_dir
 from workbench.training.data_fingerprint import check_data_unchanged, should_check_here
 from workbench.training.failures import describe_failure, exit_code_for, recorded_despite_full_disk, trainer_lock
-from workbench.training.ranks import CHECKED_BY_LAUNCHER, agree_on_run_dir, distributed_rank, under_launcher
-from workbench.runs.run_lock import claim_run_dir
+from workbench.training.ranks import CHECKED_BY_LAUNCHER, distributed_rank, under_launcher
 from workbench.runs.rundir import (
     ACTIVE_STATES,
     CHECKPOINT_COMPLETE_MARKER,
@@ -62,16 +59,6 @@ def report_line(line: str) -> None:
     print(line, flush=True)
 
 
-def _raw_status(run_dir: Path) -> Optional[RunStatus]:
-    """status.json as written (no dead-process reinterpretation)."""
-    import json
-
-    try:
-        return RunStatus.from_dict(json.loads((run_dir / "status.json").read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return None
-
-
 def memory_estimate(config: "RunConfig"):
     """The memory estimator's (estimate, inputs) for this config, or None when it cannot tell."""
     try:
@@ -88,8 +75,9 @@ def out_of_memory_advice(config: "RunConfig") -> str:
     """What to change after a CUDA out-of-memory: the estimator's suggestions, else general ones."""
     found = memory_estimate(config)
     if found is not None:
-        from workbench.memory import format_bytes, memory_budget
+        from workbench.memory import memory_budget
         from workbench.memory.verdict import suggestions
+        from workbench.units import format_bytes
 
         estimate, inputs = found
         budget = memory_budget(inputs).bytes
@@ -125,7 +113,7 @@ def launch_distributed(
     from workbench.config.distributed import launch_argv, num_machines
 
     if run_dir is not None:
-        status = _raw_status(run_dir) or RunStatus(name=config.name)
+        status = read_status(run_dir, as_written=True) or RunStatus(name=config.name)
         status.state, status.reason, status.pid = "starting", None, os.getpid()
         write_status(run_dir, status)
     command = launch_argv(config, config_path, run_dir, resume, python=sys.executable)
@@ -136,7 +124,7 @@ def launch_distributed(
 
     def forward_stop(signum, _frame):
         # Rank 0 owns the stop decision and shares it with the other ranks at the next step end.
-        status = _raw_status(run_dir) if run_dir is not None else None
+        status = read_status(run_dir, as_written=True) if run_dir is not None else None
         target = status.pid if status and status.pid and status.pid != os.getpid() else child.pid
         try:
             os.kill(target, signal.SIGTERM)
@@ -146,7 +134,7 @@ def launch_distributed(
     signal.signal(signal.SIGTERM, forward_stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's Ctrl-C already reaches every rank
     code = child.wait()
-    status = _raw_status(run_dir) if run_dir is not None else None
+    status = read_status(run_dir, as_written=True) if run_dir is not None else None
     if status is not None and status.state in ACTIVE_STATES and not pid_is_alive(status.pid):
         status.state = "failed"
         status.reason = f"a training process exited with code {code} before finishing; see trainer.log"
@@ -193,7 +181,7 @@ def _run_training(
     request = StopRequest()
     previous_handlers = install_stop_handlers(request)
     outcome = RunOutcome()
-    previous = _raw_status(run_dir) if resume else None
+    previous = read_status(run_dir, as_written=True) if resume else None
     status = previous or RunStatus(name=config.name)
     status.state, status.reason, status.pid = "starting", None, os.getpid()
     events = EventLog(run_dir)
@@ -258,7 +246,7 @@ def write_run_summary(run_dir: Path, report: Report) -> None:
 
 def _record_failure(run_dir: Path, config: "RunConfig", reason: str) -> None:
     """Mark a run failed before training began (so it never reads as a dead "starting" run)."""
-    status = _raw_status(run_dir) or RunStatus(name=config.name)
+    status = read_status(run_dir, as_written=True) or RunStatus(name=config.name)
     status.state, status.reason, status.pid = "failed", reason, os.getpid()
     write_status(run_dir, status)
     EventLog(run_dir).append("end", state="failed", reason=reason, measured_peak_bytes=None)
@@ -290,14 +278,13 @@ def _train(
 
     from workbench.config.hf_arguments import build_training_arguments, run_facts, workbench_trainer_kwargs
     from workbench.data.chat_templates import load_run_tokenizer
-    from workbench.models import resolve_model
+    from workbench.models import quiet_transformers, resolve_model
     from workbench.precision import torch_dtype
     from workbench.training.examples import prepare_data
     from workbench.training.model_setup import (
         build_training_model,
         check_method_supported,
         parameter_counts,
-        quiet_transformers,
     )
     from workbench.training.packing import RowCollator, pack_samples, single_sample_rows
     from workbench.training.resources import ResourceProbe
@@ -341,7 +328,7 @@ def _train(
     )
     trainable, total = parameter_counts(model)
     compute_dtype = torch_dtype(precision.compute)
-    from workbench.training.attention import run_attention
+    from workbench.config.attention import run_attention
 
     # the kernel the model was loaded with decides how packed rows mark their samples
     collator_options = {"attn_implementation": run_attention(config, facts), "mask_dtype": compute_dtype}
@@ -526,130 +513,6 @@ def _write_final_model(trainer, run_dir: Path, config: "RunConfig", best_step: O
     report(f"saved {FINAL_ADAPTER_DIR}/ from the {source}")
 
 
-def train_command(
-    config_path: Optional[Path], run_dir: Optional[Path], resume_dir: Optional[Path], runs_root: Optional[Path],
-    detach: bool, report: Report = report_line, overrides: Sequence[str] = (),
-) -> int:
-    """The `workbench train` command: resolve what to run and where, then run it (or launch it detached).
-
-    `overrides` (`section.field=value`) apply over the config file; the run directory keeps the
-    resolved config.
-
-    In a rank started by a launcher (the workbench's own, bare torchrun, accelerate launch), global
-    rank 0 decides the run directory and the other ranks join it (`ranks.agree_on_run_dir`).
-    """
-    from workbench.config.distributed import num_machines
-    from workbench.config.io import load_config
-    from workbench.runs.launch import config_for_run, ensure_resumable, resume_run, start_run
-
-    launched = under_launcher()
-    if resume_dir is not None:
-        if overrides:
-            raise WorkbenchError(
-                f"train --resume: a resumed run keeps its own config; drop the overrides ({' '.join(overrides)})"
-            )
-        run_dir = Path(resume_dir)
-        if not launched:  # in a rank, the process that started the ranks has checked already
-            ensure_resumable(run_dir, read_status(run_dir))
-        if detach:
-            resume_run(run_dir)
-            report(str(run_dir))
-            return 0
-        config = load_config(run_dir / CONFIG_FILE)
-        _prepare_process(config, report)
-        if launched:
-            chosen = run_dir
-            run_dir = agree_on_run_dir(config, lambda: chosen)
-        return run_training(config, run_dir, config_path=run_dir / CONFIG_FILE, resume=True, report=report)
-
-    if config_path is None:
-        raise WorkbenchError("train: give a CONFIG.yaml to start a run, or --resume RUN_DIR to continue one")
-    config = config_for_run(load_config(config_path, overrides))
-    if detach:
-        preflight(config, str(config_path), report)
-        started = start_run(config, runs_root)
-        report(str(started))
-        return 0
-    _prepare_process(config, report)
-    if launched:
-        _adopt_world_size(config, report)
-        checked = CHECKED_BY_LAUNCHER in os.environ
-
-        def rank_zero_run_dir() -> Path:
-            if not checked:
-                preflight(config, str(config_path), report)
-            return _open_run_dir(config, config_path, run_dir, runs_root, report, announce=not checked)
-
-        run_dir = agree_on_run_dir(config, rank_zero_run_dir)
-        return run_training(config, run_dir, config_path=run_dir / CONFIG_FILE, report=report)
-    if num_machines(config) > 1:
-        # every machine runs this; their ranks meet, and global rank 0 creates the run directory
-        preflight(config, str(config_path), report)
-        return launch_distributed(config, Path(config_path), None, resume=False, report=report)
-    check_source = None
-    if run_dir is None:
-        # checked before a run directory exists, so a config that cannot train leaves nothing behind
-        preflight(config, str(config_path), report)
-    else:
-        check_source = str(config_path)
-    run_dir = _open_run_dir(config, config_path, run_dir, runs_root, report)
-    return run_training(config, run_dir, config_path=run_dir / CONFIG_FILE, check_source=check_source, report=report)
-
-
-def _open_run_dir(
-    config: "RunConfig", config_path: Path, run_dir: Optional[Path], runs_root: Optional[Path], report: Report,
-    announce: bool = True,
-) -> Path:
-    """A new run directory (or the empty one --run-dir names) holding the run's config.yaml."""
-    from workbench.config.io import load_config, save_config
-    from workbench.runs.launch import create_run_dir
-
-    if run_dir is None:
-        run_dir = create_run_dir(runs_root, config.name)
-        claim_run_dir(run_dir)
-    else:
-        run_dir = check_output_dir(run_dir, option=f"--run-dir {run_dir}")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        claim_run_dir(run_dir)  # a second trainer on this directory stops here, before writing anything
-        existing = _raw_status(run_dir)
-        if existing is not None and existing.state != "starting":
-            raise WorkbenchError(
-                f"--run-dir {run_dir}: already holds a {existing.state} run; use --resume {run_dir} or another directory"
-            )
-    run_config_path = run_dir / CONFIG_FILE
-    same_file = run_config_path.exists() and run_config_path.resolve() == Path(config_path).resolve()
-    if not same_file or load_config(run_config_path) != config:  # overrides make it differ from the file
-        save_config(config, run_config_path)
-    if announce:
-        report(f"run directory: {run_dir}")
-    return run_dir
-
-
-def _prepare_process(config: "RunConfig", report: Report) -> None:
-    """Before torch starts: refuse a launch that would train something else than the config, then
-    set the GPU choice and the CPU thread policy."""
-    from workbench.training.ranks import check_launcher_environment
-
-    check_launcher_environment(config, report)
-    _apply_gpu_choice(config)
-    prepare_process()  # the CLI's main did it already; this covers callers that skip the CLI
-    if not under_launcher():  # a launcher's ranks inherit the allocator from the process that started them
-        from workbench.memory.allocator import reexec_with_allocator
-
-        reexec_with_allocator(sys.argv[1:])  # `workbench train` from a shell: once, before torch loads
-
-
-def _adopt_world_size(config: "RunConfig", report: Report) -> None:
-    """A launcher that started more or fewer ranks than devices.num_processes says wins: the run
-    directory's config records the processes that really trained (and a resume starts as many)."""
-    rank, world = distributed_rank()
-    if config.devices.num_processes != world:
-        if rank == 0:
-            report(f"devices.num_processes: {world} (the launcher started {world} processes; the config said "
-                   f"{config.devices.num_processes})")
-        config.devices.num_processes = world
-
-
 def preflight(config: "RunConfig", source: str, report: Report) -> None:
     """Refuse a config that cannot train here before any run directory exists; print its warnings."""
     from workbench.config.checks import check_config
@@ -678,14 +541,3 @@ def _follow_cpu_budget(share):
         on_substep_end = on_prediction_step = on_step_begin
 
     return FollowCpuBudget()
-
-
-def _apply_gpu_choice(config: "RunConfig") -> None:
-    """Narrow CUDA_VISIBLE_DEVICES to the config's GPUs before torch starts (once, in the top process)."""
-    from workbench.training.model_setup import visible_gpu_environment
-
-    if under_launcher():
-        return  # torchrun's parent already did it; the children inherit the narrowed list
-    value = visible_gpu_environment(config.devices.gpus, config.devices.use_cpu)
-    if value is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = value

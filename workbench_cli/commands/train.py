@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.training.run import train_command
+    from workbench_cli.train_command import train_command  # the trainer's modules load only for `train`
 
     config, overrides = args.config, list(args.overrides)
     if config is not None and "=" in str(config) and not config.exists():
