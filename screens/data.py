@@ -24,13 +24,14 @@ from textual.widgets import Button, Input, ProgressBar, Select, Static, TabbedCo
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.base import PaletteEntry, PaneScreen
-from widgets.data_clean import STEP_LABELS, CleaningPanel, operation_for
+from widgets.data_clean import CleaningPanel
 from widgets.data_detail import RowDetail
 from widgets.data_quality import QualityView
 from widgets.data_table import RowTable
 from widgets.path_input import PathInput
 from workbench.data.browse import ANY_FLAG, RowFilter, SearchIndex
 from workbench.data.checks import CHECK_FLAGS
+from workbench.data.cleaning_steps import STEP_LABELS, operation_for
 from workbench.data.data_refs import FILE_KINDS, SAVED_DATASET_MARKERS
 from workbench.data.export import default_clean_path
 from workbench.data.formats import FORMATS

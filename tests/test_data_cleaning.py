@@ -194,3 +194,14 @@ def test_exported_rows_are_json_lines(messy, tmp_path):
 
     assert len(lines) == 27
     assert json.loads(lines[24])["messages"][1]["content"] == "caf\ufffd"
+
+
+def test_the_demo_cleans_with_the_data_panes_own_steps():
+    """One table of steps: every step the demo applies is a step of the pane's list, with its operation."""
+    from workbench.data.cleaning_steps import STEP_LABELS, operation_for
+    from workbench.demo.cleaning import CLEANING_STEPS
+
+    assert CLEANING_STEPS and all(step in STEP_LABELS and operation == operation_for(step) for step, operation in CLEANING_STEPS)
+    assert operation_for("filter_keep") is None and operation_for("filter_drop", query="x").options["action"] == "drop"
+    with pytest.raises(KeyError):
+        operation_for("no_such_step")

@@ -12,46 +12,11 @@ from textual.widgets import Button, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from widgets.path_input import PathInput
-from workbench.data.cleaning import Operation
+from workbench.data.cleaning_steps import STEP_LABELS
 from workbench.data.export import OUTPUT_FORMATS
 
 if TYPE_CHECKING:
     from workbench.data.cleaning import Plan
-
-STEP_LABELS = {
-    "strip_markup": "Strip markup, broken characters, stray spaces",
-    "drop_empty": "Drop rows with an empty answer",
-    "dedupe_exact": "Drop exact duplicates (keep the first)",
-    "dedupe_near": "Drop near duplicates (keep the first)",
-    "conflicts_keep_first": "Conflicts: keep the first answer",
-    "conflicts_drop": "Conflicts: drop every conflicting row",
-    "drop_too_long": "Drop rows longer than max_seq_len",
-    "truncate_too_long": "Cut long rows to the exchanges that fit",
-    "filter_keep": "Keep only rows matching the search",
-    "filter_drop": "Drop rows matching the search",
-    "split_validation": "Hold out a validation share",
-}
-
-
-def operation_for(step: str, *, query: str = "", fraction: float = 0.1, seed: int = 0) -> Operation | None:
-    """The Operation behind a step of the list (None when it needs a search and there is none)."""
-    simple = {
-        "strip_markup": Operation("strip_markup"),
-        "drop_empty": Operation("drop_empty"),
-        "dedupe_exact": Operation("dedupe", {"mode": "exact"}),
-        "dedupe_near": Operation("dedupe", {"mode": "near"}),
-        "conflicts_keep_first": Operation("resolve_conflicts", {"mode": "keep-first"}),
-        "conflicts_drop": Operation("resolve_conflicts", {"mode": "drop"}),
-        "drop_too_long": Operation("drop_too_long"),
-        "truncate_too_long": Operation("truncate_too_long"),
-        "split_validation": Operation("split_validation", {"fraction": fraction, "seed": seed}),
-    }
-    if step in simple:
-        return simple[step]
-    if not query:
-        return None
-    return Operation("filter", {"query": query, "action": "keep" if step == "filter_keep" else "drop"})
-
 
 class CleaningPanel(VerticalScroll, can_focus=False):
     """The steps (with counts once they are known), the applied steps, and export.

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from workbench.data.cleaning import CleaningSession, Operation
+from workbench.data.cleaning_steps import FIXED_OPERATIONS
 
 if TYPE_CHECKING:
     from workbench.data.checks import QualityReport
@@ -19,13 +20,9 @@ if TYPE_CHECKING:
     from workbench.data.loading import LoadedData
     from workbench.data.recipe import ExportResult
 
-CLEANING_STEPS: tuple[tuple[str, Operation], ...] = (
-    ("strip_markup", Operation("strip_markup")),
-    ("drop_empty", Operation("drop_empty")),
-    ("dedupe_exact", Operation("dedupe", {"mode": "exact"})),
-    ("dedupe_near", Operation("dedupe", {"mode": "near"})),
-    ("conflicts_keep_first", Operation("resolve_conflicts", {"mode": "keep-first"})),
-    ("drop_too_long", Operation("drop_too_long")),
+CLEANING_STEPS: tuple[tuple[str, Operation], ...] = tuple(
+    (step, FIXED_OPERATIONS[step])
+    for step in ("strip_markup", "drop_empty", "dedupe_exact", "dedupe_near", "conflicts_keep_first", "drop_too_long")
 )
 """(Data pane step id, operation): text fixes first so duplicates are found on clean text, then drops.
 Conflicts keep the first answer: in the sample file the planted contradictions come after the rows they contradict."""
