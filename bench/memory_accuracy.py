@@ -186,7 +186,7 @@ def _estimate(case: Case, model_dir: str):
     from workbench.memory import MemoryInputs, estimate_training_memory, spec_from_model_dir
 
     inputs = MemoryInputs(
-        method=case.method, precision="fp32", optimizer="adamw", lora_r=16, lora_dropout=case.lora_dropout,
+        method=case.method, precision="fp32", optimizer="adamw_torch", lora_r=16, lora_dropout=case.lora_dropout,
         batch_size=case.batch_size, seq_len=case.seq_len, gradient_checkpointing=case.gradient_checkpointing,
         attention=case.attention, attention_mask=False, device="cpu",
     )

@@ -146,7 +146,7 @@ def test_config_changes_make_the_config_estimate_as_the_suggestion_says():
                            gpus=tuple(GpuInfo(i, "GPU", 80 * GIB, 80 * GIB, (9, 0)) for i in range(4)))
     config = RunConfig()
     _, inputs = memory_inputs_from_config(config, devices)
-    changes = {"gradient_checkpointing": True, "batch_size": 1, "optimizer": "adamw8bit", "method": "qlora",
+    changes = {"gradient_checkpointing": True, "batch_size": 1, "optimizer": "adamw_8bit", "method": "qlora",
                "gpus": 4, "sharding": "zero3", "seq_len": 512, "precision": "mixed-bf16"}
     whatif = WhatIf()
     changed_config = whatif.set(config, config_changes(changes, gradient_accumulation=16))

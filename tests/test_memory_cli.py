@@ -37,7 +37,7 @@ def test_flags_change_the_estimate(capsys):
     assert total("--method", "full") > total("--method", "lora") > total("--method", "qlora")
     assert total("--gradient-checkpointing") < total()
     assert total("--batch-size", "8") > total("--batch-size", "2")
-    assert total("--method", "full", "--optimizer", "adamw8bit") < total("--method", "full")
+    assert total("--method", "full", "--optimizer", "adamw_8bit") < total("--method", "full")
 
 
 def test_unknown_model_and_target_are_one_line_errors(capsys):

@@ -69,7 +69,7 @@ def test_adamw_keeps_8_bytes_of_state_per_trainable_fp32_parameter(llama8b):
     for method, precision in (("lora", "mixed-bf16"), ("full", "fp32"), ("full", "mixed-bf16")):
         estimate = estimate_training_memory(llama8b, MemoryInputs(method=method, precision=precision))
         assert estimate.optimizer_state == 8 * estimate.trainable_params
-    eight_bit = estimate_training_memory(llama8b, MemoryInputs(method="lora", optimizer="adamw8bit"))
+    eight_bit = estimate_training_memory(llama8b, MemoryInputs(method="lora", optimizer="adamw_8bit"))
     assert eight_bit.optimizer_state == 2 * eight_bit.trainable_params
     sgd = estimate_training_memory(llama8b, MemoryInputs(method="lora", optimizer="sgd"))
     assert sgd.optimizer_state == 0 and sgd.optimizer_temporaries == 0

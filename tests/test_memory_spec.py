@@ -82,7 +82,7 @@ def test_config_fields_reach_the_inputs(tmp_path):
     assert (inputs.device, inputs.precision, inputs.attention) == ("cuda", "mixed-bf16", "flash")
     assert (inputs.method, inputs.lora_r, inputs.lora_targets) == ("qlora", 8, ("q_proj", "v_proj"))
     assert inputs.dora and not inputs.double_quant and inputs.gradient_checkpointing
-    assert (inputs.optimizer, inputs.batch_size, inputs.seq_len) == ("paged_adamw8bit", 2, 2048)
+    assert (inputs.optimizer, inputs.batch_size, inputs.seq_len) == ("paged_adamw_8bit", 2, 2048)
     assert (inputs.gpus, inputs.sharding) == (2, "zero3")
     assert inputs.attention_mask is False  # flash attention takes no mask
 

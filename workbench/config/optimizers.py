@@ -1,5 +1,6 @@
-"""The optimizers a run config can name, in each vocabulary that needs them: the config's
-`optimization.optim`, transformers' `TrainingArguments.optim` and the memory estimator's.
+"""The optimizers a run config can name: the config's `optimization.optim` (the one spelling the
+workbench uses, `workbench estimate --optimizer` and the memory estimator included), what
+transformers' `TrainingArguments.optim` calls each, and the state each keeps.
 
 The schema's choice list, the argument builder, the checks, the trainer and the memory estimator
 all read this one table.
@@ -15,26 +16,28 @@ class Optimizer:
     """One optimizer choice.
 
     Attributes:
-        name: the config's name (`optimization.optim`).
+        name: the config's name (`optimization.optim`, `MemoryInputs.optimizer`).
         training_arguments: `TrainingArguments.optim`.
-        memory: the memory estimator's name (`MemoryInputs.optimizer`, `workbench estimate --optimizer`).
-        bitsandbytes: needs bitsandbytes, and so a CUDA GPU.
+        state: what it keeps per trained parameter: "fp32" (two fp32 Adam moments), "8bit" (two
+            8-bit moments) or "none" (plain SGD).
+        bitsandbytes: needs bitsandbytes, and so a CUDA GPU (its update is one fused kernel, so it
+            builds no per-parameter temporaries).
     """
 
     name: str
     training_arguments: str
-    memory: str
+    state: str
     bitsandbytes: bool = False
 
 
 OPTIMIZERS: dict[str, Optimizer] = {
     optimizer.name: optimizer
     for optimizer in (
-        Optimizer("adamw_torch", "adamw_torch", "adamw"),
-        Optimizer("adamw_8bit", "adamw_bnb_8bit", "adamw8bit", bitsandbytes=True),
-        Optimizer("paged_adamw_8bit", "paged_adamw_8bit", "paged_adamw8bit", bitsandbytes=True),
-        Optimizer("paged_adamw_32bit", "paged_adamw_32bit", "paged_adamw", bitsandbytes=True),
-        Optimizer("sgd", "sgd", "sgd"),
+        Optimizer("adamw_torch", "adamw_torch", "fp32"),
+        Optimizer("adamw_8bit", "adamw_bnb_8bit", "8bit", bitsandbytes=True),
+        Optimizer("paged_adamw_8bit", "paged_adamw_8bit", "8bit", bitsandbytes=True),
+        Optimizer("paged_adamw_32bit", "paged_adamw_32bit", "fp32", bitsandbytes=True),
+        Optimizer("sgd", "sgd", "none"),
     )
 }
 

@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from workbench.config.optimizers import OPTIMIZERS
 from workbench.memory.estimator import estimate_training_memory
 from workbench.memory.inputs import MemoryInputs
 from workbench.memory.spec import ModelSpec
@@ -163,10 +164,10 @@ def _levers(inputs: MemoryInputs, machine: Machine, accumulation: int) -> list[l
                  {"eval_batch_size": size}, severity)
             for severity, size in enumerate(sizes, start=1)
         ])
-    if on_gpu and inputs.optimizer in ("adamw", "paged_adamw"):
+    if on_gpu and OPTIMIZERS[inputs.optimizer].state == "fp32":
         levers.append([Step("optimizer", "8-bit AdamW" + needs_bnb, EIGHT_BIT_OPTIMIZER_COST,
                             "8-bit optimizer state (matches 32-bit AdamW in published fine-tuning results)",
-                            {"optimizer": "adamw8bit"})])
+                            {"optimizer": "adamw_8bit"})])
     if inputs.precision == "fp32" and machine.native_bf16:
         levers.append([Step("precision", "mixed bf16 instead of fp32", BF16_COST,
                             "16-bit matmuls (native here, faster; slightly coarser numbers)",

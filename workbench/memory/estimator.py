@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from workbench.config.optimizers import OPTIMIZERS
 from workbench.errors import WorkbenchError
 from workbench.memory.allocator import cpu_estimate_note
 from workbench.memory.inputs import ALL_LINEAR, MemoryInputs
@@ -209,15 +210,17 @@ def _weights_bytes(spec: ModelSpec, inputs: MemoryInputs, regime: _Regime, train
 
 
 def _optimizer_bytes_per_param(inputs: MemoryInputs, regime: _Regime) -> int:
-    if inputs.optimizer in ("adamw", "paged_adamw"):
+    state = OPTIMIZERS[inputs.optimizer].state
+    if state == "fp32":
         return 2 * regime.trainable
-    if inputs.optimizer in ("adamw8bit", "paged_adamw8bit"):
+    if state == "8bit":
         return 2
     return 0
 
 
 def _optimizer_temporaries(spec: ModelSpec, inputs: MemoryInputs, regime: _Regime, trainable: int) -> int:
-    if inputs.optimizer != "adamw":
+    optimizer = OPTIMIZERS[inputs.optimizer]
+    if optimizer.bitsandbytes or optimizer.state == "none":
         return 0  # bitsandbytes (8-bit and paged) updates in one fused kernel; plain SGD updates in place
     if inputs.device == "cuda":
         # foreach AdamW builds sqrt(v) for every parameter at once

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workbench.config.optimizers import OPTIMIZERS
 from workbench.memory.estimator import MemoryEstimate, quantized_bits_per_weight
 from workbench.units import format_bytes
 
@@ -38,9 +39,10 @@ def rule_of_thumb(estimate: MemoryEstimate) -> RuleOfThumb:
             "fp16": "pure fp16 keeps 2-byte weights, gradients and Adam moments (about 8 bytes)",
         }.get(inputs.precision, "mixed precision keeps fp32 master weights, a 16-bit working copy, "
                                 "fp32 gradients and Adam state (16-18 bytes)")
-        if inputs.optimizer in ("adamw8bit", "paged_adamw8bit"):
+        state = OPTIMIZERS[inputs.optimizer].state
+        if state == "8bit":
             reason += ", less 6 bytes with 8-bit Adam"
-        elif inputs.optimizer == "sgd":
+        elif state == "none":
             reason += ", less the 8 bytes of Adam state with plain SGD"
     elif inputs.method == "qlora":
         reason = ("QLoRA stores the frozen linear layers in about 4 bits per weight (embeddings and the output "

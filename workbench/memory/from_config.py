@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from workbench.config.optimizers import OPTIMIZERS
+from workbench.config.distributed import zero_stage
+from workbench.data.chat_templates import new_token_count
+from workbench.errors import WorkbenchError
 from workbench.memory.inputs import ALL_LINEAR, MemoryInputs
 from workbench.precision import resolve_training_precision
 
@@ -19,8 +21,6 @@ def _sharding(deepspeed: str | None, fsdp: str | None) -> str:
     if fsdp:
         return "zero3" if "full_shard" in fsdp else "zero2" if "shard_grad_op" in fsdp else "ddp"
     if deepspeed:
-        from workbench.config.distributed import zero_stage
-
         # an unreadable file counts as plain DDP here; `config check` reports it
         return {2: "zero2", 3: "zero3"}.get(zero_stage(deepspeed), "ddp")
     return "ddp"
@@ -45,7 +45,7 @@ def memory_inputs_from_config(config: "RunConfig", devices: "DeviceReport | None
     inputs = MemoryInputs(
         method=method.type,
         precision=resolve_training_precision(config.model.precision, devices, on_gpu, method.type).label,
-        optimizer=OPTIMIZERS[optimization.optim].memory,
+        optimizer=optimization.optim,
         lora_r=method.r,
         lora_targets=(ALL_LINEAR,) if targets == ALL_LINEAR else tuple(targets),
         lora_dropout=method.lora_dropout if method.type != "full" else 0.0,
@@ -76,9 +76,6 @@ def _evaluates(config: "RunConfig") -> bool:
 def _new_token_rows(config: "RunConfig") -> int:
     """Tokens data.chat_template adds to the model's tokenizer (0 when that cannot be told cheaply:
     the default model not converted yet, or a choice `config check` reports as wrong)."""
-    from workbench.data.chat_templates import new_token_count
-    from workbench.errors import WorkbenchError
-
     try:
         return new_token_count(config.model.name_or_path, config.data.chat_template, trust_remote_code=config.model.trust_remote_code)
     except (WorkbenchError, OSError):
@@ -105,12 +102,9 @@ def config_changes(changes: dict[str, Any], gradient_accumulation: int | None = 
     The inverse of `memory_inputs_from_config` for the fields the advice changes: ZeRO stages name
     the DeepSpeed configs shipped with the workbench (devices.deepspeed zero2 / zero3).
     """
-    by_memory_name = {optimizer.memory: name for name, optimizer in OPTIMIZERS.items()}
     edits: dict[str, Any] = {}
     for name, value in changes.items():
-        if name == "optimizer":
-            value = by_memory_name[value]
-        elif name == "sharding":
+        if name == "sharding":
             value = None if value == "ddp" else value
             edits["devices.fsdp"] = None
         edits[_CONFIG_FIELDS[name]] = value

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from workbench.config.optimizers import OPTIMIZER_NAMES as OPTIMIZERS
 from workbench.errors import WorkbenchError
 
 METHODS = ("full", "lora", "qlora", "8bit-base")
 PRECISIONS = ("fp32", "mixed-bf16", "mixed-fp16", "bf16", "fp16")
-OPTIMIZERS = ("adamw", "adamw8bit", "paged_adamw", "paged_adamw8bit", "sgd")
 ATTENTIONS = ("eager", "sdpa", "flash")
 SHARDINGS = ("ddp", "zero2", "zero3")
 DEVICE_KINDS = ("cuda", "cpu")
@@ -23,8 +23,8 @@ class MemoryInputs:
         method: full fine-tuning, LoRA, QLoRA (4-bit NF4 base) or LoRA on an 8-bit (LLM.int8) base.
         precision: fp32; mixed-bf16/mixed-fp16 (autocast; full fine-tuning keeps fp32 master weights,
             adapter methods load the base in 16 bits); bf16/fp16 (pure half precision, no autocast).
-        optimizer: adamw (two fp32 moments), adamw8bit / paged_adamw8bit (bitsandbytes, two 8-bit
-            moments), paged_adamw (fp32 moments that can spill to CPU), sgd (no state).
+        optimizer: the config's `optimization.optim` (workbench.config.optimizers: adamw_torch,
+            adamw_8bit, paged_adamw_8bit, paged_adamw_32bit, sgd).
         lora_targets: linear-layer names (e.g. q_proj, v_proj) or "all-linear".
         lora_dropout: dropout on the LoRA path; above 0 each adapted layer keeps its own dropped copy
             of its input and the dropout mask (1 byte per value on CUDA, a full noise tensor on CPU).
@@ -46,7 +46,7 @@ class MemoryInputs:
 
     method: str = "lora"
     precision: str = "mixed-bf16"
-    optimizer: str = "adamw"
+    optimizer: str = "adamw_torch"
     lora_r: int = 16
     lora_targets: tuple[str, ...] = (ALL_LINEAR,)
     lora_dropout: float = 0.0

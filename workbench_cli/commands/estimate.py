@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(FLAGS["precision"], choices=PRECISIONS, default=None,
                         help="fp32, mixed-bf16/mixed-fp16 (autocast), bf16/fp16 (pure); default: what training's 'auto' picks "
                              "(mixed-bf16 where bf16 is native, mixed-fp16 on older GPUs, else fp32)")
-    parser.add_argument(FLAGS["optimizer"], choices=OPTIMIZERS, default="adamw", help="default: adamw")
+    parser.add_argument(FLAGS["optimizer"], choices=OPTIMIZERS, default="adamw_torch", help="default: adamw_torch")
     parser.add_argument(FLAGS["batch_size"], type=int, default=1, help="sequences per step per device (default: 1)")
     parser.add_argument(FLAGS["seq_len"], type=int, default=1024, help="tokens per sequence (default: 1024)")
     parser.add_argument(FLAGS["lora_r"], type=int, default=16, help="LoRA rank (default: 16)")
