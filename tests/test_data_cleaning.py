@@ -205,3 +205,10 @@ def test_the_demo_cleans_with_the_data_panes_own_steps():
     assert operation_for("filter_keep") is None and operation_for("filter_drop", query="x").options["action"] == "drop"
     with pytest.raises(KeyError):
         operation_for("no_such_step")
+
+
+def test_every_format_the_loader_reads_can_be_written():
+    from workbench.data.export import CONVERTERS, OUTPUT_FORMATS
+    from workbench.data.formats import FORMATS
+
+    assert sorted(OUTPUT_FORMATS) == sorted(FORMATS) == sorted(CONVERTERS) and OUTPUT_FORMATS[0] == "messages"

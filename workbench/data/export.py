@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from workbench.data.conversation import Conversation, Message
+from workbench.data.formats import FORMATS
 from workbench.data.tool_layouts import bare_tools_json, call_value_json, openai_tool_calls
 from workbench.errors import WorkbenchError
+from workbench.paths import workspace_dir
 
-OUTPUT_FORMATS = ("messages", "sharegpt", "alpaca", "llamafactory-v1", "prompt-completion", "text")
+OUTPUT_FORMATS = ("messages", *(name for name in FORMATS if name != "messages"))
 """Formats a cleaned file can be written in (every format the loader reads), the default first."""
 
 CLEAN_SUFFIX = ".clean.jsonl"
@@ -32,8 +34,6 @@ def default_clean_path(source: str | os.PathLike) -> Path:
     """Where a cleaned copy of `source` goes by default: `<stem>.clean.jsonl` beside it, or in the
     workspace folder (workbench.paths.workspace_dir) when the source's folder cannot be written.
     A save_to_disk directory's copy goes beside the directory."""
-    from workbench.paths import workspace_dir
-
     source = Path(source)
     stem = source.name if source.is_dir() else source.stem
     folder = source.parent
