@@ -276,7 +276,7 @@ class DataScreen(PaneScreen):
             self._schedule_detail()
 
     @property
-    def max_seq_len(self) -> int:
+    def max_seq_length(self) -> int:
         return self.app.config_store.config.data.max_seq_length
 
     # ---- opening a file --------------------------------------------------------------------------
@@ -444,7 +444,7 @@ class DataScreen(PaneScreen):
             source_format=loaded.format,
             token_counter=counter,
             model_name=self.app.config_store.config.model.name_or_path,
-            max_seq_len=data.max_seq_length,
+            max_seq_length=data.max_seq_length,
             near_threshold=previous.near_threshold if previous is not None else 0.8,
         )
         self.report = None
@@ -457,7 +457,7 @@ class DataScreen(PaneScreen):
         """The session's rows changed (a file, a step, an undo): relist, then re-check in a worker."""
         session = self.session
         self.search_index = SearchIndex(session.conversations)
-        self.query_one(RowTable).annotate({}, {}, self.max_seq_len)
+        self.query_one(RowTable).annotate({}, {}, self.max_seq_length)
         self._apply_filter_now()
         self.plan_summaries = {step: None for step in STEP_LABELS}
         self._show_plans()
@@ -566,7 +566,7 @@ class DataScreen(PaneScreen):
         tokens = {}
         if message.report.token_lengths is not None:
             tokens = dict(zip(message.report.source_indices, message.report.token_lengths.total.tolist()))
-        self.query_one(RowTable).annotate(tokens, message.report.flags_by_row(), self.max_seq_len)
+        self.query_one(RowTable).annotate(tokens, message.report.flags_by_row(), self.max_seq_length)
         self.query_one(QualityView).show(message.report)
         self.plan_summaries = {step: message.plans.get(step) for step in STEP_LABELS if step in message.plans}
         self._show_plans()

@@ -21,12 +21,29 @@ from textual.widgets import Input, TextArea
 from textual.worker import Worker, WorkerState
 
 from screens.app import WorkbenchApp
+from screens.chat import ChatScreen
+from screens.data import DataScreen
 from screens.eval import EvalScreen
+from widgets.data_detail import RowDetail
+from widgets.data_table import RowTable
 from widgets.demo_guide import GuidePanel
 from workbench.config import ConfigStore
-from workbench.demo.cleaning import CLEANING_STEPS, cleaned_file_name
+from workbench.data.token_lengths import load_data_tokenizer
+from workbench.demo.cleaning import CLEANING_STEPS, clean_for_demo, cleaned_file_name
+from workbench.demo.config import demo_config
+from workbench.demo.heldout import HELDOUT_MAX_NEW_TOKENS, read_heldout, score_heldout
 from workbench.demo.pipeline import DemoOptions, demo_work_dir
 from workbench.demo.tour import TOUR
+from workbench.evaluation.knowledge import read_choice_items
+from workbench.evaluation.report import eval_dir, headline, read_results
+from workbench.evaluation.runner import EvalProgress
+from workbench.inference.deck import read_prompt_file
+from workbench.inference.engine import engine_for
+from workbench.inference.prompting import read_run_config
+from workbench.inference.sources import BASE_SOURCE, run_source
+from workbench.paths import RUNS_DIR_ENV
+from workbench.runs.launch import start_run
+from workbench.runs.rundir import read_status
 
 POLL_INTERVAL_S = 0.25
 CLEANING_STEP_PAUSE_S = 0.8
@@ -232,8 +249,6 @@ class DemoApp(WorkbenchApp):
 
     def _data_screen_with_messy_file(self):
         """The Data pane showing, with the messy file opened there (None if another pane shows)."""
-        from screens.data import DataScreen
-
         data = self.screen
         if not isinstance(data, DataScreen):
             return None
@@ -316,9 +331,6 @@ class DemoApp(WorkbenchApp):
         self._every_tick(tick)
 
     def step_show_model_view(self) -> None:
-        from widgets.data_detail import RowDetail
-        from widgets.data_table import RowTable
-
         data = self._data_screen_with_messy_file()
         if data is None:
             return
@@ -350,8 +362,6 @@ class DemoApp(WorkbenchApp):
         self.config_store.replace(self.demo_recipe())
 
     def demo_recipe(self):
-        from workbench.demo.config import demo_config
-
         options = self.options
         train_file = self.cleaned_file or options.data_file
         return demo_config(train_file, model=options.model, epochs=options.epochs, max_steps=options.max_steps)
@@ -381,8 +391,6 @@ class DemoApp(WorkbenchApp):
     @work(thread=True, exclusive=True, group="demo-training", exit_on_error=False)
     def start_demo_training(self) -> None:
         """Clean the data first if the tour skipped that step, then launch the trainer process."""
-        from workbench.runs.launch import start_run
-
         config = self.config_store.config
         if self.cleaned_file is None or Path(config.data.train_file or "") != self.cleaned_file:
             cleaned = self._clean_headless()
@@ -392,15 +400,12 @@ class DemoApp(WorkbenchApp):
         self.post_message(self.TrainingStarted(Path(run_dir)))
 
     def _clean_headless(self) -> Path:
-        from workbench.data.token_lengths import load_data_tokenizer
-        from workbench.demo.cleaning import clean_for_demo
-
         config = self.config_store.config
         model = config.model.name_or_path
         name, tokenizer = load_data_tokenizer(None if model == "default" else model)
         cleaning = clean_for_demo(
             self.options.data_file, demo_work_dir(self.options), tokenizer,
-            max_seq_len=config.data.max_seq_length, system_prompt=config.data.system_prompt, model_name=name,
+            max_seq_length=config.data.max_seq_length, system_prompt=config.data.system_prompt, model_name=name,
         )
         self.cleaned_file = cleaning.export.train_path
         return self.cleaned_file
@@ -416,8 +421,6 @@ class DemoApp(WorkbenchApp):
 
     def step_show_scores(self) -> None:
         """Held-out identity hits and the forgetting check, from the eval engine (once per run)."""
-        from workbench.evaluation.report import headline, read_results
-
         if self.demo_run is None or not self._adapter_ready() or self.options.heldout_file is None:
             return  # as headless: no held-out questions, no scores
         results = read_results(self.demo_run)
@@ -430,14 +433,6 @@ class DemoApp(WorkbenchApp):
     @work(thread=True, exclusive=True, group="demo-scores", exit_on_error=False)
     def score_demo_run(self) -> None:
         from textual.worker import get_current_worker
-
-        from workbench.demo.heldout import HELDOUT_MAX_NEW_TOKENS, read_heldout, score_heldout
-        from workbench.evaluation.knowledge import read_choice_items
-        from workbench.evaluation.report import eval_dir
-        from workbench.evaluation.runner import EvalProgress
-        from workbench.inference.engine import engine_for
-        from workbench.inference.prompting import read_run_config
-        from workbench.inference.sources import run_source
 
         worker = get_current_worker()
         run, options, resolved = self.demo_run, self.options, self.resolved_model
@@ -464,8 +459,6 @@ class DemoApp(WorkbenchApp):
 
     def open_scores(self) -> None:
         """The Eval view of the demo run: the rows whose answers changed, each one to ask in Chat."""
-        from workbench.evaluation.report import read_results
-
         if self.demo_run is None or read_results(self.demo_run) is None:
             self.set_guide_status("No scores yet: they come at the last step, once the model is trained.")
             return
@@ -484,8 +477,6 @@ class DemoApp(WorkbenchApp):
             self.notify(text, title="Training not started", severity="error", timeout=10)
 
     def training_status(self):
-        from workbench.runs.rundir import read_status
-
         return read_status(self.demo_run) if self.demo_run is not None else None
 
     def _training_line(self) -> tuple[str, bool]:
@@ -556,10 +547,6 @@ class DemoApp(WorkbenchApp):
 
     def _ask_in_chat(self, prompt_index: int, blind: bool) -> bool:
         """True once the question is sent (the Chat pane streams both answers)."""
-        from screens.chat import ChatScreen
-        from workbench.inference.deck import read_prompt_file
-        from workbench.inference.sources import BASE_SOURCE, run_source
-
         chat = self.screen
         if not isinstance(chat, ChatScreen):
             return False
@@ -612,9 +599,6 @@ def _first_identity_row(table) -> Optional[int]:
 
 def make_demo_app(options: DemoOptions, *, device_report=None, load_model: bool = True) -> DemoApp:
     """The demo app: the shared config starts as the demo recipe on the messy sample file."""
-    from workbench.demo.config import demo_config
-    from workbench.paths import RUNS_DIR_ENV
-
     if options.runs_dir is not None:
         # The Train and Chat panes list runs from $WORKBENCH_RUNS_DIR; the demo's run must be among them.
         os.environ[RUNS_DIR_ENV] = str(options.runs_dir)

@@ -359,7 +359,7 @@ def test_a_runs_dir_from_the_environment_is_checked_by_name(corpus, capsys, monk
 
 def test_thousands_of_turns_render_only_what_max_seq_len_keeps(tiny_model_dir):
     """Each trained turn's loss span costs a render of its whole prefix: 10,000 turns used to hang
-    `data show` and training. Only the turns inside max_seq_len are worked out, with the same result."""
+    `data show` and training. Only the turns inside max_seq_length are worked out, with the same result."""
     from workbench.data import templating
     from workbench.data.conversation import Conversation, Message
     from workbench.models import load_tokenizer
@@ -409,7 +409,7 @@ def test_an_enormous_row_is_counted_on_a_bounded_part(tiny_model_dir):
     faulthandler.dump_traceback_later(CASE_TIMEOUT_S, exit=True, file=sys.__stderr__)
     try:
         lengths = measure_token_lengths(tokenizer, rows)
-        report = run_quality_checks(rows, tokenizer, max_seq_len=1024)
+        report = run_quality_checks(rows, tokenizer, max_seq_length=1024)
     finally:
         faulthandler.cancel_dump_traceback_later()
     exact = len(tokenizer(render_conversation_text(tokenizer, rows[0]), add_special_tokens=False)["input_ids"])

@@ -33,7 +33,7 @@ def rows(*pairs: tuple[str, str]) -> list[Conversation]:
 
 def test_messy_file_every_planted_defect_and_nothing_else(default_tokenizer):
     loaded = load_conversations(FIXTURES / "messy.jsonl")
-    report = run_quality_checks(loaded.conversations, default_tokenizer, max_seq_len=2048)
+    report = run_quality_checks(loaded.conversations, default_tokenizer, max_seq_length=2048)
 
     assert report.groups["exact_duplicates"] == [[0, 1]]
     assert report.groups["near_duplicates"] == [[2, 3]]  # the templated haiku rows 4-8 are not
@@ -52,7 +52,7 @@ def test_sample_data_messy_file_matches_its_planted_manifest(default_tokenizer):
     repo = Path(__file__).resolve().parents[1]
     manifest = json.loads((repo / "sample_data" / "messy_identity.planted.json").read_text())
     loaded = load_conversations(repo / "sample_data" / "messy_identity.jsonl")
-    report = run_quality_checks(loaded.conversations, default_tokenizer, max_seq_len=2048)
+    report = run_quality_checks(loaded.conversations, default_tokenizer, max_seq_length=2048)
     planted = manifest["defects"]
 
     later_copies = lambda check: sorted(row for group in report.groups[check] for row in group[1:])
@@ -71,14 +71,14 @@ def test_token_lengths_are_real_template_tokens(default_tokenizer):
     from workbench.data.templating import render_training_example
 
     loaded = load_conversations(FIXTURES / "messy.jsonl")
-    report = run_quality_checks(loaded.conversations, default_tokenizer, max_seq_len=2048)
+    report = run_quality_checks(loaded.conversations, default_tokenizer, max_seq_length=2048)
     long_row = loaded.conversations[20]
     real = render_training_example(default_tokenizer, long_row, 8192).full_length
 
     assert report.token_lengths.total[20] == real
     assert report.token_summary()["max"] == real
-    just_enough = run_quality_checks(loaded.conversations[20:21], default_tokenizer, max_seq_len=real)
-    one_short = run_quality_checks(loaded.conversations[20:21], default_tokenizer, max_seq_len=real - 1)
+    just_enough = run_quality_checks(loaded.conversations[20:21], default_tokenizer, max_seq_length=real)
+    one_short = run_quality_checks(loaded.conversations[20:21], default_tokenizer, max_seq_length=real - 1)
     assert just_enough.flagged["too_long"] == [] and one_short.flagged["too_long"] == [20]
 
 

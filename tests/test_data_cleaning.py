@@ -59,7 +59,7 @@ def test_plan_counts_match_what_apply_does_and_undo_restores(messy):
 
 
 def test_each_operation_reports_its_rows(messy, default_tokenizer):
-    session = session_for(messy, default_tokenizer, max_seq_len=2048)
+    session = session_for(messy, default_tokenizer, max_seq_length=2048)
 
     assert session.plan(Operation("dedupe", {"mode": "exact"})).dropped == (1,)
     assert session.plan(Operation("drop_empty")).dropped == (19,)
@@ -95,7 +95,7 @@ def test_truncate_keeps_the_whole_exchanges_that_fit(default_tokenizer):
         Conversation((Message("user", "Only long"), Message("assistant", long_answer)), 1, "messages"),
         Conversation((Message("user", "Fine"), Message("assistant", "Yes.")), 2, "messages"),
     ]
-    session = CleaningSession(conversations, token_counter=TokenCounter(default_tokenizer), max_seq_len=128)
+    session = CleaningSession(conversations, token_counter=TokenCounter(default_tokenizer), max_seq_length=128)
 
     plan = session.plan(Operation("truncate_too_long"))
     assert plan.changed == (0,) and plan.dropped == (1,)
@@ -165,7 +165,7 @@ def test_recipe_replays_on_the_next_version_of_the_data(messy, tmp_path, default
 
     recipe = read_recipe(result.recipe_path)
     assert [op.name for op in recipe.operations] == [op.name for op in session.operations]
-    assert recipe.format == "messages" and recipe.max_seq_len == 1024
+    assert recipe.format == "messages" and recipe.max_seq_length == 1024
 
     # The next version: the same rows plus a new duplicate.
     next_version = tmp_path / "messy_v2.jsonl"

@@ -43,7 +43,7 @@ def test_inspect_max_seq_len_and_format_override(messy, capsys):
     assert main(["data", "inspect", str(messy), "--json", "--max-seq-len", "64", "--format", "messages"]) == 0
     result = json.loads(capsys.readouterr().out)
 
-    assert result["max_seq_len"] == 64
+    assert result["max_seq_length"] == 64
     assert 20 in result["checks"]["too_long"] and len(result["checks"]["too_long"]) > 1
 
 
@@ -118,8 +118,8 @@ def test_data_modules_import_no_heavy_libraries():
 def test_default_limits_match_the_run_config():
     from workbench_cli.commands import data as command
     from workbench.config import RunConfig
-    from workbench.data.checks import DEFAULT_MAX_SEQ_LEN
+    from workbench.data.checks import DEFAULT_MAX_SEQ_LENGTH
     from workbench.data.near_duplicates import DEFAULT_THRESHOLD
 
-    assert command.DEFAULT_MAX_SEQ_LEN == DEFAULT_MAX_SEQ_LEN == RunConfig().data.max_seq_length
+    assert command.DEFAULT_MAX_SEQ_LENGTH == DEFAULT_MAX_SEQ_LENGTH == RunConfig().data.max_seq_length
     assert command.DEFAULT_NEAR_THRESHOLD == DEFAULT_THRESHOLD

@@ -32,7 +32,7 @@ MULTI_TURN = conversation(
 
 
 def test_multi_turn_trains_every_answer_and_its_end_token_only(default_tokenizer):
-    example = render_training_example(default_tokenizer, MULTI_TURN, max_seq_len=512)
+    example = render_training_example(default_tokenizer, MULTI_TURN, max_seq_length=512)
 
     assert trained_text(example) == "Lisbon.<|im_end|>About half a million in the city itself.<|im_end|>"
     masked = masked_text(example)
@@ -43,7 +43,7 @@ def test_multi_turn_trains_every_answer_and_its_end_token_only(default_tokenizer
 
 
 def test_input_ids_match_apply_chat_template(default_tokenizer):
-    example = render_training_example(default_tokenizer, MULTI_TURN, max_seq_len=512)
+    example = render_training_example(default_tokenizer, MULTI_TURN, max_seq_length=512)
     expected = default_tokenizer.apply_chat_template(MULTI_TURN.to_chat(), tokenize=True, return_dict=True)["input_ids"]
 
     assert example.input_ids == list(expected)
@@ -52,7 +52,7 @@ def test_input_ids_match_apply_chat_template(default_tokenizer):
 
 
 def test_end_of_turn_tokens_after_user_turns_are_masked(default_tokenizer):
-    example = render_training_example(default_tokenizer, MULTI_TURN, max_seq_len=512)
+    example = render_training_example(default_tokenizer, MULTI_TURN, max_seq_length=512)
     end_id = default_tokenizer.convert_tokens_to_ids("<|im_end|>")
     end_positions = [i for i, token in enumerate(example.input_ids) if token == end_id]
     trained_ends = [i for i in end_positions if example.labels[i] != IGNORE_INDEX]
@@ -63,8 +63,8 @@ def test_end_of_turn_tokens_after_user_turns_are_masked(default_tokenizer):
 
 
 def test_truncation_cuts_the_answer_and_reports_the_untrained_end(default_tokenizer):
-    full = render_training_example(default_tokenizer, MULTI_TURN, max_seq_len=512)
-    cut = render_training_example(default_tokenizer, MULTI_TURN, max_seq_len=full.full_length - 3)
+    full = render_training_example(default_tokenizer, MULTI_TURN, max_seq_length=512)
+    cut = render_training_example(default_tokenizer, MULTI_TURN, max_seq_length=full.full_length - 3)
 
     assert cut.truncated is True
     assert len(cut.input_ids) == len(cut.labels) == full.full_length - 3

@@ -70,7 +70,7 @@ def test_cleaning_the_messy_sample_removes_every_planted_copy_and_never_writes_t
     config = demo_config(source)
     cleaning = clean_for_demo(
         source, tmp_path, default_tokenizer,
-        max_seq_len=config.data.max_seq_length, system_prompt=config.data.system_prompt,
+        max_seq_length=config.data.max_seq_length, system_prompt=config.data.system_prompt,
     )
     assert source.read_bytes() == before
     planted = json.loads((SAMPLE / "messy_identity.planted.json").read_text())

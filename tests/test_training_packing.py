@@ -17,7 +17,7 @@ from workbench.training.packing import (
 
 def test_best_fit_decreasing_places_every_item_once_within_capacity():
     lengths = [6, 2, 5, 3, 4, 4, 1, 8]
-    bins = best_fit_decreasing(lengths, capacity=8)
+    bins = best_fit_decreasing(lengths, max_seq_length=8)
     placed = sorted(index for members in bins for index in members)
     assert placed == list(range(len(lengths)))
     assert all(sum(lengths[i] for i in members) <= 8 for members in bins)
@@ -28,13 +28,13 @@ def test_best_fit_decreasing_places_every_item_once_within_capacity():
 def test_best_fit_prefers_the_tightest_bin():
     # With bins of 2 and 1 free tokens, the last 1-token item fills the 1-token gap (first fit would
     # put it in the first bin and leave a 1-token hole).
-    bins = best_fit_decreasing([8, 6, 3, 1], capacity=10)
+    bins = best_fit_decreasing([8, 6, 3, 1], max_seq_length=10)
     assert sorted(sorted(members) for members in bins) == [[0], [1, 2, 3]]
 
 
 def test_an_item_longer_than_a_bin_is_refused():
-    with pytest.raises(ValueError, match="more than the bin capacity"):
-        best_fit_decreasing([3, 9], capacity=8)
+    with pytest.raises(ValueError, match="more than max_seq_length"):
+        best_fit_decreasing([3, 9], max_seq_length=8)
 
 
 def test_collator_masks_sample_starts_padding_and_counts_real_tokens():

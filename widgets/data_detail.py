@@ -68,7 +68,7 @@ def _visible(piece: str) -> str:
 
 def model_view_text(example: "TrainingExample") -> Text:
     """The templated text token by token: trained tokens highlighted, masked ones dimmed, and the
-    part beyond max_seq_len struck through."""
+    part beyond max_seq_length struck through."""
     text = Text()
     shown = 0
     for position, (piece, label) in enumerate(zip(example.token_texts, example.labels)):
@@ -80,7 +80,7 @@ def model_view_text(example: "TrainingExample") -> Text:
             return text
     if example.truncated:
         rest = example.text[sum(len(piece) for piece in example.token_texts) :]
-        text.append(f"\n✂ cut here: {example.full_length - example.max_seq_len:,} tokens beyond max_seq_len\n", style="bold red")
+        text.append(f"\n✂ cut here: {example.full_length - example.max_seq_length:,} tokens beyond max_seq_length\n", style="bold red")
         text.append(_visible(_shown(rest)), style=CUT_STYLE)
     return text
 
@@ -88,9 +88,9 @@ def model_view_text(example: "TrainingExample") -> Text:
 def model_view_summary(example: "TrainingExample") -> Text:
     """One or two lines over the token view: counts against the limit, and warnings."""
     summary = Text()
-    over = example.full_length > example.max_seq_len
+    over = example.full_length > example.max_seq_length
     summary.append(f"{example.full_length:,} tokens", style="bold red" if over else "bold")
-    summary.append(f" / max {example.max_seq_len:,} · ")
+    summary.append(f" / max {example.max_seq_length:,} · ")
     summary.append(f"{example.trained_token_count:,} trained", style=TRAINED_STYLES[0])
     summary.append(" · ")
     summary.append(f"{len(example.input_ids) - example.trained_token_count:,} masked", style=MASKED_STYLES[1])
@@ -99,7 +99,7 @@ def model_view_summary(example: "TrainingExample") -> Text:
     else:
         summary.append("\n⚠ an end-of-turn token is not trained: the model would not learn to stop here", style="bold red")
     if example.truncated:
-        summary.append("\n⚠ longer than max_seq_len: training cuts it", style="bold red")
+        summary.append("\n⚠ longer than max_seq_length: training cuts it", style="bold red")
     return summary
 
 

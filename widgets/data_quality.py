@@ -21,7 +21,7 @@ CHECK_LABELS = {
     "near_duplicates": "Near duplicates",
     "conflicts": "Conflicts (same prompt, different answers)",
     "empty_response": "Empty answers",
-    "too_long": "Longer than max_seq_len",
+    "too_long": "Longer than max_seq_length",
     "malformed_turns": "Malformed turns",
     "junk": "Junk (markup, broken characters)",
 }
@@ -75,9 +75,9 @@ class HistogramPlot(PlotextPlot):
         limit_shown = bool(self.limit) and self.limit <= top * 2
         if limit_shown:
             top = max(top, int(self.limit * 1.05))
-            self.border_title += " [red]│ max_seq_len[/]"
+            self.border_title += " [red]│ max_seq_length[/]"
         elif self.limit:
-            self.border_title += f" [dim](max_seq_len {self.limit:,} is off the right edge)[/dim]"
+            self.border_title += f" [dim](max_seq_length {self.limit:,} is off the right edge)[/dim]"
         edges = np.linspace(0, top, HISTOGRAM_BINS + 1)
         centers = ((edges[:-1] + edges[1:]) / 2).tolist()
         largest = 0
@@ -164,7 +164,7 @@ class QualityView(VerticalScroll):
         if summary:
             status.append(
                 f" · tokens min {summary['min']:,}, median {summary['median']:,}, p95 {summary['p95']:,}, "
-                f"max {summary['max']:,} (max_seq_len {report.max_seq_len:,})"
+                f"max {summary['max']:,} (max_seq_length {report.max_seq_length:,})"
             )
         for note in report.notes:
             status.append(f"\n{note}", style="yellow")
@@ -188,7 +188,7 @@ class QualityView(VerticalScroll):
         lengths = report.token_lengths
         histogram = self.query_one(HistogramPlot)
         if lengths is not None:
-            histogram.show(lengths.prompt, lengths.response, report.max_seq_len)
+            histogram.show(lengths.prompt, lengths.response, report.max_seq_length)
         self.query_one("#quality-turns", BarPlot).show([(str(t), n) for t, n in sorted(report.turns.items())])
         self.query_one("#quality-leading", BarPlot).show(report.leading_words[:TOP_BARS])
         labels = self.query_one("#quality-labels", BarPlot)

@@ -61,7 +61,7 @@ class RowTable(ScrollView, can_focus=True):
     """Rows of a dataset: index, format, turns, prompt and response previews, tokens and flags.
 
     Attributes down: `show(rows, view)` sets the conversations and which of them are listed (in
-    order); `annotate(tokens, flags, max_seq_len)` adds the checks' results. Messages up:
+    order); `annotate(tokens, flags, max_seq_length)` adds the checks' results. Messages up:
     `RowTable.Highlighted` when the cursor moves.
     """
 
@@ -94,7 +94,7 @@ class RowTable(ScrollView, can_focus=True):
         self.view: Sequence[int] = ()
         self.tokens: Mapping[int, int] = {}
         self.flags: Mapping[int, tuple[str, ...]] = {}
-        self.max_seq_len: int | None = None
+        self.max_seq_length: int | None = None
         self._line_cache: dict[tuple[int, int, bool], Strip] = {}
         self._header_style = Style(bold=True, underline=True)
         self._flag_style = Style(color="red", bold=True)
@@ -115,9 +115,9 @@ class RowTable(ScrollView, can_focus=True):
         self.cursor = position
         self.refresh()
 
-    def annotate(self, tokens: Mapping[int, int], flags: Mapping[int, tuple[str, ...]], max_seq_len: int | None) -> None:
+    def annotate(self, tokens: Mapping[int, int], flags: Mapping[int, tuple[str, ...]], max_seq_length: int | None) -> None:
         """Token counts and check flags by source row."""
-        self.tokens, self.flags, self.max_seq_len = tokens, flags, max_seq_len
+        self.tokens, self.flags, self.max_seq_length = tokens, flags, max_seq_length
         self._line_cache.clear()
         self.refresh()
 
@@ -228,7 +228,7 @@ class RowTable(ScrollView, can_focus=True):
             style = base
             if column.title == "flags" and text:
                 style = base + self._flag_style
-            elif column.title == "tokens" and self.max_seq_len and self.tokens.get(row, 0) > self.max_seq_len:
+            elif column.title == "tokens" and self.max_seq_length and self.tokens.get(row, 0) > self.max_seq_length:
                 style = base + self._long_style
             elif column.title in ("fmt", "T"):
                 style = base + self._dim_style

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from workbench.config.optimizers import OPTIMIZER_NAMES
 from workbench.data.chat_templates import BUILTIN_TEMPLATE_NAMES
 from workbench.data.formats import FORMATS
+from workbench.data.row_bounds import DEFAULT_MAX_SEQ_LENGTH
 
 AttentionImplementation = Literal["sdpa", "eager", "flash_attention_2"]
 PrecisionChoice = Literal["auto", "fp32", "mixed-bf16", "mixed-fp16", "bf16", "fp16"]
@@ -138,7 +139,7 @@ class DataSection(Section):
             raise ValueError(f"sources share the name {repeated[0]!r}; give each a distinct name")
         return self
 
-    max_seq_length: int = Field(1024, gt=0, description="longest training sequence in tokens; longer samples are truncated")
+    max_seq_length: int = Field(DEFAULT_MAX_SEQ_LENGTH, gt=0, description="longest training sequence in tokens; longer samples are truncated")
     packing: bool = Field(True, description="pack several samples into one sequence (faster; samples never attend to each other)")
     assistant_only_loss: bool = Field(True, description="learn only from the assistant's replies (loss masking)")
     system_prompt: Optional[str] = Field(

@@ -21,7 +21,9 @@ from workbench.data.near_duplicates import (
     near_duplicate_groups,
     normalized_words,
 )
-from workbench.data.row_bounds import NEAR_DUPLICATE_PREFIX_CHARS, ROW_COUNT_MAX_CHARS, conversation_chars
+from workbench.data.row_bounds import DEFAULT_MAX_SEQ_LENGTH, NEAR_DUPLICATE_PREFIX_CHARS, ROW_COUNT_MAX_CHARS, conversation_chars
+from workbench.data.templating import renders_reasoning, renders_tool_parts
+from workbench.data.token_lengths import measure_token_lengths
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -29,7 +31,6 @@ if TYPE_CHECKING:
 
     from workbench.data.token_lengths import TokenLengths
 
-DEFAULT_MAX_SEQ_LEN = 1024
 GROUP_CHECKS = ("exact_duplicates", "near_duplicates", "conflicts")
 ROW_CHECKS = ("empty_response", "too_long", "malformed_turns", "junk")
 CHECK_NAMES = GROUP_CHECKS + ROW_CHECKS
@@ -70,7 +71,7 @@ class QualityReport:
 
     Attributes:
         rows: how many conversations were checked.
-        max_seq_len: the token limit `too_long` compares with.
+        max_seq_length: the token limit `too_long` compares with.
         near_threshold: the Jaccard threshold near-duplicates were found with.
         groups: for exact_duplicates, near_duplicates and conflicts, lists of row groups (each
             sorted, in file order of their first row).
@@ -87,7 +88,7 @@ class QualityReport:
     """
 
     rows: int
-    max_seq_len: int
+    max_seq_length: int
     near_threshold: float
     groups: dict[str, list[list[int]]]
     flagged: dict[str, list[int]]
@@ -397,8 +398,6 @@ def _control_tokens(tokenizer: "PreTrainedTokenizerBase | None") -> list[str]:
 
 
 def _measure(tokenizer, conversations, system_prompt, report_progress) -> "TokenLengths":
-    from workbench.data.token_lengths import measure_token_lengths
-
     stage = "Counting tokens with the model's chat template"
     return measure_token_lengths(
         tokenizer, conversations, system_prompt=system_prompt, progress=lambda fraction: report_progress(stage, fraction)
@@ -441,17 +440,17 @@ def _group_checks(conversations: Sequence[Conversation], near_threshold: float, 
     return {"exact_duplicates": exact, "near_duplicates": near, "conflicts": conflicts}
 
 
-def _too_long(conversations, token_lengths, max_seq_len: int, flagged, reasons) -> None:
+def _too_long(conversations, token_lengths, max_seq_length: int, flagged, reasons) -> None:
     import numpy as np
 
-    for position in np.flatnonzero(token_lengths.total > max_seq_len):
+    for position in np.flatnonzero(token_lengths.total > max_seq_length):
         row = conversations[position].source_index
         total, prompt = int(token_lengths.total[position]), int(token_lengths.prompt[position])
         flagged["too_long"].append(row)
         estimated = conversation_chars(conversations[position]) > ROW_COUNT_MAX_CHARS
         count = f"about {total:,} tokens (estimated from {ROW_COUNT_MAX_CHARS:,} of its characters)" if estimated else f"{total:,} tokens"
-        reasons["too_long"][row] = f"{count} > {max_seq_len:,}: " + (
-            "the prompt alone fills the limit, nothing is trained" if prompt >= max_seq_len else "the answer is cut"
+        reasons["too_long"][row] = f"{count} > {max_seq_length:,}: " + (
+            "the prompt alone fills the limit, nothing is trained" if prompt >= max_seq_length else "the answer is cut"
         )
     flagged["too_long"].sort()
 
@@ -469,7 +468,6 @@ def unrendered_tools_note(conversations: Sequence[Conversation], tokenizer: "Pre
     """
     if tokenizer is None:
         return None
-    from workbench.data.templating import renders_tool_parts
 
     with_tools = [c for c in conversations if c.tools or any(m.tool_calls for m in c.messages)]
     if not with_tools:
@@ -499,7 +497,6 @@ def unrendered_reasoning_note(conversations: Sequence[Conversation], tokenizer: 
     rows (tried on the first such row: a property of the template); else None."""
     if tokenizer is None:
         return None
-    from workbench.data.templating import renders_reasoning
 
     reasoning = [c for c in conversations if any(m.reasoning for m in c.messages)]
     try:
@@ -521,7 +518,7 @@ def run_quality_checks(
     conversations: Sequence[Conversation],
     tokenizer: "PreTrainedTokenizerBase | None" = None,
     *,
-    max_seq_len: int = DEFAULT_MAX_SEQ_LEN,
+    max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH,
     near_threshold: float = DEFAULT_THRESHOLD,
     system_prompt: str | None = None,
     token_lengths: "TokenLengths | None" = None,
@@ -532,7 +529,7 @@ def run_quality_checks(
     Args:
         conversations: the rows to check.
         tokenizer: the model's tokenizer; without it token lengths and `too_long` are skipped.
-        max_seq_len: the token limit for `too_long`.
+        max_seq_length: the token limit for `too_long`.
         near_threshold: Jaccard threshold for near-duplicates.
         system_prompt: as in render_training_example (None: the template's own behaviour).
         token_lengths: counts already measured for these conversations (skips re-tokenizing).
@@ -563,13 +560,13 @@ def run_quality_checks(
         raise
     counter.shutdown()
     if token_lengths is not None:
-        _too_long(conversations, token_lengths, max_seq_len, flagged, reasons)
+        _too_long(conversations, token_lengths, max_seq_length, flagged, reasons)
 
     turns = Counter(conversation.assistant_turns for conversation in conversations)
     words, phrases = leading_words(conversations)
     return QualityReport(
         rows=len(conversations),
-        max_seq_len=max_seq_len,
+        max_seq_length=max_seq_length,
         near_threshold=near_threshold,
         groups=groups,
         flagged=flagged,

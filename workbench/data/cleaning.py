@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from workbench.data.checks import (
     CODE_SPANS,
     CONTROL_CHARACTERS,
-    DEFAULT_MAX_SEQ_LEN,
+    DEFAULT_MAX_SEQ_LENGTH,
     HTML_TAG_PATTERN,
     MARKUP_TOPIC,
     QualityReport,
@@ -175,7 +175,7 @@ class CleaningSession:
         source_path / source_format: where they came from (for the recipe).
         token_counter: counts tokens with the model's template; needed for the too-long steps.
         model_name: recorded in the recipe.
-        max_seq_len / near_threshold: limits the checks use.
+        max_seq_length / near_threshold: limits the checks use.
     """
 
     def __init__(
@@ -186,14 +186,14 @@ class CleaningSession:
         source_format: str = "messages",
         token_counter: "TokenCounter | None" = None,
         model_name: str = "default",
-        max_seq_len: int = DEFAULT_MAX_SEQ_LEN,
+        max_seq_length: int = DEFAULT_MAX_SEQ_LENGTH,
         near_threshold: float = DEFAULT_THRESHOLD,
     ) -> None:
         self.source_path = source_path
         self.source_format = source_format
         self.token_counter = token_counter
         self.model_name = model_name
-        self.max_seq_len = max_seq_len
+        self.max_seq_length = max_seq_length
         self.near_threshold = near_threshold
         self._states: list[CleaningState] = [CleaningState(tuple(conversations))]
         self._applied: list[Plan] = []
@@ -216,7 +216,7 @@ class CleaningSession:
         return [plan.operation for plan in self._applied]
 
     # Checks on the current state, each computed once per state (and per threshold or limit, so
-    # changing near_threshold or max_seq_len between calls gives fresh results).
+    # changing near_threshold or max_seq_length between calls gives fresh results).
     def _cached(self, key: str, compute: Callable[[], Any]) -> Any:
         cache = self.state.cache
         if key not in cache:
@@ -277,13 +277,13 @@ class CleaningSession:
             return run_quality_checks(
                 self.conversations,
                 self.token_counter.tokenizer if self.token_counter else None,
-                max_seq_len=self.max_seq_len,
+                max_seq_length=self.max_seq_length,
                 near_threshold=self.near_threshold,
                 token_lengths=lengths,
                 progress=progress,
             )
 
-        return self._cached(f"report@{self.near_threshold}@{self.max_seq_len}", compute)
+        return self._cached(f"report@{self.near_threshold}@{self.max_seq_length}", compute)
 
     # Planning, applying, undoing.
     def plan(self, operation: Operation) -> Plan:
@@ -302,7 +302,7 @@ class CleaningSession:
             return Plan(operation, dropped=tuple(c.source_index for c in rows if empty_response_reason(c)))
         if operation.name == "drop_too_long":
             totals = self.token_totals()
-            return Plan(operation, dropped=tuple(row for row, total in totals.items() if total > self.max_seq_len))
+            return Plan(operation, dropped=tuple(row for row, total in totals.items() if total > self.max_seq_length))
         if operation.name == "truncate_too_long":
             return self._plan_truncate(operation)
         if operation.name == "strip_markup":
@@ -330,7 +330,7 @@ class CleaningSession:
 
     def _plan_truncate(self, operation: Operation) -> Plan:
         totals = self.token_totals()
-        too_long = [c for c in self.conversations if totals[c.source_index] > self.max_seq_len]
+        too_long = [c for c in self.conversations if totals[c.source_index] > self.max_seq_length]
         candidates = []
         for conversation in too_long:
             ends = [i + 1 for i, m in enumerate(conversation.messages) if m.role == "assistant"][:-1]
@@ -339,7 +339,7 @@ class CleaningSession:
         if candidates:
             lengths = self.token_counter.lengths([shorter for _, shorter in candidates])
             for (original, shorter), total in zip(candidates, lengths.total):
-                if total <= self.max_seq_len:
+                if total <= self.max_seq_length:
                     fitting[original.source_index] = shorter  # later (longer) prefixes overwrite earlier ones
         dropped = tuple(c.source_index for c in too_long if c.source_index not in fitting)
         return Plan(operation, dropped=dropped, changed=tuple(sorted(fitting)), replacements=fitting)

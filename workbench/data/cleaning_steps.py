@@ -12,7 +12,7 @@ STEP_LABELS = {
     "dedupe_near": "Drop near duplicates (keep the first)",
     "conflicts_keep_first": "Conflicts: keep the first answer",
     "conflicts_drop": "Conflicts: drop every conflicting row",
-    "drop_too_long": "Drop rows longer than max_seq_len",
+    "drop_too_long": "Drop rows longer than max_seq_length",
     "truncate_too_long": "Cut long rows to the exchanges that fit",
     "filter_keep": "Keep only rows matching the search",
     "filter_drop": "Drop rows matching the search",

@@ -7,7 +7,7 @@ A recipe is YAML:
     source_sha256: ...
     format: alpaca                  # row format of the source ("auto" detects again)
     model: SmolLM2-135M-Instruct    # tokenizer used for token limits
-    max_seq_len: 2048
+    max_seq_length: 2048
     near_threshold: 0.8
     output_format: messages
     validation_output: clean.validation.jsonl
@@ -24,9 +24,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from workbench.config.yaml_limits import safe_load_bounded
 from workbench.data.cleaning import OPERATIONS, CleaningSession, Operation
 from workbench.data.export import atomic_write_lines, write_jsonl
 from workbench.errors import WorkbenchError
+from workbench.io_checks import MAX_CONFIG_BYTES, read_input_text
 
 RECIPE_VERSION = 1
 
@@ -38,7 +40,7 @@ class Recipe:
     operations: list[Operation]
     format: str = "auto"
     model: str = "default"
-    max_seq_len: int | None = None
+    max_seq_length: int | None = None
     near_threshold: float | None = None
     output_format: str = "messages"
     source: str | None = None
@@ -106,7 +108,7 @@ def write_recipe(path: Path, session: CleaningSession, output_format: str, valid
         "source_sha256": file_sha256(session.source_path) if session.source_path and session.source_path.is_file() else None,
         "format": session.source_format,
         "model": session.model_name,
-        "max_seq_len": session.max_seq_len,
+        "max_seq_length": session.max_seq_length,
         "near_threshold": session.near_threshold,
         "output_format": output_format,
         "validation_output": validation_output.name if validation_output else None,
@@ -119,9 +121,6 @@ def write_recipe(path: Path, session: CleaningSession, output_format: str, valid
 def read_recipe(path: str | Path) -> Recipe:
     """Load and check a recipe file (one-line errors naming the recipe and the step)."""
     import yaml
-
-    from workbench.config.yaml_limits import safe_load_bounded
-    from workbench.io_checks import MAX_CONFIG_BYTES, read_input_text
 
     path = Path(path).expanduser()
     try:
@@ -147,7 +146,7 @@ def read_recipe(path: str | Path) -> Recipe:
         operations=operations,
         format=document.get("format") or "auto",
         model=document.get("model") or "default",
-        max_seq_len=document.get("max_seq_len"),
+        max_seq_length=document.get("max_seq_length", document.get("max_seq_len")),  # recipes written before the rename
         near_threshold=document.get("near_threshold"),
         output_format=document.get("output_format") or "messages",
         source=document.get("source"),

@@ -19,6 +19,8 @@ from dataclasses import dataclass, replace
 
 from workbench.data.conversation import Conversation
 
+DEFAULT_MAX_SEQ_LENGTH = 1024
+"""`data.max_seq_length`'s default (the schema's), and the limit the data checks use without a config."""
 ROW_COUNT_MAX_CHARS = 200_000
 """About 50,000 tokens of English: more than any max_seq_length checks compare with here."""
 NEAR_DUPLICATE_PREFIX_CHARS = 20_000

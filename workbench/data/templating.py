@@ -31,16 +31,16 @@ class TrainingExample:
     """One tokenized training example.
 
     Attributes:
-        input_ids: token ids after the chat template, cut to max_seq_len.
+        input_ids: token ids after the chat template, cut to max_seq_length.
         labels: same length as input_ids; the token id where the token is trained, -100 where masked.
             Not shifted: causal-LM models shift labels themselves.
-        truncated: the templated conversation was longer than max_seq_len and was cut.
+        truncated: the templated conversation was longer than max_seq_length and was cut.
         eos_trained: every assistant turn's end-of-turn token (`<|im_end|>` for the default model)
             is present after truncation and receives loss, so the model learns to stop. False when
             the conversation has no assistant turn, when truncation cut an end-of-turn token off,
             or when the template closes assistant turns without a special token.
         full_length: the token count before truncation.
-        max_seq_len: the limit the example was cut to.
+        max_seq_length: the limit the example was cut to.
         text: the full templated text (before truncation).
         token_texts: for each kept token, the slice of `text` it covers (gaps included), for display.
     """
@@ -50,7 +50,7 @@ class TrainingExample:
     truncated: bool
     eos_trained: bool
     full_length: int
-    max_seq_len: int
+    max_seq_length: int
     text: str
     token_texts: list[str]
 
@@ -198,7 +198,7 @@ def trained_character_spans(
 ) -> list[tuple[int, int, bool]]:
     """Character spans of `text` (the rendered conversation) that receive loss.
 
-    `stop_at`: a character offset past which nothing is kept (where max_seq_len cuts the text);
+    `stop_at`: a character offset past which nothing is kept (where max_seq_length cuts the text);
     turns after it are not worked out (each costs a render of its whole prefix, so 10,000 turns
     would take hours) and one span (stop_at, end, False) stands for them.
 
@@ -281,7 +281,7 @@ def _end_of_turn_after(text: str, start: int, control_tokens: list[str]) -> int:
 def render_training_example(
     tokenizer: "PreTrainedTokenizerBase",
     conversation: Conversation,
-    max_seq_len: int,
+    max_seq_length: int,
     assistant_only: bool = True,
     system_prompt: str | None = None,
 ) -> TrainingExample:
@@ -301,7 +301,7 @@ def render_training_example(
         tokenizer: a fast Hugging Face tokenizer with a chat template (see
             `workbench.data.chat_templates.prepare_tokenizer`).
         conversation: the normalized conversation.
-        max_seq_len: cut input_ids and labels to this many tokens (`truncated` says whether it did).
+        max_seq_length: cut input_ids and labels to this many tokens (`truncated` says whether it did).
         assistant_only: False trains on every token (labels equal input_ids).
         system_prompt: None keeps the template's own behaviour (SmolLM2 adds a default system
             message when there is none); a string is inserted as the system message when the
@@ -311,8 +311,8 @@ def render_training_example(
         A TrainingExample with input_ids, labels, truncated, eos_trained and the per-token text
         pieces the preview draws.
     """
-    if max_seq_len < 1:
-        raise WorkbenchError(f"max_seq_len: must be at least 1, got {max_seq_len}")
+    if max_seq_length < 1:
+        raise WorkbenchError(f"max_seq_length: must be at least 1, got {max_seq_length}")
     if not getattr(tokenizer, "is_fast", False):
         raise WorkbenchError(
             f"model tokenizer {getattr(tokenizer, 'name_or_path', '')!r}: loss masking needs a fast tokenizer "
@@ -330,7 +330,7 @@ def render_training_example(
         spans = [(0, len(text), bool(eos) and text.endswith(eos))]
         assistant_only = False
     else:
-        cut = starts[max_seq_len] if len(ids) > max_seq_len else None  # nothing after it is kept
+        cut = starts[max_seq_length] if len(ids) > max_seq_length else None  # nothing after it is kept
         spans = trained_character_spans(
             tokenizer, conversation.messages, text, tools=conversation.tools_for_template(), stop_at=cut
         )
@@ -347,7 +347,7 @@ def render_training_example(
     else:
         labels = list(ids)
 
-    kept = min(len(ids), max_seq_len)
+    kept = min(len(ids), max_seq_length)
     eos_trained = bool(spans)
     for _, end, ends_with_control in spans:
         last_token = _token_at(starts, end - 1)
@@ -360,10 +360,10 @@ def render_training_example(
     return TrainingExample(
         input_ids=ids[:kept],
         labels=labels[:kept],
-        truncated=len(ids) > max_seq_len,
+        truncated=len(ids) > max_seq_length,
         eos_trained=eos_trained,
         full_length=len(ids),
-        max_seq_len=max_seq_len,
+        max_seq_length=max_seq_length,
         text=text,
         token_texts=token_texts,
     )

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from workbench.data.batch_rendering import render_plain_chats
 from workbench.data.conversation import Conversation
+from workbench.data.row_bounds import capped_for_counting
 from workbench.data.system_prompt import with_system_prompt
 from workbench.data.templating import (
     bos_prefix,
@@ -33,8 +34,8 @@ from workbench.data.templating import (
     render_chat_text,
     trained_character_spans,
 )
-from workbench.data.row_bounds import capped_for_counting
 from workbench.errors import WorkbenchError
+from workbench.models import load_tokenizer, resolve_model
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,7 +50,7 @@ class TokenLengths:
     """Per-row token counts (numpy int arrays, in the order of the conversations given).
 
     Attributes:
-        total: tokens of the whole templated conversation (what max_seq_len is compared with).
+        total: tokens of the whole templated conversation (what max_seq_length is compared with).
         response: tokens of the assistant turns' text.
         prompt: everything else: system, user and tool turns, the template's markup and
             end-of-turn tokens.
@@ -71,8 +72,6 @@ def load_data_tokenizer(model: str | None = None) -> tuple[str, "PreTrainedToken
     tokenizer class and has no custom code, AutoTokenizer instantiates exactly that class, so it is
     loaded directly; any other tokenizer goes through load_tokenizer.
     """
-    from workbench.models import load_tokenizer, resolve_model
-
     resolved = resolve_model(model)
     config_path = Path(resolved.path) / "tokenizer_config.json"
     try:

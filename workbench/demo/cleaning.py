@@ -67,7 +67,7 @@ class DemoCleaning:
 
 
 def new_session(
-    source: str | Path, tokenizer, *, max_seq_len: int, system_prompt: Optional[str], model_name: str = "default"
+    source: str | Path, tokenizer, *, max_seq_length: int, system_prompt: Optional[str], model_name: str = "default"
 ) -> tuple["LoadedData", CleaningSession]:
     """Load `source` into a cleaning session that counts tokens the way training will."""
     from workbench.data.loading import load_conversations
@@ -80,7 +80,7 @@ def new_session(
         source_format=loaded.format,
         token_counter=TokenCounter(tokenizer, system_prompt),
         model_name=model_name,
-        max_seq_len=max_seq_len,
+        max_seq_length=max_seq_length,
     )
     return loaded, session
 
@@ -90,7 +90,7 @@ def clean_for_demo(
     work_dir: str | Path,
     tokenizer,
     *,
-    max_seq_len: int,
+    max_seq_length: int,
     system_prompt: Optional[str],
     model_name: str = "default",
 ) -> DemoCleaning:
@@ -98,7 +98,7 @@ def clean_for_demo(
     from workbench.data.recipe import export_session
 
     loaded, session = new_session(
-        source, tokenizer, max_seq_len=max_seq_len, system_prompt=system_prompt, model_name=model_name
+        source, tokenizer, max_seq_length=max_seq_length, system_prompt=system_prompt, model_name=model_name
     )
     report = session.report()
     steps = [(operation, session.apply(operation)) for _, operation in CLEANING_STEPS]

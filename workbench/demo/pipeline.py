@@ -13,7 +13,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from workbench.data.token_lengths import load_data_tokenizer
+from workbench.demo.cleaning import clean_for_demo
+from workbench.demo.heldout import HELDOUT_MAX_NEW_TOKENS, read_heldout, score_heldout
 from workbench.errors import WorkbenchError
+from workbench.evaluation.knowledge import read_choice_items
+from workbench.evaluation.report import eval_dir
+from workbench.inference.deck import read_prompt_file
+from workbench.inference.engine import GenerationJob
+from workbench.inference.prompting import build_messages
+from workbench.inference.settings import DEFAULT_DECK_BATCH_SIZE, SamplingSettings
+from workbench.inference.sources import BASE_SOURCE, run_source
+from workbench.paths import runs_dir
+from workbench.runs.launch import start_run, stop_run, wait_for_end
+from workbench.runs.monitor import RunView
+from workbench.runs.rundir import ACTIVE_STATES, EventTail, read_status
+from workbench.units import format_duration
 
 if TYPE_CHECKING:
     from workbench.config.schema import RunConfig
@@ -96,15 +111,11 @@ class DemoResult:
 
 
 def demo_work_dir(options: DemoOptions) -> Path:
-    from workbench.paths import runs_dir
-
     return Path(options.work_dir) if options.work_dir else runs_dir(options.runs_dir) / DEMO_DATA_DIR_NAME
 
 
 def prepare_demo_data(options: DemoOptions, report: Report) -> tuple["DemoCleaning", "RunConfig"]:
     """Check and clean the messy file (with the model's tokenizer and the demo's limits); the config to train on it."""
-    from workbench.data.token_lengths import load_data_tokenizer
-    from workbench.demo.cleaning import clean_for_demo
     from workbench.demo.config import demo_config
 
     draft = demo_config(options.data_file, model=options.model, overrides=options.overrides)
@@ -113,7 +124,7 @@ def prepare_demo_data(options: DemoOptions, report: Report) -> tuple["DemoCleani
         options.data_file,
         demo_work_dir(options),
         tokenizer,
-        max_seq_len=draft.data.max_seq_length,
+        max_seq_length=draft.data.max_seq_length,
         system_prompt=draft.data.system_prompt,
         model_name=model_name,
     )
@@ -146,8 +157,6 @@ def describe_config(config: "RunConfig") -> str:
 
 
 def _progress_line(view) -> str:
-    from workbench.units import format_duration
-
     parts = [f"step {view.step}/{view.max_steps or '?'}"]
     loss = view.train_loss_smoothed.last()
     if loss is not None:
@@ -164,11 +173,6 @@ def train_demo(config: "RunConfig", options: DemoOptions, report: Report) -> Tra
 
     Ctrl-C or the --max-minutes limit asks the trainer to stop (it saves a checkpoint and an adapter first).
     """
-    from workbench.runs.launch import start_run, stop_run, wait_for_end
-    from workbench.runs.monitor import RunView
-    from workbench.units import format_duration
-    from workbench.runs.rundir import ACTIVE_STATES, EventTail, read_status
-
     started = time.monotonic()
     run_dir = start_run(config, options.runs_dir)
     report(f"  run directory: {run_dir}")
@@ -235,11 +239,6 @@ def compare_on_deck(
     engine: "ChatEngine", run_dir: Path, prompts: list[str], system_prompt: Optional[str], max_new_tokens: int
 ) -> list[ComparedAnswer]:
     """Base and fine-tuned answers to every prompt, greedy, in batches of prompt × model rows (the Chat pane's engine)."""
-    from workbench.inference.engine import GenerationJob
-    from workbench.inference.prompting import build_messages
-    from workbench.inference.settings import DEFAULT_DECK_BATCH_SIZE, SamplingSettings
-    from workbench.inference.sources import BASE_SOURCE, run_source
-
     tuned = run_source(run_dir)
     engine.attach(tuned)
     settings = SamplingSettings(temperature=0.0, max_new_tokens=max_new_tokens)
@@ -256,10 +255,6 @@ def compare_on_deck(
 
 def run_demo(options: DemoOptions, report: Report = print) -> DemoResult:
     """Clean -> train -> compare, reporting as it goes."""
-    from workbench.demo.heldout import HELDOUT_MAX_NEW_TOKENS, read_heldout, score_heldout
-    from workbench.inference.deck import read_prompt_file
-    from workbench.inference.sources import run_source
-
     prompts = read_prompt_file(options.prompts_file)
     questions = read_heldout(options.heldout_file) if options.heldout_file else []
 
@@ -281,9 +276,6 @@ def run_demo(options: DemoOptions, report: Report = print) -> DemoResult:
         report(f"  [tuned] {_flat(row.tuned)}")
     heldout = None
     if questions:
-        from workbench.evaluation.knowledge import read_choice_items
-        from workbench.evaluation.report import eval_dir
-
         knowledge = read_choice_items(options.knowledge_file) if options.knowledge_file else []
         report(
             f"Held-out questions (never in the training data)"

@@ -45,24 +45,24 @@ Row = Sequence[TokenizedSample]
 """What one dataset item is: the samples sharing one row (exactly one when not packing)."""
 
 
-def best_fit_decreasing(lengths: Sequence[int], capacity: int) -> list[list[int]]:
-    """Group item indices into bins holding at most `capacity` tokens each.
+def best_fit_decreasing(lengths: Sequence[int], max_seq_length: int) -> list[list[int]]:
+    """Group item indices into bins (rows) holding at most `max_seq_length` tokens each.
 
     Longest items first; each goes into the bin it fills most tightly (the one with the least room
-    that still fits), else opens a new bin. Items longer than `capacity` are an error: samples are
+    that still fits), else opens a new bin. Items longer than `max_seq_length` are an error: samples are
     truncated to max_seq_length before packing.
     """
     bins: list[list[int]] = []
     room: list[tuple[int, int]] = []  # (free tokens, bin index), sorted
     for index in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
         length = lengths[index]
-        if length > capacity:
-            raise ValueError(f"item {index} has {length} tokens, more than the bin capacity {capacity}")
+        if length > max_seq_length:
+            raise ValueError(f"item {index} has {length} tokens, more than max_seq_length {max_seq_length}")
         position = bisect_left(room, (length, -1))
         if position < len(room):
             free, bin_index = room.pop(position)
         else:
-            free, bin_index = capacity, len(bins)
+            free, bin_index = max_seq_length, len(bins)
             bins.append([])
         bins[bin_index].append(index)
         insort(room, (free - length, bin_index))

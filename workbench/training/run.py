@@ -17,23 +17,27 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
+from workbench.config.attention import run_attention
+from workbench.config.checks import check_config
+from workbench.config.distributed import launch_argv, num_machines, uses_launcher
+from workbench.config.hf_arguments import (
+    OVERRIDING_ENVIRONMENT,
+    arguments_record,
+    build_training_arguments,
+    from_pretrained_kwargs,
+    run_facts,
+    tracking_environment,
+    workbench_trainer_kwargs,
+)
+from workbench.config.io import ConfigError, save_config
+from workbench.cpu_budget import trainer_share
+from workbench.data.chat_templates import load_run_tokenizer
 from workbench.errors import WorkbenchError
 from workbench.evaluation.deck import deck_expectations
-from workbench.training.callbacks import (
-    RecorderInfo,
-    RunOutcome,
-    StopRequest,
-    TrackerState,
-    callback_classes,
-    checkpoint_relpath,
-    install_stop_handlers,
-    is_resume_only_file,
-    remove_incomplete_checkpoints,
-    restore_signal_handlers,
-)
-from workbench.training.data_fingerprint import check_data_unchanged, should_check_here
-from workbench.training.failures import describe_failure, exit_code_for, recorded_despite_full_disk, trainer_lock
-from workbench.training.ranks import CHECKED_BY_LAUNCHER, distributed_rank, under_launcher
+from workbench.memory import memory_budget
+from workbench.memory.verdict import suggestions
+from workbench.models import quiet_transformers, resolve_model
+from workbench.precision import torch_dtype
 from workbench.runs.rundir import (
     ACTIVE_STATES,
     CHECKPOINT_COMPLETE_MARKER,
@@ -48,6 +52,27 @@ from workbench.runs.rundir import (
     read_status,
     write_status,
 )
+from workbench.training.callbacks import (
+    RecorderInfo,
+    RunOutcome,
+    StopRequest,
+    TrackerState,
+    callback_classes,
+    checkpoint_relpath,
+    install_stop_handlers,
+    is_resume_only_file,
+    remove_incomplete_checkpoints,
+    restore_signal_handlers,
+)
+from workbench.training.data_fingerprint import check_data_unchanged, should_check_here
+from workbench.training.examples import prepare_data
+from workbench.training.failures import describe_failure, exit_code_for, recorded_despite_full_disk, trainer_lock
+from workbench.training.model_setup import build_training_model, check_method_supported, parameter_counts
+from workbench.training.packing import RowCollator, pack_samples, single_sample_rows
+from workbench.training.ranks import CHECKED_BY_LAUNCHER, distributed_rank, under_launcher
+from workbench.training.resources import ResourceProbe
+from workbench.training.trainer import workbench_trainer_class
+from workbench.units import format_bytes
 
 if TYPE_CHECKING:
     from workbench.config.schema import RunConfig
@@ -75,10 +100,6 @@ def out_of_memory_advice(config: "RunConfig") -> str:
     """What to change after a CUDA out-of-memory: the estimator's suggestions, else general ones."""
     found = memory_estimate(config)
     if found is not None:
-        from workbench.memory import memory_budget
-        from workbench.memory.verdict import suggestions
-        from workbench.units import format_bytes
-
         estimate, inputs = found
         budget = memory_budget(inputs).bytes
         if budget:
@@ -110,8 +131,6 @@ def launch_distributed(
     the ranks start. `run_dir` is None for a run on several machines: there global rank 0 creates
     the run directory and the ranks on every machine join it.
     """
-    from workbench.config.distributed import launch_argv, num_machines
-
     if run_dir is not None:
         status = read_status(run_dir, as_written=True) or RunStatus(name=config.name)
         status.state, status.reason, status.pid = "starting", None, os.getpid()
@@ -171,7 +190,6 @@ def _run_training(
         except WorkbenchError as error:
             _record_failure(run_dir, config, str(error))
             raise
-    from workbench.config.distributed import uses_launcher
 
     if uses_launcher(config) and not under_launcher():
         return launch_distributed(config, config_path or run_dir / CONFIG_FILE, run_dir, resume, report)
@@ -187,8 +205,6 @@ def _run_training(
     events = EventLog(run_dir)
     if is_main:
         if not (run_dir / CONFIG_FILE).is_file():
-            from workbench.config.io import save_config
-
             save_config(config, run_dir / CONFIG_FILE)
         write_status(run_dir, status)
     probe = None
@@ -276,26 +292,12 @@ def _train(
     """
     import torch
 
-    from workbench.config.hf_arguments import build_training_arguments, run_facts, workbench_trainer_kwargs
-    from workbench.data.chat_templates import load_run_tokenizer
-    from workbench.models import quiet_transformers, resolve_model
-    from workbench.precision import torch_dtype
-    from workbench.training.examples import prepare_data
-    from workbench.training.model_setup import (
-        build_training_model,
-        check_method_supported,
-        parameter_counts,
-    )
-    from workbench.training.packing import RowCollator, pack_samples, single_sample_rows
-    from workbench.training.resources import ResourceProbe
-
     is_main = rank == 0
     quiet: Report = report if is_main else (lambda line: None)
     quiet_transformers()
     on_gpu = torch.cuda.is_available() and not config.devices.use_cpu
     cpu_share = None
     if not on_gpu:  # claimed from the start, so chat takes its smaller share while the model loads too
-        from workbench.cpu_budget import trainer_share
 
         cpu_share = scope.enter_context(trainer_share(processes=world))
     check_method_supported(config, on_gpu)
@@ -310,11 +312,11 @@ def _train(
     for note in prepared.notes():
         quiet(note)
     data = prepare_data(config, tokenizer, quiet)
-    max_len = config.data.max_seq_length
+    max_seq_length = config.data.max_seq_length
     if config.data.packing:
-        train_rows, eval_rows = pack_samples(data.train, max_len), pack_samples(data.eval, max_len)
-        quiet(f"packing: {len(data.train):,} samples into {len(train_rows):,} rows of up to {max_len} tokens "
-              f"({data.train_tokens / (len(train_rows) * max_len):.0%} full)")
+        train_rows, eval_rows = pack_samples(data.train, max_seq_length), pack_samples(data.eval, max_seq_length)
+        quiet(f"packing: {len(data.train):,} samples into {len(train_rows):,} rows of up to {max_seq_length} tokens "
+              f"({data.train_tokens / (len(train_rows) * max_seq_length):.0%} full)")
     else:
         train_rows, eval_rows = single_sample_rows(data.train), single_sample_rows(data.eval)
 
@@ -328,7 +330,6 @@ def _train(
     )
     trainable, total = parameter_counts(model)
     compute_dtype = torch_dtype(precision.compute)
-    from workbench.config.attention import run_attention
 
     # the kernel the model was loaded with decides how packed rows mark their samples
     collator_options = {"attn_implementation": run_attention(config, facts), "mask_dtype": compute_dtype}
@@ -349,8 +350,6 @@ def _train(
         status.step = _checkpoint_step(checkpoint)
     args = build_training_arguments(config, facts)
     own = workbench_trainer_kwargs(config, facts)
-
-    from workbench.training.trainer import workbench_trainer_class
 
     trainer_class = workbench_trainer_class()
     scope.enter_context(tracking_environment_set(config, facts))
@@ -446,8 +445,6 @@ def tracking_environment_set(config: "RunConfig", facts):
     """The trackers' environment (`hf_arguments.tracking_environment`) while training runs
     (TensorBoard's callback reads it when Trainer is built, W&B's and MLflow's when training
     begins); the process's own environment comes back afterwards."""
-    from workbench.config.hf_arguments import OVERRIDING_ENVIRONMENT, tracking_environment
-
     wanted = {
         name: value for name, value in tracking_environment(config, facts).items()
         if name in OVERRIDING_ENVIRONMENT or name not in os.environ
@@ -470,8 +467,6 @@ def record_arguments(run_dir: Path, config: "RunConfig", facts, args, model, own
     """training_args.json: what the Trainer got, as JSON (Trainer's own training_args.bin in each
     checkpoint is a pickle). The LoraConfig and quantization config are read back from the model."""
     import json
-
-    from workbench.config.hf_arguments import arguments_record, from_pretrained_kwargs
 
     lora = getattr(model, "peft_config", {}).get("default")
     loading = dict(from_pretrained_kwargs(config, facts))
@@ -515,9 +510,6 @@ def _write_final_model(trainer, run_dir: Path, config: "RunConfig", best_step: O
 
 def preflight(config: "RunConfig", source: str, report: Report) -> None:
     """Refuse a config that cannot train here before any run directory exists; print its warnings."""
-    from workbench.config.checks import check_config
-    from workbench.config.io import ConfigError
-
     problems = check_config(config)
     errors = [problem.line(source) for problem in problems if problem.is_error]
     if errors:

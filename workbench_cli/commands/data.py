@@ -1,6 +1,6 @@
 """`workbench data`: inspect a data file (format, token lengths, quality checks) and clean it.
 
-    workbench data inspect PATH [--format ...] [--model M] [--chat-template T] [--max-seq-len N] [--json]
+    workbench data inspect PATH [--format ...] [--model M] [--chat-template T] [--max-seq-length N] [--json]
     workbench data show PATH --row N [--model M] [--chat-template T] [--system-prompt S]
     workbench data clean PATH -o OUT [--dedupe exact|near] [--drop-empty] [--drop-too-long]
                          [--resolve-conflicts drop|keep-first] [--split-validation FRACTION] ...
@@ -17,10 +17,10 @@ from typing import Callable
 
 from workbench.data.export import OUTPUT_FORMATS
 from workbench.data.formats import FORMATS
+from workbench.data.near_duplicates import DEFAULT_THRESHOLD as DEFAULT_NEAR_THRESHOLD
+from workbench.data.row_bounds import DEFAULT_MAX_SEQ_LENGTH
 
 FORMAT_CHOICES = ("auto", *FORMATS)
-DEFAULT_MAX_SEQ_LEN = 1024  # RunConfig.data.max_seq_length's default (a test keeps them equal)
-DEFAULT_NEAR_THRESHOLD = 0.8
 SHOWN_ROWS = 8
 
 
@@ -68,7 +68,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--chat-template", default=None, metavar="T",
         help="auto (the tokenizer's own, default), a built-in (chatml, llama3, qwen2.5, …) or a .jinja file",
     )
-    parser.add_argument("--max-seq-len", type=_positive_int, default=None, help=f"token limit (default {DEFAULT_MAX_SEQ_LEN})")
+    parser.add_argument("--max-seq-length", "--max-seq-len", dest="max_seq_length", type=_positive_int, default=None, help=f"token limit (default {DEFAULT_MAX_SEQ_LENGTH})")
     parser.add_argument(
         "--near-threshold", type=float, default=None,
         help=f"Jaccard similarity for near-duplicates, 0..1 (default {DEFAULT_NEAR_THRESHOLD})",
@@ -98,7 +98,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     clean.add_argument("--dedupe", choices=("exact", "near"), help="drop duplicate rows, keeping the first")
     clean.add_argument("--resolve-conflicts", choices=("drop", "keep-first"), help="same prompt, different answers")
     long_rows = clean.add_mutually_exclusive_group()
-    long_rows.add_argument("--drop-too-long", action="store_true", help="drop rows longer than --max-seq-len tokens")
+    long_rows.add_argument("--drop-too-long", action="store_true", help="drop rows longer than --max-seq-length tokens")
     long_rows.add_argument(
         "--truncate-too-long", action="store_true",
         help="keep the whole exchanges of an over-long conversation that fit (drop it when none fit)",
@@ -174,7 +174,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     from workbench.data.loading import load_conversations
 
     progress = _progress_printer(sys.stderr.isatty())
-    max_seq_len = args.max_seq_len or DEFAULT_MAX_SEQ_LEN
+    max_seq_length = args.max_seq_length or DEFAULT_MAX_SEQ_LENGTH
     threshold = DEFAULT_NEAR_THRESHOLD if args.near_threshold is None else args.near_threshold
     _check_threshold(threshold)
     wait_for_tokenizer = _load_tokenizer_in_background(args.model, args.chat_template)
@@ -183,7 +183,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     model_name, prepared = wait_for_tokenizer()
     tokenizer = prepared.tokenizer
     report = run_quality_checks(
-        loaded.conversations, tokenizer, max_seq_len=max_seq_len, near_threshold=threshold, progress=progress
+        loaded.conversations, tokenizer, max_seq_length=max_seq_length, near_threshold=threshold, progress=progress
     )
     result = {
         "path": str(loaded.path),
@@ -191,7 +191,7 @@ def run_inspect(args: argparse.Namespace) -> int:
         "rows": loaded.rows,
         "model": model_name,
         "chat_template": args.chat_template or "auto",
-        "max_seq_len": max_seq_len,
+        "max_seq_length": max_seq_length,
         "near_threshold": threshold,
         "token_lengths": report.token_summary(),
         **report.to_json(),
@@ -210,7 +210,7 @@ def run_show(args: argparse.Namespace) -> int:
     from workbench.data.templating import render_training_example, renders_tool_parts
     from workbench.errors import WorkbenchError
 
-    max_seq_len = args.max_seq_len or DEFAULT_MAX_SEQ_LEN
+    max_seq_length = args.max_seq_length or DEFAULT_MAX_SEQ_LENGTH
     wait_for_tokenizer = _load_tokenizer_in_background(args.model, args.chat_template)
     loaded = load_conversations(args.path, args.format or "auto", **_source_options(args))
     _print_warnings(loaded)
@@ -220,7 +220,7 @@ def run_show(args: argparse.Namespace) -> int:
         raise WorkbenchError(f"{loaded.path}: --row {args.row}: no such row (the file has {loaded.rows:,} rows, 0-based: {last})")
     model_name, prepared = wait_for_tokenizer()
     tokenizer = prepared.tokenizer
-    example = render_training_example(tokenizer, conversation, max_seq_len, system_prompt=args.system_prompt)
+    example = render_training_example(tokenizer, conversation, max_seq_length, system_prompt=args.system_prompt)
     template = args.chat_template or "auto"
     print(f"{conversation.location(str(loaded.path))} · {loaded.format} · {model_name} · chat template {template}")
     _print_marked(example, color=sys.stdout.isatty())
@@ -229,7 +229,7 @@ def run_show(args: argparse.Namespace) -> int:
     cut = f"yes, {example.full_length - kept:,} cut" if example.truncated else "no"
     print(
         f"tokens {example.full_length:,} · trained {trained:,} · masked {kept - trained:,} · "
-        f"truncated {cut} (max_seq_len {max_seq_len:,}) · end-of-turn trained {'yes' if example.eos_trained else 'no'}"
+        f"truncated {cut} (max_seq_length {max_seq_length:,}) · end-of-turn trained {'yes' if example.eos_trained else 'no'}"
     )
     for note in prepared.notes():
         print(f"note: {note}")
@@ -244,7 +244,7 @@ TRAINED_MARKERS = ("[[", "]]")
 
 def _print_marked(example, *, color: bool) -> None:
     """The kept text with trained runs highlighted (a terminal) or wrapped in TRAINED_MARKERS,
-    then what max_seq_len cut off."""
+    then what max_seq_length cut off."""
     runs = example.trained_runs()
     cut_text = example.text[sum(len(text) for text, _ in runs):]
     if color:
@@ -255,14 +255,14 @@ def _print_marked(example, *, color: bool) -> None:
         for text, trained in runs:
             shown.append(text, style="bold green" if trained else "dim")
         if cut_text:
-            shown.append("\n✂ cut by max_seq_len:\n", style="bold red")
+            shown.append("\n✂ cut by max_seq_length:\n", style="bold red")
             shown.append(cut_text, style="dim strike")
         Console(highlight=False, soft_wrap=True).print(shown)
         print("(bold green: trained, receives loss; dim: masked)")
         return
     opening, closing = TRAINED_MARKERS
     body = "".join(f"{opening}{text}{closing}" if trained else text for text, trained in runs)
-    print(body + (f"\n--- cut by max_seq_len ---\n{cut_text}" if cut_text else ""))
+    print(body + (f"\n--- cut by max_seq_length ---\n{cut_text}" if cut_text else ""))
     print(f"({opening}…{closing}: trained, receives loss; everything else is masked)")
 
 
@@ -293,7 +293,7 @@ def _print_summary(result: dict, detected: bool) -> None:
     print(f"{result['path']}: {result['rows']:,} rows, format {result['format']}{' (detected)' if detected else ''}")
     print(
         f"tokens with the {result['model']} {_template_words(result['chat_template'])}: min {lengths['min']:,}, median {lengths['median']:,}, "
-        f"p95 {lengths['p95']:,}, max {lengths['max']:,} (max_seq_len {result['max_seq_len']:,})"
+        f"p95 {lengths['p95']:,}, max {lengths['max']:,} (max_seq_length {result['max_seq_length']:,})"
     )
     labels = {
         "exact_duplicates": "exact duplicates",
@@ -348,7 +348,7 @@ def run_clean(args: argparse.Namespace) -> int:
 
     data_format = setting(args.format, recipe.format if recipe else None, "auto")
     model = setting(args.model, recipe.model if recipe else None, None)
-    max_seq_len = setting(args.max_seq_len, recipe.max_seq_len if recipe else None, DEFAULT_MAX_SEQ_LEN)
+    max_seq_length = setting(args.max_seq_length, recipe.max_seq_length if recipe else None, DEFAULT_MAX_SEQ_LENGTH)
     threshold = setting(args.near_threshold, recipe.near_threshold if recipe else None, DEFAULT_NEAR_THRESHOLD)
     output_format = setting(args.output_format, recipe.output_format if recipe else None, "messages")
     _check_threshold(threshold)
@@ -367,7 +367,7 @@ def run_clean(args: argparse.Namespace) -> int:
         source_format=loaded.format,
         token_counter=counter,
         model_name=model_name if model is None else str(model),
-        max_seq_len=max_seq_len,
+        max_seq_length=max_seq_length,
         near_threshold=threshold,
     )
     print(f"{loaded.path}: {loaded.rows:,} rows, format {loaded.format}")
