@@ -9,7 +9,8 @@ import pytest
 
 from training_test_support import run_config, varied_rows, write_alpaca
 from workbench.config.attention import loaded_attention, packed_rows_mode
-from workbench.training.packing import REAL_TOKENS_KEY, SAMPLE_LENGTHS_KEY, RowCollator, TokenizedSample, pack_samples
+from workbench.data.templating import TrainingExample
+from workbench.training.packing import REAL_TOKENS_KEY, SAMPLE_LENGTHS_KEY, RowCollator, pack_samples
 
 
 @pytest.mark.parametrize(
@@ -40,9 +41,9 @@ def test_from_pretrained_gets_flex_attention_for_a_packed_gpu_run_and_sdpa_on_th
 
 
 SAMPLES = [
-    TokenizedSample([5, 6, 7], [5, 6, 7]),
-    TokenizedSample([8, 9], [-100, 9]),
-    TokenizedSample([10, 11, 12, 13], [-100, -100, 12, 13]),
+    TrainingExample([5, 6, 7], [5, 6, 7]),
+    TrainingExample([8, 9], [-100, 9]),
+    TrainingExample([10, 11, 12, 13], [-100, -100, 12, 13]),
 ]
 
 
@@ -77,7 +78,7 @@ def _tokenized(default_tokenizer):
     for index, (question, answer) in enumerate(texts):
         conversation = Conversation((Message("user", question), Message("assistant", answer)), index, "alpaca")
         example = render_training_example(default_tokenizer, conversation, 256, system_prompt="")
-        samples.append(TokenizedSample(example.input_ids, example.labels))
+        samples.append(example)
     return samples
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from workbench.data.conversation import Conversation, Message
+from workbench.data.templating import TrainingExample
 from workbench.training.packing import (
     REAL_TOKENS_KEY,
     RowCollator,
-    TokenizedSample,
     best_fit_decreasing,
     pack_samples,
     single_sample_rows,
@@ -38,7 +38,7 @@ def test_an_item_longer_than_a_bin_is_refused():
 
 
 def test_collator_masks_sample_starts_padding_and_counts_real_tokens():
-    samples = [TokenizedSample([5, 6, 7], [5, 6, 7]), TokenizedSample([8, 9], [-100, 9])]
+    samples = [TrainingExample([5, 6, 7], [5, 6, 7]), TrainingExample([8, 9], [-100, 9])]
     batch = RowCollator(0, packed=True, pad_to_multiple_of=4)([samples, [samples[1]]])
     assert batch["input_ids"].tolist() == [[5, 6, 7, 8, 9, 0, 0, 0], [8, 9, 0, 0, 0, 0, 0, 0]]
     # the first token of every sample is never a target, so no sample predicts across a boundary
@@ -76,7 +76,7 @@ def test_packed_loss_equals_token_weighted_unpacked_loss(tiny_model_dir, default
     samples = []
     for conversation in _conversations():
         example = render_training_example(default_tokenizer, conversation, 256, system_prompt="")
-        samples.append(TokenizedSample(example.input_ids, example.labels))
+        samples.append(example)
     rows = pack_samples(samples, 128)
     assert len(rows) < len(samples)  # something really was packed
 
@@ -124,7 +124,7 @@ def test_the_trainer_loss_uses_logits_of_trained_positions_only_and_matches_the_
     samples = []
     for conversation in _conversations():
         example = render_training_example(default_tokenizer, conversation, 256, system_prompt="")
-        samples.append(TokenizedSample(example.input_ids, example.labels))
+        samples.append(example)
     batch = RowCollator(default_tokenizer.pad_token_id, packed=True)(pack_samples(samples, 128))
     arguments = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", disable_tqdm=True)
     trainer = workbench_trainer_class()(model=model, args=arguments, train_dataset=[[samples[0]]])
@@ -156,7 +156,7 @@ def test_packed_neftune_noise_has_each_samples_unpacked_scale(tmp_path, tiny_mod
     samples = []
     for conversation in _conversations()[:3]:
         example = render_training_example(default_tokenizer, conversation, 256, system_prompt="")
-        samples.append(TokenizedSample(example.input_ids, example.labels))
+        samples.append(example)
     arguments = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", disable_tqdm=True)
     trainer = workbench_trainer_class()(model=model, args=arguments, train_dataset=[samples], neftune_alpha=alpha)
     embeddings = model.get_input_embeddings()

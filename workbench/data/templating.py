@@ -12,7 +12,7 @@ for the run's chat template (`workbench.data.chat_templates.prepare_tokenizer`).
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from workbench.data.conversation import Conversation, Message
@@ -28,7 +28,8 @@ IGNORE_INDEX = -100
 
 @dataclass(frozen=True)
 class TrainingExample:
-    """One tokenized training example.
+    """One tokenized training example: what the Data pane previews, and what the trainer packs
+    (the one type from a data row to the packed batch).
 
     Attributes:
         input_ids: token ids after the chat template, cut to max_seq_length.
@@ -39,20 +40,26 @@ class TrainingExample:
             is present after truncation and receives loss, so the model learns to stop. False when
             the conversation has no assistant turn, when truncation cut an end-of-turn token off,
             or when the template closes assistant turns without a special token.
-        full_length: the token count before truncation.
-        max_seq_length: the limit the example was cut to.
-        text: the full templated text (before truncation).
-        token_texts: for each kept token, the slice of `text` it covers (gaps included), for display.
+        full_length: the token count before truncation (None: not known, an example built from ids).
+        max_seq_length: the limit the example was cut to (None: not known).
+        text: the full templated text (before truncation); "" when rendered without `with_text`.
+        token_texts: for each kept token, the slice of `text` it covers (gaps included), for display;
+            empty when rendered without `with_text`. The trainer keeps neither: per-token strings of
+            every row would take more memory than the token ids themselves.
     """
 
     input_ids: list[int]
     labels: list[int]
-    truncated: bool
-    eos_trained: bool
-    full_length: int
-    max_seq_length: int
-    text: str
-    token_texts: list[str]
+    truncated: bool = False
+    eos_trained: bool = False
+    full_length: int | None = None
+    max_seq_length: int | None = None
+    text: str = ""
+    token_texts: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        """Tokens kept (what packing fits into a row)."""
+        return len(self.input_ids)
 
     @property
     def trained_token_count(self) -> int:
@@ -284,6 +291,7 @@ def render_training_example(
     max_seq_length: int,
     assistant_only: bool = True,
     system_prompt: str | None = None,
+    with_text: bool = True,
 ) -> TrainingExample:
     """Tokenize one conversation exactly as training sees it, with labels for the loss.
 
@@ -306,6 +314,8 @@ def render_training_example(
         system_prompt: None keeps the template's own behaviour (SmolLM2 adds a default system
             message when there is none); a string is inserted as the system message when the
             conversation has none ("" gives an empty system message).
+        with_text: keep the templated text and each token's slice of it (for previews); the
+            trainer passes False.
 
     Returns:
         A TrainingExample with input_ids, labels, truncated, eos_trained and the per-token text
@@ -353,10 +363,12 @@ def render_training_example(
         last_token = _token_at(starts, end - 1)
         if not ends_with_control or last_token >= kept or labels[last_token] == IGNORE_INDEX:
             eos_trained = False
-    boundaries = starts[:kept] + [starts[kept] if kept < len(starts) else len(text)]
-    if boundaries:
-        boundaries[0] = 0
-    token_texts = [text[boundaries[i] : boundaries[i + 1]] for i in range(kept)]
+    token_texts = []
+    if with_text:
+        boundaries = starts[:kept] + [starts[kept] if kept < len(starts) else len(text)]
+        if boundaries:
+            boundaries[0] = 0
+        token_texts = [text[boundaries[i] : boundaries[i + 1]] for i in range(kept)]
     return TrainingExample(
         input_ids=ids[:kept],
         labels=labels[:kept],
@@ -364,7 +376,7 @@ def render_training_example(
         eos_trained=eos_trained,
         full_length=len(ids),
         max_seq_length=max_seq_length,
-        text=text,
+        text=text if with_text else "",
         token_texts=token_texts,
     )
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from workbench.data.mixture import load_mixture
+from workbench.data.row_bounds import capped_for_training
+from workbench.data.templating import TrainingExample, render_training_example
 from workbench.errors import WorkbenchError
-from workbench.training.packing import TokenizedSample
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -34,8 +36,8 @@ class PreparedData:
             training samples and tokens it gives.
     """
 
-    train: list[TokenizedSample]
-    eval: list[TokenizedSample]
+    train: list[TrainingExample]
+    eval: list[TrainingExample]
     skipped_without_target: int = 0
     truncated: int = 0
     notes: list[str] = field(default_factory=list)
@@ -53,27 +55,25 @@ def tokenize_conversations(
     max_seq_length: int,
     assistant_only: bool,
     system_prompt: str | None,
-) -> tuple[list[TokenizedSample], int, int]:
+) -> tuple[list[TrainingExample], int, int]:
     """(samples, skipped without a trained token, truncated)."""
-    from workbench.data.row_bounds import capped_for_training
-    from workbench.data.templating import render_training_example
-
     samples, skipped, truncated = [], 0, 0
     for conversation in conversations:
         conversation = capped_for_training(conversation, max_seq_length)  # a 50 MB row: its first tokens only
         example = render_training_example(
-            tokenizer, conversation, max_seq_length, assistant_only=assistant_only, system_prompt=system_prompt
+            tokenizer, conversation, max_seq_length, assistant_only=assistant_only, system_prompt=system_prompt,
+            with_text=False,
         )
         truncated += example.truncated
         # labels[0] is never a target (nothing precedes it), so a sample needs a trained token after it.
         if not any(label != -100 for label in example.labels[1:]):
             skipped += 1
             continue
-        samples.append(TokenizedSample(example.input_ids, example.labels))
+        samples.append(example)
     return samples, skipped, truncated
 
 
-def _interleave(order: Sequence[str | None], by_source: dict[str | None, list[TokenizedSample]]) -> list[TokenizedSample]:
+def _interleave(order: Sequence[str | None], by_source: dict[str | None, list[TrainingExample]]) -> list[TrainingExample]:
     """Samples tokenized per source, put back in the mix's order (skipped rows leave no gap)."""
     queues = {name: iter(samples) for name, samples in by_source.items()}
     placed = [next(queues[name], None) for name in order]
@@ -82,8 +82,6 @@ def _interleave(order: Sequence[str | None], by_source: dict[str | None, list[To
 
 def prepare_data(config: "RunConfig", tokenizer: "PreTrainedTokenizerBase", report: Report = print) -> PreparedData:
     """Load config.data's sources, split off validation rows, mix by weight, and tokenize both sides."""
-    from workbench.data.mixture import load_mixture
-
     data = config.data
     mixture = load_mixture(data, config.optimization.seed)
     for source in mixture.sources:
@@ -101,7 +99,7 @@ def prepare_data(config: "RunConfig", tokenizer: "PreTrainedTokenizerBase", repo
         "system_prompt": data.system_prompt,
     }
     skipped = truncated = 0
-    by_source: dict[str | None, list[TokenizedSample]] = {}
+    by_source: dict[str | None, list[TrainingExample]] = {}
     summaries = []
     for source in mixture.sources:
         rows = [row for row in mixture.train if row.source == source.spec.name]

@@ -15,10 +15,9 @@ flex attention builds its document mask from the restarted `position_ids`.
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from workbench.data.templating import IGNORE_INDEX
+from workbench.data.templating import IGNORE_INDEX, TrainingExample
 from workbench.config.attention import packed_rows_mode
 
 if TYPE_CHECKING:
@@ -30,18 +29,7 @@ SAMPLE_LENGTHS_KEY = "token_sample_lengths"
 BATCH_EXTRAS = (REAL_TOKENS_KEY, SAMPLE_LENGTHS_KEY)
 
 
-@dataclass(frozen=True)
-class TokenizedSample:
-    """One training sample: token ids and labels (-100 where no loss), equal lengths."""
-
-    input_ids: list[int]
-    labels: list[int]
-
-    def __len__(self) -> int:
-        return len(self.input_ids)
-
-
-Row = Sequence[TokenizedSample]
+Row = Sequence[TrainingExample]
 """What one dataset item is: the samples sharing one row (exactly one when not packing)."""
 
 
@@ -69,13 +57,13 @@ def best_fit_decreasing(lengths: Sequence[int], max_seq_length: int) -> list[lis
     return bins
 
 
-def pack_samples(samples: Sequence[TokenizedSample], max_seq_length: int) -> list[list[TokenizedSample]]:
+def pack_samples(samples: Sequence[TrainingExample], max_seq_length: int) -> list[list[TrainingExample]]:
     """Rows of samples packed best-fit decreasing into `max_seq_length` tokens."""
     bins = best_fit_decreasing([len(sample) for sample in samples], max_seq_length)
     return [[samples[index] for index in members] for members in bins]
 
 
-def single_sample_rows(samples: Sequence[TokenizedSample]) -> list[list[TokenizedSample]]:
+def single_sample_rows(samples: Sequence[TrainingExample]) -> list[list[TrainingExample]]:
     return [[sample] for sample in samples]
 
 
