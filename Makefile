@@ -20,8 +20,10 @@ $(STAMP): pyproject.toml Makefile
 run: $(STAMP)
 	$(VENV)/bin/workbench
 
+# One worker per core: most tests are single-threaded Pilot runs. A file's tests stay on one worker,
+# so its module-scoped fixtures are built once.
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile --durations=25
 
 clean-venv:
 	rm -rf $(VENV)

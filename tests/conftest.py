@@ -14,7 +14,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 # The CPU budget's claims (workbench/cpu_budget.py) of this test session only: the machine's own
 # trainers and chats must not change the tests' thread counts or headers, nor the tests theirs.
-os.environ.setdefault("WORKBENCH_CPU_BUDGET_DIR", tempfile.mkdtemp(prefix="workbench-test-cpu-budget-"))
+# Under pytest-xdist each worker gets its own (workers inherit the controller's environment).
+if "PYTEST_XDIST_WORKER" in os.environ or "WORKBENCH_CPU_BUDGET_DIR" not in os.environ:
+    os.environ["WORKBENCH_CPU_BUDGET_DIR"] = tempfile.mkdtemp(prefix="workbench-test-cpu-budget-")
 
 
 @pytest.fixture(scope="session")
