@@ -19,16 +19,10 @@ from workbench.data.export import OUTPUT_FORMATS
 from workbench.data.formats import FORMATS
 from workbench.data.near_duplicates import DEFAULT_THRESHOLD as DEFAULT_NEAR_THRESHOLD
 from workbench.data.row_bounds import DEFAULT_MAX_SEQ_LENGTH
+from workbench_cli.arguments import positive_int
 
 FORMAT_CHOICES = ("auto", *FORMATS)
 SHOWN_ROWS = 8
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _fraction(text: str) -> float:
@@ -68,7 +62,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
         "--chat-template", default=None, metavar="T",
         help="auto (the tokenizer's own, default), a built-in (chatml, llama3, qwen2.5, …) or a .jinja file",
     )
-    parser.add_argument("--max-seq-length", "--max-seq-len", dest="max_seq_length", type=_positive_int, default=None, help=f"token limit (default {DEFAULT_MAX_SEQ_LENGTH})")
+    parser.add_argument("--max-seq-length", "--max-seq-len", dest="max_seq_length", type=positive_int, default=None, help=f"token limit (default {DEFAULT_MAX_SEQ_LENGTH})")
     parser.add_argument(
         "--near-threshold", type=float, default=None,
         help=f"Jaccard similarity for near-duplicates, 0..1 (default {DEFAULT_NEAR_THRESHOLD})",

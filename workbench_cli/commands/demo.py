@@ -11,26 +11,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be above 0, got {value:g}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+from workbench_cli.arguments import positive_float, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--headless", action="store_true", help="run clean -> train -> compare without the UI and print it")
     parser.add_argument("--runs-dir", type=Path, default=None, help="where the run goes (default: ./runs)")
     parser.add_argument(
-        "--max-minutes", type=_positive_float, default=None,
+        "--max-minutes", type=positive_float, default=None,
         help="stop training after N minutes and compare with what it learned so far",
     )
     parser.add_argument("--model", default="default", help="base model (default: SmolLM2-135M-Instruct)")
@@ -42,10 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-heldout", action="store_true", help="skip the held-out hit rates (headless)")
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--epochs", type=_positive_float, default=None, help="passes over the data (default: the demo recipe's)")
-    length.add_argument("--max-steps", type=_positive_int, default=None, help="stop after this many steps")
+    length.add_argument("--epochs", type=positive_float, default=None, help="passes over the data (default: the demo recipe's)")
+    length.add_argument("--max-steps", type=positive_int, default=None, help="stop after this many steps")
     parser.add_argument(
-        "--max-new-tokens", type=_positive_int, default=None, help="longest comparison answer in tokens (default 64)"
+        "--max-new-tokens", type=positive_int, default=None, help="longest comparison answer in tokens (default 64)"
     )
 
 

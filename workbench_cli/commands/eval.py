@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from workbench_cli.arguments import positive_int
+
 JSON_EPILOG = """with --json, JSON Lines on stdout:
   {"type": "row", "index": 3, "prompt": "...", "references": [...], "accepted": [...],
    "answers": {"base": {"text": "...", "tokens": 12, "finish_reason": "eos",
@@ -28,13 +30,6 @@ sacrebleu), length (tokens), loss (teacher-forced, masked as in training; perple
 intervals: Wilson for rates, bootstrap for means, paired bootstrap for differences."""
 
 PROGRESS_EVERY_S = 5.0
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--regex", help="a pattern answers should match (Python re; rows may carry their own 'regex')")
     parser.add_argument(
-        "--max-new-tokens", type=_positive_int, default=None,
+        "--max-new-tokens", type=positive_int, default=None,
         help="longest answer (default: 1.25x the longest reference + 8, at most 256; 48 without references)",
     )
     parser.add_argument("--system-prompt", default=None, help="system message (default: the one the run trained with)")
@@ -59,11 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--lm-eval", metavar="TASKS", help="also run lm-evaluation-harness tasks on both models (needs lm-eval and cached task data)")
     parser.add_argument("--model", default=None, help="base model (default: the run's or the adapter's)")
-    parser.add_argument("--limit", type=_positive_int, default=None, help="evaluate only the first N rows")
+    parser.add_argument("--limit", type=positive_int, default=None, help="evaluate only the first N rows")
     from workbench.evaluation.runner import BATCH_PROMPTS
 
     parser.add_argument(
-        "--batch-size", type=_positive_int, default=None,
+        "--batch-size", type=positive_int, default=None,
         help=f"prompts per batched generate, each asked to every model (default {BATCH_PROMPTS})",
     )
     parser.add_argument("--out", type=Path, default=None, help="where results.json and report.md go (default: <run>/eval/)")
