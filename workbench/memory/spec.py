@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.models import DEFAULT_MODEL_ALIASES, resolve_model
 
 # Architectures whose decoder layers carry four RMSNorms (around attention and MLP) instead of two.
 _FOUR_NORM_TYPES = frozenset({"gemma2", "gemma3", "gemma3_text"})
@@ -187,6 +188,11 @@ def spec_from_config_dict(name: str, config: dict, source: str = "catalog") -> M
     embeddings = s.vocab * s.hidden * (1 if s.tied else 2)
     extra = int(config.get("vision_params", 0))
     total = embeddings + s.layers * per_layer + s.hidden + extra
+    return _spec(name, s, config, tied=s.tied, total=total, linears=linears, extra=extra, source=source)
+
+
+def _spec(name: str, s: _Shapes, config: dict, *, tied: bool, total: int, linears: tuple, extra: int, source: str) -> ModelSpec:
+    """The ModelSpec of config shapes `s` with the parameter counts found (by formula or by counting)."""
     return ModelSpec(
         name=name,
         model_type=s.model_type,
@@ -197,13 +203,13 @@ def spec_from_config_dict(name: str, config: dict, source: str = "catalog") -> M
         head_dim=s.head_dim,
         intermediate_size=s.intermediate,
         vocab_size=s.vocab,
-        tie_embeddings=s.tied,
+        tie_embeddings=tied,
         total_params=total,
-        linears=linears,
+        linears=tuple(linears),
         extra_frozen_params=extra,
         context_length=s.context,
         source=source,
-        **flags,
+        **_flags(s.model_type, config),
     )
 
 
@@ -246,24 +252,8 @@ def _counted_spec(directory: str, config_mtime_ns: int, trust_remote_code: bool)
     text_params = sum(p.numel() for p in model.get_decoder().parameters())
     if output_layer is not None and not tied:
         text_params += output_layer.weight.numel()
-    return ModelSpec(
-        name=Path(directory).name,
-        model_type=shapes.model_type,
-        hidden_size=shapes.hidden,
-        num_layers=shapes.layers,
-        num_heads=shapes.heads,
-        num_kv_heads=shapes.kv_heads,
-        head_dim=shapes.head_dim,
-        intermediate_size=shapes.intermediate,
-        vocab_size=shapes.vocab,
-        tie_embeddings=tied,
-        total_params=total,
-        linears=linears,
-        extra_frozen_params=total - text_params,
-        context_length=shapes.context,
-        source=str(directory),
-        **_flags(shapes.model_type, config_dict),
-    )
+    return _spec(Path(directory).name, shapes, config_dict, tied=tied, total=total, linears=linears,
+                 extra=total - text_params, source=str(directory))
 
 
 def spec_from_model_dir(directory: str | Path, *, trust_remote_code: bool = False) -> ModelSpec:
@@ -282,7 +272,6 @@ def resolve_model_spec(name_or_path: str | Path | None, *, trust_remote_code: bo
     catalog test pins its 134,515,008 parameters), and this way estimating never imports torch.
     """
     from workbench.memory.catalog import find_catalog_name
-    from workbench.models import DEFAULT_MODEL_ALIASES
 
     text = "default" if name_or_path is None else str(name_or_path)
     if text in DEFAULT_MODEL_ALIASES:
@@ -295,8 +284,6 @@ def resolve_model_spec(name_or_path: str | Path | None, *, trust_remote_code: bo
     if find_catalog_name(text) is not None:
         return catalog_spec(text)
     if text.count("/") == 1:
-        from workbench.models import resolve_model
-
         try:
             return spec_from_model_dir(resolve_model(text).path, trust_remote_code=trust_remote_code)
         except WorkbenchError:
@@ -307,7 +294,6 @@ def resolve_model_spec(name_or_path: str | Path | None, *, trust_remote_code: bo
 def needs_counting(name_or_path: str | Path | None) -> bool:
     """Whether resolving this name builds a model on the meta device (seconds: imports torch)."""
     from workbench.memory.catalog import find_catalog_name
-    from workbench.models import DEFAULT_MODEL_ALIASES
 
     text = "default" if name_or_path is None else str(name_or_path)
     if text in DEFAULT_MODEL_ALIASES:
