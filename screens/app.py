@@ -19,9 +19,16 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
+from screens.help import HelpScreen
 from screens.keys import PANE_BY_ESCAPE_DIGIT_KEY, PANE_KEY_BINDINGS
 from widgets.pane_tabs import PANES
 from workbench.config import ConfigStore
+from workbench.config.io import load_config
+from workbench.cpu_budget import current_split, prepare_process
+from workbench.devices import inference_placement
+from workbench.errors import WorkbenchError
+from workbench.models import DEFAULT_MODEL_NAME, load_model, load_tokenizer, resolve_model
+from workbench.startup import seconds_since_process_start
 
 if TYPE_CHECKING:
     from workbench.models import ResolvedModel
@@ -127,10 +134,9 @@ class WorkbenchApp(App):
     selected_run: reactive[Path | None] = reactive(None)
     """The run the Train and Chat panes show; set when a run starts or is picked."""
 
+    @dataclass
     class ModelProgress(Message):
-        def __init__(self, status: ModelStatus) -> None:
-            super().__init__()
-            self.status = status
+        status: ModelStatus
 
     def __init__(
         self,
@@ -166,8 +172,6 @@ class WorkbenchApp(App):
         if report_path:
             import sys
 
-            from workbench.startup import seconds_since_process_start
-
             heavy = sorted(m for m in ("torch", "transformers", "peft", "datasets") if m in sys.modules)
             Path(report_path).write_text(
                 json.dumps({"first_paint_s": seconds_since_process_start(), "heavy_modules_at_paint": heavy})
@@ -183,9 +187,6 @@ class WorkbenchApp(App):
 
     def refresh_cpu_split(self) -> None:
         """Re-read the CPU budget (workbench/cpu_budget.py): the trainer's and the chat's threads now."""
-        from workbench.cpu_budget import current_split
-        from workbench.errors import WorkbenchError
-
         try:
             self.cpu_split = current_split().header_text()
         except WorkbenchError as error:  # a bad WORKBENCH_*_THREADS value: say it once
@@ -199,8 +200,6 @@ class WorkbenchApp(App):
         self.switch_mode(pane)
 
     def show_help(self, pane: str) -> None:
-        from screens.help import HelpScreen
-
         self.push_screen(HelpScreen(pane))
 
     async def on_event(self, event: events.Event) -> None:
@@ -216,8 +215,6 @@ class WorkbenchApp(App):
 
     async def action_switch_pane(self, pane: str) -> None:
         """Switch panes from anywhere; a help page closes first, another dialog stays (Esc closes it)."""
-        from screens.help import HelpScreen
-
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
         elif self._dialog_open():
@@ -228,8 +225,6 @@ class WorkbenchApp(App):
 
     def action_help(self) -> None:
         """F1: the current pane's help, or close it when it is showing."""
-        from screens.help import HelpScreen
-
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss()
         elif not self._dialog_open():
@@ -271,7 +266,6 @@ class WorkbenchApp(App):
         """Resolve (converting the default GGUF once), then load tokenizer and weights."""
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        from workbench.models import load_model, load_tokenizer, resolve_model
 
         requested = self.config_store.config.model.name_or_path
         name = _display_name(requested)
@@ -288,7 +282,6 @@ class WorkbenchApp(App):
         progress("loading tokenizer", None)
         tokenizer = load_tokenizer(resolved, trust_remote_code=self.config_store.config.model.trust_remote_code)
         progress("loading weights", None)
-        from workbench.devices import inference_placement
 
         dtype, device = inference_placement()
         model = load_model(
@@ -311,8 +304,6 @@ class WorkbenchApp(App):
 
 def _display_name(requested: str) -> str:
     if requested in ("default", "", None):
-        from workbench.models import DEFAULT_MODEL_NAME
-
         return DEFAULT_MODEL_NAME
     return Path(requested).name or requested
 
@@ -325,13 +316,9 @@ def make_app(
     device_report=None,
 ) -> WorkbenchApp:
     """The one factory for the CLI and the tests."""
-    from workbench.cpu_budget import prepare_process
-
     prepare_process()  # before the model worker imports torch (the CLI's main has done it already)
     store = ConfigStore()
     if config_path:
-        from workbench.config.io import load_config
-
         store = ConfigStore(load_config(config_path), Path(config_path))
     return WorkbenchApp(
         model=model, config_store=store, initial_pane=initial_pane, load_model=load_model, device_report=device_report

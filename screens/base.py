@@ -10,6 +10,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from screens.help import HelpScreen
 from screens.keys import is_text_entry
 from widgets.header import WorkbenchHeader
 from widgets.pane_tabs import PaneTab, PaneTabs
@@ -51,8 +52,6 @@ class PaneScreen(Screen):
         raise NotImplementedError
 
     def action_help(self) -> None:
-        from screens.help import HelpScreen
-
         self.app.push_screen(HelpScreen(self.PANE_ID))
 
     def on_pane_tab_chosen(self, message: PaneTab.Chosen) -> None:

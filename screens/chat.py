@@ -7,11 +7,13 @@ the seats every round, and logs each vote to the run's ab_votes.jsonl.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import time
 from pathlib import Path
 from typing import Optional
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -21,9 +23,41 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.base import PaletteEntry, PaneScreen
 from widgets.chat_column import ChatColumn
+from widgets.chat_deck import DeckDialog
+from widgets.chat_dialogs import PromptDialog
 from widgets.chat_settings import ChatSettings, SettingsDialog
+from widgets.file_picker import FilePicker
+from workbench.cpu_budget import CpuBudget, current_split
 from workbench.errors import WorkbenchError
-from workbench.inference.sources import BASE_SOURCE, ModelSource, all_run_choices, run_source, votes_dir
+from workbench.inference.deck import load_saved_deck
+from workbench.inference.engine import GenerationJob, engine_for
+from workbench.inference.latency import LatencyLog
+from workbench.inference.prompting import (
+    build_messages,
+    read_run_config,
+    render_prompt,
+    trained_system_prompt,
+    training_mismatches,
+)
+from workbench.inference.sources import (
+    BASE_SOURCE,
+    ModelSource,
+    all_run_choices,
+    run_source,
+    source_from_directory,
+    votes_dir,
+)
+from workbench.inference.streaming import SideFinished, TextDelta
+from workbench.inference.votes import (
+    BlindRound,
+    PAIRS_FILE,
+    VoteTally,
+    append_vote,
+    export_preference_pairs,
+    read_votes,
+    vote_record,
+    votes_between,
+)
 from workbench.paths import runs_dir
 
 REPAINT_INTERVAL_S = 0.05
@@ -87,34 +121,30 @@ class ChatScreen(PaneScreen):
         PaletteEntry("Vote: both bad", "vote('both_bad')"),
     )
 
+    @dataclass
     class StreamUpdate(Message):
         """Both sides' answers so far and the finished ones (a snapshot, so a newer one may replace
         an unprocessed older one without losing anything)."""
 
-        def __init__(self, generation: int, texts: tuple[str, str], finished: tuple, tokens: tuple[int, int] = (0, 0)) -> None:
-            super().__init__()
-            self.generation = generation
-            self.texts = texts
-            self.finished = finished
-            self.tokens = tokens
-            """Text pieces streamed per side so far (one a token, near enough, for the progress bar)."""
+        generation: int
+        texts: tuple[str, str]
+        finished: tuple
+        tokens: tuple[int, int] = (0, 0)
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, ChatScreen.StreamUpdate) and message.generation == self.generation
 
+    @dataclass
     class GenerationDone(Message):
         """The generation ended: answers per side (None where none came), or the error in one line."""
 
-        def __init__(self, generation: int, answers: list, error: Optional[str] = None) -> None:
-            super().__init__()
-            self.generation = generation
-            self.answers = answers
-            self.error = error
+        generation: int
+        answers: list
+        error: Optional[str] = None
 
+    @dataclass
     class Progress(Message):
-        def __init__(self, text: str) -> None:
-            super().__init__()
-            self.text = text
+        text: str
 
     def __init__(self) -> None:
         super().__init__()
@@ -206,8 +236,6 @@ class ChatScreen(PaneScreen):
 
     def engine(self):
         """The engine of the app's base model (one per loaded model; adapters attach to it)."""
-        from workbench.inference.engine import engine_for
-
         resolved = self.app.resolved_model
         return engine_for(
             self.app.base_model,
@@ -259,8 +287,6 @@ class ChatScreen(PaneScreen):
             if source not in self.choices:
                 self.choices.append(source)
         if not self.system_prompt_customized:
-            from workbench.inference.prompting import trained_system_prompt
-
             known, trained = trained_system_prompt(right)
             self.settings = ChatSettings(self.settings.left, self.settings.right, self.settings.same_on_both, trained if known else None)
         self._sync_selects()
@@ -272,23 +298,26 @@ class ChatScreen(PaneScreen):
         self._refresh_warnings()
         self._refresh_status()
 
-    def on_select_changed(self, event: Select.Changed) -> None:
+    @on(Select.Changed, "#left-source")
+    def _left_source_chosen(self, event: Select.Changed) -> None:
+        self._source_chosen(event, 0)
+
+    @on(Select.Changed, "#right-source")
+    def _right_source_chosen(self, event: Select.Changed) -> None:
+        self._source_chosen(event, 1)
+
+    def _source_chosen(self, event: Select.Changed, side: int) -> None:
         event.stop()
         if event.value != event.select.value or not isinstance(event.value, int):
             return  # a stale change from rebuilding the options
         chosen = self.choices[event.value]
-        if event.select.id == "left-source" and chosen != self.sources[0]:
-            self.set_sources(chosen, self.sources[1])
-        elif event.select.id == "right-source" and chosen != self.sources[1]:
-            self.set_sources(self.sources[0], chosen)
+        if chosen != self.sources[side]:
+            self.set_sources(*(chosen if i == side else source for i, source in enumerate(self.sources)))
 
     def action_open_directory(self) -> None:
-        from widgets.file_picker import FilePicker
-
         def opened(path: Optional[Path]) -> None:
             if not path:
                 return
-            from workbench.inference.sources import source_from_directory
 
             try:
                 source = source_from_directory(path)
@@ -326,9 +355,6 @@ class ChatScreen(PaneScreen):
 
     def send(self, text: str) -> None:
         """Ask both sides `text`, each with its own history; answers stream into the columns."""
-        from workbench.inference.engine import GenerationJob
-        from workbench.inference.prompting import build_messages
-
         system_prompt = self.settings.system_prompt
         jobs = []
         for side in (0, 1):
@@ -358,9 +384,6 @@ class ChatScreen(PaneScreen):
     def _expected_wait(self, jobs: list) -> dict:
         """What this turn is measured by (model, rows, threads, prompt length) and its estimate
         from this machine's earlier answers (workbench/inference/latency.py)."""
-        from workbench.cpu_budget import CpuBudget, current_split
-        from workbench.inference.latency import LatencyLog
-
         resolved = self.app.resolved_model
         model = resolved.display_name if resolved else self.app.model_status.name
         try:
@@ -436,8 +459,6 @@ class ChatScreen(PaneScreen):
     @work(thread=True, exclusive=True, group="chat-generate", exit_on_error=False)
     def generate(self, generation: int, jobs: list) -> None:
         """Runs in a thread: attaches what is needed, streams, posts coalesced snapshots."""
-        from workbench.inference.streaming import SideFinished, TextDelta
-
         worker = get_current_worker()
         texts = ["", ""]
         pieces = [0, 0]
@@ -584,8 +605,6 @@ class ChatScreen(PaneScreen):
         return source.label
 
     def _refresh_warnings(self) -> None:
-        from workbench.inference.prompting import training_mismatches
-
         tokenizer = self.app.tokenizer
         model_path = self.app.resolved_model.path if self.app.resolved_model else None
         lines = []
@@ -626,8 +645,6 @@ class ChatScreen(PaneScreen):
         self._refresh_tally()
 
     def _new_blind_round(self) -> None:
-        from workbench.inference.votes import BlindRound
-
         self.action_new_chat()
         self.blind_round = BlindRound.draw()
         self._refresh_titles()
@@ -662,8 +679,6 @@ class ChatScreen(PaneScreen):
 
     def vote(self, choice: str) -> None:
         """Log the vote to the run's ab_votes.jsonl, then reveal who was who."""
-        from workbench.inference.votes import append_vote, vote_record
-
         if not self.blind or self.blind_round is None or self.round_voted or None in self.last_answers:
             return
         sides = {}
@@ -691,8 +706,6 @@ class ChatScreen(PaneScreen):
         self._refresh_status(f"vote saved ({winner}) · send a message for the next round")
 
     def _refresh_tally(self) -> None:
-        from workbench.inference.votes import VoteTally, read_votes, votes_between
-
         tally_text = ""
         directory = votes_dir(self.sources[1])
         if self.blind and directory is not None:
@@ -702,8 +715,6 @@ class ChatScreen(PaneScreen):
         self.query_one("#vote-tally", Static).update(tally_text)
 
     def action_export_votes(self) -> None:
-        from workbench.inference.votes import PAIRS_FILE, export_preference_pairs, read_votes
-
         directory = votes_dir(self.sources[1])
         if directory is None:
             self.notify("Pick a fine-tuned model on the right: its votes are exported.", severity="warning")
@@ -732,9 +743,6 @@ class ChatScreen(PaneScreen):
         self.app.push_screen(SettingsDialog(self.settings), applied)
 
     def action_show_prompt(self) -> None:
-        from workbench.inference.prompting import build_messages, render_prompt
-        from widgets.chat_dialogs import PromptDialog
-
         if self.app.tokenizer is None:
             self.notify("The tokenizer is not loaded yet.", severity="warning")
             return
@@ -755,10 +763,6 @@ class ChatScreen(PaneScreen):
         self.app.push_screen(PromptDialog(prompts))
 
     def action_deck(self) -> None:
-        from widgets.chat_deck import DeckDialog
-        from workbench.inference.deck import load_saved_deck
-        from workbench.inference.prompting import read_run_config
-
         if not self.model_ready:
             self.notify("The base model is not ready yet.", severity="warning")
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -78,17 +79,15 @@ class DemoApp(WorkbenchApp):
         Binding("pageup", "tour_back", "Back", show=False, priority=True),
     ]
 
+    @dataclass
     class ScoresReady(Message):
         """The recap's figures from the eval engine (identity hits, general knowledge)."""
 
-        def __init__(self, lines: list[str]) -> None:
-            super().__init__()
-            self.lines = lines
+        lines: list[str]
 
+    @dataclass
     class TrainingStarted(Message):
-        def __init__(self, run_dir: Path) -> None:
-            super().__init__()
-            self.run_dir = run_dir
+        run_dir: Path
 
     def __init__(self, options: DemoOptions, config_store: ConfigStore, *, device_report=None, load_model: bool = True) -> None:
         super().__init__(config_store=config_store, initial_pane=TOUR[0].pane, load_model=load_model, device_report=device_report)
@@ -578,8 +577,6 @@ class DemoApp(WorkbenchApp):
 
 
 def _with_answer_length(settings, max_new_tokens: int):
-    from dataclasses import replace
-
     return replace(
         settings,
         left=settings.left.with_changes(max_new_tokens=max_new_tokens),

@@ -8,6 +8,8 @@ run on the app's loaded base model through the Chat pane's engine, so no second 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import threading
 from pathlib import Path
 from typing import Any, Optional
@@ -20,7 +22,18 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
+from screens.chat import ChatScreen
 from widgets.eval_view import EvalRows, EvalView
+from workbench.errors import WorkbenchError
+from workbench.evaluation.metrics import parse_metrics
+from workbench.evaluation.plan import build_plan, default_out_dir, resolve_target
+from workbench.evaluation.report import read_results, write_results
+from workbench.evaluation.runner import EvalCancelled, EvalProgress, run_evaluation
+from workbench.inference.engine import engine_for
+from workbench.inference.sources import BASE_SOURCE, run_source
+from workbench.models import resolve_model
+from workbench.paths import runs_dir
+from workbench.runs.monitor import RunView
 
 CHAT_WAIT_S = 0.25
 
@@ -34,22 +47,19 @@ class EvalScreen(Screen):
         Binding("escape", "close", "Back"),
     ]
 
+    @dataclass
     class Progress(Message):
-        def __init__(self, fraction: float, text: str) -> None:
-            super().__init__()
-            self.fraction = fraction
-            self.text = text
+        fraction: float
+        text: str
 
+    @dataclass
     class Finished(Message):
-        def __init__(self, results: dict[str, Any]) -> None:
-            super().__init__()
-            self.results = results
+        results: dict[str, Any]
 
+    @dataclass
     class CurveLoaded(Message):
-        def __init__(self, steps: list[float], values: list[float]) -> None:
-            super().__init__()
-            self.steps = steps
-            self.values = values
+        steps: list[float]
+        values: list[float]
 
     def __init__(self, run_dir: Path) -> None:
         super().__init__()
@@ -64,8 +74,6 @@ class EvalScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        from workbench.evaluation.report import read_results
-
         try:
             self.results = read_results(self.run_dir)
         except Exception as error:  # a broken results file: say so, keep the view usable
@@ -78,8 +86,6 @@ class EvalScreen(Screen):
 
     @work(thread=True, exclusive=True, group="eval-curve", exit_on_error=False)
     def load_eval_curve(self) -> None:
-        from workbench.runs.monitor import RunView
-
         view = RunView.load(self.run_dir)
         self.post_message(self.CurveLoaded(list(view.eval_loss.steps), list(view.eval_loss.values)))
 
@@ -105,15 +111,7 @@ class EvalScreen(Screen):
 
     @work(thread=True, exclusive=True, group="eval-run", exit_on_error=False)
     def run_evaluation(self) -> None:
-        from workbench.errors import WorkbenchError
         from workbench.evaluation.knowledge import KNOWLEDGE_FILE
-        from workbench.evaluation.metrics import parse_metrics
-        from workbench.evaluation.plan import build_plan, default_out_dir, resolve_target
-        from workbench.evaluation.report import write_results
-        from workbench.evaluation.runner import EvalProgress, run_evaluation
-        from workbench.inference.engine import engine_for
-        from workbench.models import resolve_model
-        from workbench.paths import runs_dir
 
         app = self.app
         target = resolve_target(str(self.run_dir), runs_dir())
@@ -145,7 +143,6 @@ class EvalScreen(Screen):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group != "eval-run" or event.state != WorkerState.ERROR:
             return
-        from workbench.evaluation.runner import EvalCancelled
 
         error = event.worker.error
         text = "Stopped." if isinstance(error, EvalCancelled) else (str(error).splitlines()[0] if str(error).strip() else type(error).__name__)
@@ -170,8 +167,6 @@ class EvalScreen(Screen):
         tries = {"left": 40}
 
         def deliver() -> None:
-            from screens.chat import ChatScreen
-
             chat = app.screen
             if not isinstance(chat, ChatScreen) or not chat.is_mounted:
                 tries["left"] -= 1
@@ -186,8 +181,6 @@ class EvalScreen(Screen):
 def send_to_chat(chat, run_dir: Path, prompt: str) -> None:
     """Base vs the run's tuned model, the prompt in the box; sent at once when the model is ready."""
     from textual.widgets import Input
-
-    from workbench.inference.sources import BASE_SOURCE, run_source
 
     tuned = run_source(run_dir)
     if chat.sources != [BASE_SOURCE, tuned]:

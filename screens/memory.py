@@ -28,8 +28,21 @@ from textual.worker import Worker, WorkerState
 from screens.base import PaletteEntry, PaneScreen
 from widgets.memory_inputs import CONFIG_MODEL, FIELDS, WHATIF_GPU, WHATIF_MODEL, MemoryInputsForm
 from widgets.memory_report import MemoryReport
+from workbench.config.fields import get_value
 from workbench.errors import WorkbenchError
+from workbench.memory import (
+    check_fit,
+    estimate_training_memory,
+    memory_budget,
+    memory_inputs_from_config,
+    read_run_memory,
+)
+from workbench.memory.command_line import estimate_command
+from workbench.memory.from_config import config_changes
+from workbench.memory.spec import needs_counting, resolve_model_spec
+from workbench.memory.verdict import machine_for
 from workbench.memory.whatif import WhatIf
+from workbench.precision import resolve_training_precision
 
 if TYPE_CHECKING:
     from workbench.config import RunConfig
@@ -119,8 +132,6 @@ class MemoryScreen(PaneScreen):
         self.try_edits({message.key: message.value}, field=message.key)
 
     def _current_value(self, dotted: str) -> Any:
-        from workbench.config.fields import get_value
-
         return get_value(self.whatif.config(self.store.config), dotted)
 
     def try_edits(self, edits: dict[str, Any], field: str | None = None) -> bool:
@@ -179,8 +190,6 @@ class MemoryScreen(PaneScreen):
     @on(OptionList.OptionSelected, "#mem-suggestions")
     def _suggestion_chosen(self, event: OptionList.OptionSelected) -> None:
         """Enter on a suggestion tries it in the what-if (the run config is not touched)."""
-        from workbench.memory.from_config import config_changes
-
         if self.last_verdict is None or not 0 <= event.option_index < len(self.last_verdict.suggestions):
             return
         suggestion = self.last_verdict.suggestions[event.option_index]
@@ -207,8 +216,6 @@ class MemoryScreen(PaneScreen):
         self.query_one(MemoryReport).show_whatif(differences, self.whatif_model, self.refused)
 
     def _form_values(self, config: "RunConfig") -> dict[str, Any]:
-        from workbench.config.fields import get_value
-
         values = {field.key: get_value(config, field.key) for field in FIELDS
                   if field.key not in (WHATIF_MODEL, WHATIF_GPU)}
         values[WHATIF_MODEL] = self.whatif_model or CONFIG_MODEL
@@ -216,8 +223,6 @@ class MemoryScreen(PaneScreen):
         return values
 
     def _resolve_spec(self, source: str) -> None:
-        from workbench.memory.spec import needs_counting, resolve_model_spec
-
         if needs_counting(source):
             self.query_one(MemoryReport).show_message(f"Counting the parameters of {source} …")
             self.count_model(source)
@@ -254,9 +259,6 @@ class MemoryScreen(PaneScreen):
 
     def _estimate_inputs(self):
         """(MemoryInputs, estimate) for the what-if config on this machine or the what-if GPU."""
-        from workbench.memory import estimate_training_memory, memory_inputs_from_config
-        from workbench.precision import resolve_training_precision
-
         config = self.whatif.config(self.store.config)
         devices = self._devices()
         _, inputs = memory_inputs_from_config(config, devices)
@@ -269,9 +271,6 @@ class MemoryScreen(PaneScreen):
         """Estimate the what-if config (plus the model and GPU what-ifs) and show it with its advice."""
         if self.spec is None or not self.is_mounted:
             return
-        from workbench.memory import check_fit, memory_budget
-        from workbench.memory.command_line import estimate_command
-        from workbench.memory.verdict import machine_for
 
         report = self.query_one(MemoryReport)
         try:
@@ -299,6 +298,5 @@ class MemoryScreen(PaneScreen):
         run = getattr(self.app, "selected_run", None)
         if run is None:
             return None
-        from workbench.memory import read_run_memory
 
         return read_run_memory(run)

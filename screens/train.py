@@ -7,13 +7,15 @@ leaving or quitting the pane never touches it, and reopening re-attaches by read
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import importlib
 import importlib.util
 import sys
 from pathlib import Path
 from typing import Optional
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -22,6 +24,8 @@ from textual.widgets import Button
 from textual.worker import Worker, WorkerState
 
 from screens.base import PaletteEntry, PaneScreen
+from screens.eval import EvalScreen
+from widgets.train_export import ExportDialog
 from widgets.train_plots import Curve, CurvePlot
 from widgets.train_runs import RunsTable
 from widgets.train_stats import OverfittingBanner, RunStats, SamplesPanel
@@ -85,21 +89,19 @@ class TrainScreen(PaneScreen):
         PaletteEntry("Show the generations", "toggle_samples", "the prompt deck's answers (small terminals)"),
     )
 
+    @dataclass
     class RunLoaded(Message):
         """A run's log so far, read by the loader thread, with the tail positioned after it."""
 
-        def __init__(self, view: RunView, tail: EventTail) -> None:
-            super().__init__()
-            self.view = view
-            self.tail = tail
+        view: RunView
+        tail: EventTail
 
+    @dataclass
     class OverlayLoaded(Message):
         """A compared run's curves, read by a thread; `size` is the events file size they reflect."""
 
-        def __init__(self, view: RunView, size: int) -> None:
-            super().__init__()
-            self.view = view
-            self.size = size
+        view: RunView
+        size: int
 
     def __init__(self) -> None:
         super().__init__()
@@ -321,16 +323,25 @@ class TrainScreen(PaneScreen):
             self.overlay_enabled = True
         self._update_charts()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        actions = {
-            "train-stop": self.action_stop_run,
-            "train-resume": self.action_resume_run,
-            "train-chat": self.action_open_chat,
-            "train-export": self.action_export_run,
-        }
-        if event.button.id in actions:
-            event.stop()
-            actions[event.button.id]()
+    @on(Button.Pressed, "#train-stop")
+    def _stop_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_stop_run()
+
+    @on(Button.Pressed, "#train-resume")
+    def _resume_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_resume_run()
+
+    @on(Button.Pressed, "#train-chat")
+    def _chat_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_open_chat()
+
+    @on(Button.Pressed, "#train-export")
+    def _export_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_export_run()
 
     # Actions
 
@@ -373,7 +384,6 @@ class TrainScreen(PaneScreen):
         if self.shown_run is None or not _has_weights(self.shown_run):
             self.notify("This run has no adapter or checkpoint to evaluate yet.", severity="warning")
             return
-        from screens.eval import EvalScreen
 
         self.app.push_screen(EvalScreen(self.shown_run))
 
@@ -381,7 +391,6 @@ class TrainScreen(PaneScreen):
         if self.shown_run is None or not _has_weights(self.shown_run):
             self.notify("This run has no adapter or checkpoint to export yet.", severity="warning")
             return
-        from widgets.train_export import ExportDialog
 
         overfit = self.view is not None and self.view.overfitting() is not None
         # the last weights of an overfit run are the memorised ones

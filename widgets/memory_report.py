@@ -12,6 +12,8 @@ from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
 from widgets.memory_bar import MemoryBar
+from widgets.memory_inputs import FIELDS
+from workbench.memory import plain_explanation, rule_of_thumb
 from workbench.units import format_bytes
 
 if TYPE_CHECKING:
@@ -29,8 +31,6 @@ def _value_text(value: Any) -> str:
 
 def differences_text(differences: list[tuple[str, Any, Any]]) -> str:
     """'batch size 4 → 1, grad ckpt off → on' for (field, run-config value, what-if value) triples."""
-    from widgets.memory_inputs import FIELDS
-
     labels = {field.key: field.label for field in FIELDS}
     return ", ".join(f"{labels.get(key, key.rsplit('.', 1)[-1])} {_value_text(old)} → {_value_text(new)}"
                      for key, old, new in differences)
@@ -106,8 +106,6 @@ class MemoryReport(VerticalScroll):
              commands: list[str]) -> None:
         """Draw an estimate and its verdict; `commands` are the `workbench estimate` lines of the
         suggestions, in order (the highlighted one is shown)."""
-        from workbench.memory import plain_explanation, rule_of_thumb
-
         spec, inputs = estimate.spec, estimate.inputs
         share = estimate.trainable_params / spec.total_params
         where = "GPU" if inputs.device == "cuda" else "CPU"

@@ -28,6 +28,7 @@ from workbench.export.options import (
     default_output_dir,
     equivalent_command,
 )
+from workbench.runs.export import export
 
 BASE_DTYPE = "base"
 """The dtype choice that keeps the base model's own dtype (no --dtype)."""
@@ -199,8 +200,6 @@ class ExportDialog(ModalScreen[Optional[Path]]):
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def run_export(self, options: ExportOptions):
         """The export itself, in a thread: it only posts messages; the result comes back with the worker."""
-        from workbench.runs.export import export
-
         return export(
             self.run_dir, options,
             report=lambda line: self.post_message(self.Line(line)),

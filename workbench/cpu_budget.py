@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 from workbench.errors import WorkbenchError
+from workbench.paths import cache_dir
+from workbench.runs.rundir import pid_is_alive
 
 CPU_THREADS_ENV = "WORKBENCH_CPU_THREADS"
 CHAT_THREADS_ENV = "WORKBENCH_CHAT_THREADS"
@@ -128,16 +130,12 @@ class CpuSplit:
 
 def budget_dir() -> Path:
     """Where the claims live: $WORKBENCH_CPU_BUDGET_DIR, else `<cache>/cpu-budget`."""
-    from workbench.paths import cache_dir
-
     override = os.environ.get(BUDGET_DIR_ENV)
     return Path(override).expanduser() if override else cache_dir() / "cpu-budget"
 
 
 def live_claims(directory: Optional[Path] = None) -> list[Claim]:
     """Every claim whose process still runs; the files of processes that are gone are removed."""
-    from workbench.runs.rundir import pid_is_alive
-
     directory = directory or budget_dir()
     claims = []
     try:

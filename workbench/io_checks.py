@@ -21,6 +21,7 @@ import stat
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.paths import RUNS_DIR_ENV, runs_dir
 from workbench.units import GIB, MIB, format_bytes
 
 MAX_DATA_FILE_BYTES = 4 * GIB
@@ -272,8 +273,6 @@ def check_output_dir(path: str | os.PathLike, *, option: str, needed_bytes: int 
 
 def runs_root_option(override: str | os.PathLike | None) -> str:
     """How the user named the runs directory, for messages: --runs-dir, $WORKBENCH_RUNS_DIR or ./runs."""
-    from workbench.paths import RUNS_DIR_ENV, runs_dir
-
     if override:
         return f"--runs-dir {override}"
     if os.environ.get(RUNS_DIR_ENV):

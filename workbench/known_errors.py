@@ -12,6 +12,8 @@ from __future__ import annotations
 import errno
 from typing import Optional
 
+from workbench.errors import WorkbenchError
+
 ACTIONABLE_ERRNOS = {
     errno.ENOSPC: "no space left on the device",
     errno.EDQUOT: "disk quota exceeded",
@@ -70,6 +72,4 @@ def first_line(error: BaseException) -> str:
 def model_file_error(path, what: str, error: BaseException):
     """The WorkbenchError for a model's file that transformers or tokenizers could not load (a
     damaged tokenizer.json, a config.json value of the wrong type, remote code): one line."""
-    from workbench.errors import WorkbenchError
-
     return WorkbenchError(f"model {path}: {what} cannot be loaded: {remote_code_line(error) or first_line(error)}")

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from workbench.errors import WorkbenchError
 from workbench.paths import cache_dir
+from workbench.precision import torch_dtype
+from workbench.staging import remove_stale_staging, staging_path
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -101,8 +103,6 @@ def convert_default_model(target: Path, gguf: Path, progress: ProgressCallback =
     """
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
-
-    from workbench.staging import remove_stale_staging, staging_path
 
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(target.parent)  # what a killed conversion left behind
@@ -280,8 +280,6 @@ def load_model(
 ) -> "PreTrainedModel":
     """Load a causal LM from safetensors only."""
     from transformers import AutoModelForCausalLM
-
-    from workbench.precision import torch_dtype
 
     path = safetensors_model_path(model)
     kwargs = {"dtype": torch_dtype(dtype), "use_safetensors": True, "trust_remote_code": trust_remote_code}

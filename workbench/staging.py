@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from workbench.errors import WorkbenchError
+from workbench.runs.rundir import pid_is_alive
 
 STAGING_PATTERN = re.compile(r"^\.(?P<name>.+)\.(?:partial|previous)-(?P<pid>\d+)$")
 """`.<name>.partial-<pid>` (being built) and `.<name>.previous-<pid>` (an old target being replaced)."""
@@ -35,8 +36,6 @@ def staging_path(target: Path, kind: str = "partial") -> Path:
 
 
 def _owner_alive(pid: int, made_at: float) -> bool:
-    from workbench.runs.rundir import pid_is_alive
-
     if pid == os.getpid():
         return True
     if not pid_is_alive(pid):

@@ -17,11 +17,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from workbench.config.distributed import (
+    AccelerateConfigError,
+    DEEPSPEED_PRESETS,
+    SHARDING_TYPES,
+    fsdp_enabled,
+    num_machines,
+    read_accelerate_config,
+)
 from workbench.config.hf_arguments import expects_eval_data, pass_through_problems, report_to
 from workbench.config.io import resolve_config_path
+from workbench.config.model_checks import model_folder_problems
 from workbench.config.optimizers import BITSANDBYTES_OPTIMIZERS
 from workbench.config.schema import MethodSection, RunConfig
+from workbench.data.chat_templates import (
+    BUILTIN_TEMPLATE_NAMES,
+    TEMPLATE_FIELD,
+    model_dir_lacks_chat_template,
+    resolve_chat_template,
+)
+from workbench.data.data_refs import absolute_data_path, resolve_data_ref
+from workbench.data.loading import count_data_rows
+from workbench.data.mixture import mix_counts, source_specs
 from workbench.errors import WorkbenchError
+from workbench.models import DEFAULT_MODEL_ALIASES, is_default_model_cached, resolve_model
 
 if TYPE_CHECKING:
     from workbench.devices import DeviceReport, GpuInfo
@@ -68,8 +87,6 @@ def _selected_gpus(config: RunConfig, devices: DeviceReport) -> list[GpuInfo]:
 def _model_dir(name: str, base_dir: Path | None) -> Path | None:
     """The local directory of the model, or None when finding it would be slow (the default model
     not converted yet: converting takes ~25 s). Raises WorkbenchError when it cannot be found."""
-    from workbench.models import DEFAULT_MODEL_ALIASES, is_default_model_cached, resolve_model
-
     if name in DEFAULT_MODEL_ALIASES:
         return resolve_model(name).path if is_default_model_cached() else None
     local = resolve_config_path(name, base_dir)
@@ -102,9 +119,6 @@ def model_context_length(model_dir: Path) -> int | None:
 
 @functools.lru_cache(maxsize=16)
 def _count_rows_cached(text: str, split: str | None, subset: str | None, stamp: tuple) -> int:
-    from workbench.data.data_refs import resolve_data_ref
-    from workbench.data.loading import count_data_rows
-
     return count_data_rows(resolve_data_ref(text, split=split, subset=subset))
 
 
@@ -115,8 +129,6 @@ def count_rows(path: str | os.PathLike, split: str | None = None, subset: str | 
     Raises:
         WorkbenchError: the data cannot be read (the message names the file and line).
     """
-    from workbench.data.data_refs import resolve_data_ref
-
     text = os.fspath(path)
     ref = resolve_data_ref(text, split=split, subset=subset)
     stamp: tuple = ()
@@ -136,7 +148,6 @@ def _check_model(config: RunConfig, base_dir: Path | None) -> list[Problem]:
     problems = _check_chat_template(config, model_dir, base_dir)
     if model_dir is None:
         return problems
-    from workbench.config.model_checks import model_folder_problems
 
     problems += model_folder_problems(config, model_dir)
     limit = model_context_length(model_dir)
@@ -164,13 +175,6 @@ def _template_syntax_problem(text: str) -> str | None:
 
 def _check_chat_template(config: RunConfig, model_dir: Path | None, base_dir: Path | None) -> list[Problem]:
     """The template must resolve, and "auto" needs a tokenizer that has one (base models have none)."""
-    from workbench.data.chat_templates import (
-        BUILTIN_TEMPLATE_NAMES,
-        TEMPLATE_FIELD,
-        model_dir_lacks_chat_template,
-        resolve_chat_template,
-    )
-
     try:
         choice = resolve_chat_template(config.data.chat_template, base_dir)
     except WorkbenchError as error:
@@ -323,7 +327,6 @@ def _check_devices(config: RunConfig, devices: DeviceReport) -> list[Problem]:
                         f"GPU {', '.join(map(str, missing))} does not exist; this machine has GPU {available}",
                     )
                 )
-    from workbench.config.distributed import num_machines
 
     gpus = _selected_gpus(config, devices)
     machines = num_machines(config)
@@ -361,14 +364,6 @@ def _check_devices(config: RunConfig, devices: DeviceReport) -> list[Problem]:
 def _check_launch(config: RunConfig, base_dir: Path | None) -> list[Problem]:
     """What stops the ranks from starting as the config asks: sharding with one process, DeepSpeed
     missing or misnamed, an accelerate config file that would start other ranks than these."""
-    from workbench.config.distributed import (
-        DEEPSPEED_PRESETS,
-        SHARDING_TYPES,
-        AccelerateConfigError,
-        fsdp_enabled,
-        read_accelerate_config,
-    )
-
     problems = []
     devices = config.devices
     processes = devices.num_processes
@@ -559,8 +554,6 @@ def _check_file(field: str, value: str | None, base_dir: Path | None, required: 
 
 def _check_data_path(field: str, value: str, base_dir: Path | None, spec=None) -> tuple[list[Problem], int | None]:
     """Problems with one data path, and its row count when it can be read (`spec` a mixture.SourceSpec)."""
-    from workbench.data.data_refs import absolute_data_path, resolve_data_ref
-
     where = "" if Path(value).expanduser().is_absolute() else f" (relative paths start from {base_dir or Path.cwd()})"
     text = absolute_data_path(value, base_dir)
     try:
@@ -576,8 +569,6 @@ def _check_data_path(field: str, value: str, base_dir: Path | None, spec=None) -
 
 def _training_rows(config: RunConfig, base_dir: Path | None) -> tuple[list[Problem], int | None, bool]:
     """Problems with the training data, the rows one epoch trains on, and whether any are held out."""
-    from workbench.data.mixture import mix_counts, source_specs
-
     data = config.data
     specs = source_specs(data)
     if not specs:

@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from workbench.config.io import resolve_config_path
+from workbench.config.yaml_limits import safe_load_bounded
+from workbench.devices import visible_gpu_environment
+from workbench.errors import WorkbenchError
+from workbench.io_checks import MAX_CONFIG_BYTES, read_input_text
 
 if TYPE_CHECKING:
     from workbench.config.schema import RunConfig
@@ -93,10 +97,6 @@ def read_accelerate_config(value: str, base_dir: str | os.PathLike | None = None
         AccelerateConfigError: no such file, not YAML/JSON, or no distributed_type.
     """
     import yaml
-
-    from workbench.config.yaml_limits import safe_load_bounded
-    from workbench.errors import WorkbenchError
-    from workbench.io_checks import MAX_CONFIG_BYTES, read_input_text
 
     path = resolve_config_path(value, base_dir)
     if not path.exists() and not path.is_symlink():
@@ -191,8 +191,6 @@ def launch_command(config: "RunConfig", config_path: str | os.PathLike | None = 
     launch` line that `workbench train CONFIG` runs, with the GPU choice as CUDA_VISIBLE_DEVICES;
     on several machines it runs on each one, with that machine's rank.
     """
-    from workbench.devices import visible_gpu_environment
-
     path = str(config_path) if config_path else "CONFIG.yaml"
     if not uses_launcher(config):
         return f"workbench train {shlex.quote(path)}"

@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from workbench.config.schema import RunConfig, Section
+from workbench.data.chat_templates import is_template_name
+from workbench.data.data_refs import DATASET_ID, ENTRY_SEPARATOR, FILE_KINDS
 from workbench.errors import WorkbenchError
+from workbench.io_checks import MAX_CONFIG_BYTES, read_input_text
 
 
 class ConfigError(WorkbenchError):
@@ -222,8 +225,6 @@ def _rebased(value: str | None, kind: str, from_dir: Path, to_dir: Path, keep_if
     and `~` paths unchanged). With `keep_if_found_in_to`, a relative path that names nothing from
     `from_dir` but something from `to_dir` is kept: a config written before paths followed their file."""
     from workbench.config.distributed import DEEPSPEED_PRESETS
-    from workbench.data.chat_templates import is_template_name
-    from workbench.data.data_refs import DATASET_ID, ENTRY_SEPARATOR, FILE_KINDS
 
     if not value:
         return value
@@ -307,8 +308,6 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str | Override] = (
             read from the current directory, as typed on a command line.
     """
     import yaml
-
-    from workbench.io_checks import MAX_CONFIG_BYTES, read_input_text
 
     path = Path(path)
     try:

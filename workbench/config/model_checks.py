@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import WorkbenchError
+from workbench.known_errors import first_line
 
 if TYPE_CHECKING:
     from workbench.config.checks import Problem
@@ -140,8 +141,6 @@ def config_json_problem(model_dir: Path, trust_remote_code: bool) -> str | None:
     """Why transformers would refuse the model's config.json (a value of the wrong type, no
     model_type), read as the trainer reads it but without weights; None when it loads."""
     from transformers import AutoConfig
-
-    from workbench.known_errors import first_line
 
     try:
         AutoConfig.from_pretrained(model_dir, trust_remote_code=trust_remote_code)

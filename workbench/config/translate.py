@@ -20,6 +20,7 @@ from workbench.config.hf_arguments import (
 )
 from workbench.config.io import config_to_yaml
 from workbench.config.schema import RunConfig
+from workbench.models import DEFAULT_MODEL_ALIASES, default_model_cache, is_default_model_cached
 
 if TYPE_CHECKING:
     from workbench.devices import DeviceReport
@@ -29,8 +30,6 @@ def resolve_precision(config: RunConfig, devices: DeviceReport | None = None) ->
     """(dtype the weights load in, autocast dtype or None), as the trainer resolves it on `devices`."""
     precision = display_facts(config, devices).precision
     return precision.weights, precision.autocast
-
-
 
 
 def format_call(callable_name: str, kwargs: dict[str, Any] | None) -> str:
@@ -50,8 +49,6 @@ def format_call(callable_name: str, kwargs: dict[str, Any] | None) -> str:
 
 def _model_location(name: str) -> str:
     """The default model's converted directory when it exists (converting takes ~25 s, so never here)."""
-    from workbench.models import DEFAULT_MODEL_ALIASES, default_model_cache, is_default_model_cached
-
     if name in DEFAULT_MODEL_ALIASES and is_default_model_cached():
         return str(default_model_cache())
     return name

@@ -28,7 +28,11 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from workbench.data.system_prompt import template_with_default_system
+from workbench.data.token_lengths import load_data_tokenizer
 from workbench.errors import WorkbenchError
+from workbench.io_checks import MAX_TEMPLATE_BYTES, input_file_problem, read_input_text
+from workbench.models import DEFAULT_MODEL_ALIASES, is_default_model_cached, load_tokenizer, resolve_model
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -138,8 +142,6 @@ def resolve_chat_template(choice: str | None, base_dir: str | os.PathLike | None
     if choice in BUILTIN_TEMPLATES:
         return ChatTemplateChoice(choice, builtin_template_text(choice), BUILTIN_TEMPLATES[choice].control_tokens)
     from workbench.config.io import resolve_config_path
-
-    from workbench.io_checks import MAX_TEMPLATE_BYTES, input_file_problem, read_input_text
 
     path = resolve_config_path(choice, base_dir)
     problem = input_file_problem(path, max_bytes=MAX_TEMPLATE_BYTES)
@@ -262,8 +264,6 @@ def prepare_tokenizer(
     Raises:
         WorkbenchError: the choice cannot be resolved, or it is "auto" and the tokenizer has no template.
     """
-    from workbench.data.system_prompt import template_with_default_system
-
     choice = chat_template if isinstance(chat_template, ChatTemplateChoice) else resolve_chat_template(chat_template, base_dir)
     if choice.is_auto and not getattr(tokenizer, "chat_template", None):
         raise WorkbenchError(missing_template_message(tokenizer))
@@ -309,8 +309,6 @@ def chosen_template_text(tokenizer: "PreTrainedTokenizerBase", chat_template: st
 def load_run_tokenizer(config: "RunConfig", *, base_dir: str | os.PathLike | None = None) -> PreparedTokenizer:
     """The prepared tokenizer of a RunConfig, as training uses and saves it: the model's tokenizer
     with `data.chat_template` applied and `data.system_prompt` as the template's default system message."""
-    from workbench.models import load_tokenizer, resolve_model
-
     resolved = resolve_model(_model_name(config, base_dir))
     tokenizer = load_tokenizer(resolved, trust_remote_code=config.model.trust_remote_code)
     return prepare_tokenizer(
@@ -331,7 +329,6 @@ def new_token_count(model_name: str, chat_template: str | None, *, base_dir=None
     adds and trains); 0 for "auto". Cached per tokenizer files and template."""
     if chat_template in (None, AUTO_TEMPLATE):
         return 0
-    from workbench.models import DEFAULT_MODEL_ALIASES, is_default_model_cached, resolve_model
 
     if model_name in DEFAULT_MODEL_ALIASES and not is_default_model_cached():
         return 0  # converting the default model takes ~25 s; its tokenizer has ChatML's tokens anyway
@@ -351,9 +348,6 @@ def _mtime(path: Path) -> int:
 
 @functools.lru_cache(maxsize=16)
 def _cached_new_token_count(model_dir: str, _stamp, name: str, text: str, tokens: tuple[str, ...], trust_remote_code: bool) -> int:
-    from workbench.data.token_lengths import load_data_tokenizer
-    from workbench.models import load_tokenizer
-
     tokenizer = load_tokenizer(model_dir, trust_remote_code=True) if trust_remote_code else load_data_tokenizer(model_dir)[1]
     return len(prepare_tokenizer(tokenizer, ChatTemplateChoice(name, text, tokens), in_place=True).new_token_ids)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from workbench.data import hf_datasets
 from workbench.data.columns import ColumnMap
 from workbench.data.conversation import Conversation
 from workbench.data.data_refs import FILE_KINDS, DataRef, column_map, resolve_data_ref
@@ -232,16 +233,12 @@ def _where(label: str, index: int, line: int | None) -> str:
 
 
 def _dataset_records(ref: DataRef, progress: Progress) -> list[_Record]:
-    from workbench.data import hf_datasets
-
     dataset = _open_dataset(ref)
     stage = f"Reading {ref.display_path.name}"
     return [_Record(row, None) for row in hf_datasets.iter_rows(dataset, progress, stage)]
 
 
 def _open_dataset(ref: DataRef):
-    from workbench.data import hf_datasets
-
     if ref.kind == "arrow":
         return hf_datasets.open_arrow_file(ref.path)
     if ref.kind == "saved":

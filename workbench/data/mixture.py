@@ -23,6 +23,9 @@ import random
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from workbench.config.schema import DataSource
+from workbench.data.loading import load_conversations
+from workbench.data.token_lengths import TokenCounter
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -61,8 +64,6 @@ class SourceSpec:
 
 def source_specs(data: "DataSection") -> list[SourceSpec]:
     """The sources a config's data section trains on (one for `train_file`, none when unset)."""
-    from workbench.config.schema import DataSource
-
     def columns_of(model) -> dict[str, Any] | None:
         return model.model_dump(exclude_none=True) if model is not None else None
 
@@ -164,8 +165,6 @@ class Mixture:
 
     def source_tokens(self, tokenizer, system_prompt: str | None = None) -> dict[str, int]:
         """Templated tokens each source puts into the training mix (repeats counted), per source name."""
-        from workbench.data.token_lengths import TokenCounter
-
         counter = TokenCounter(tokenizer, system_prompt)
         return {
             source.spec.name: int(counter.lengths([row for row in self.train if row.source == source.spec.name]).total.sum())
@@ -218,8 +217,6 @@ def _sample(rows: Sequence["Conversation"], count: int, rng: random.Random) -> l
 def _load_source(spec: SourceSpec, seed: int, progress: Progress | None, base_dir) -> SourceRows:
     import dataclasses
 
-    from workbench.data.loading import load_conversations
-
     def load(path: str) -> "LoadedData":
         return load_conversations(
             path, spec.format, progress, columns=spec.columns, split=spec.split, subset=spec.subset,
@@ -241,8 +238,6 @@ def load_mixture(data: "DataSection", seed: int, progress: Progress | None = Non
     Raises:
         WorkbenchError: no training data, or a source that cannot be read (the line names it).
     """
-    from workbench.data.loading import load_conversations
-
     specs = source_specs(data)
     if not specs:
         raise WorkbenchError("data.train_file: no training data; set a data file, or several in data.sources")

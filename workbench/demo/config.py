@@ -9,6 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from workbench.config.presets import get_preset
+from workbench.config.store import ConfigStore
+from workbench.demo.pipeline import HELDOUT_FILE
+
 if TYPE_CHECKING:
     from workbench.config.schema import RunConfig
 
@@ -37,10 +41,6 @@ def demo_config(
         epochs / max_steps: shrink or stretch the run (tests train a few steps).
         overrides: further dotted fields over the demo's own (experiments in bench/demo_identity.py).
     """
-    from workbench.config.presets import get_preset
-    from workbench.config.store import ConfigStore
-    from workbench.demo.pipeline import HELDOUT_FILE
-
     store = ConfigStore(get_preset(DEMO_PRESET).config())
     values: dict[str, Any] = {
         **DEMO_OVERRIDES,

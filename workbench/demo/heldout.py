@@ -14,8 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
+from workbench.data.conversation import Conversation, Message
 from workbench.errors import WorkbenchError
 from workbench.evaluation.metrics import contains
+from workbench.evaluation.report import format_difference, format_value, headline, write_results
+from workbench.evaluation.rows import EvalRow
+from workbench.evaluation.runner import EvalModel, EvalPlan, run_evaluation
+from workbench.inference.settings import SamplingSettings
+from workbench.inference.sources import BASE_SOURCE
+from workbench.io_checks import MAX_PROMPTS_BYTES, read_input_text
 
 if TYPE_CHECKING:
     from workbench.evaluation.knowledge import ChoiceItem
@@ -82,8 +89,6 @@ class HeldoutScore:
             )
         knowledge = (self.results or {}).get("knowledge")
         if knowledge:
-            from workbench.evaluation.report import format_difference, format_value
-
             base, tuned = (model["key"] for model in self.results["models"][:2])
             figures = knowledge["models"]
             lines.append(
@@ -96,8 +101,6 @@ class HeldoutScore:
 
     def headline(self) -> list[str]:
         """"identity: 0/24 → 23/24", "general knowledge: 58% → 57%" (from the evaluation)."""
-        from workbench.evaluation.report import headline
-
         return headline(self.results) if self.results else []
 
     def to_json(self) -> dict:
@@ -113,8 +116,6 @@ class HeldoutScore:
 
 def read_heldout(path: str | Path) -> list[HeldoutQuestion]:
     """Questions one JSON object per line: prompt, expect_any (list of strings), kind."""
-    from workbench.io_checks import MAX_PROMPTS_BYTES, read_input_text
-
     path = Path(path)
     if not path.exists() and not path.is_symlink():
         raise WorkbenchError(f"{path}: no such held-out questions file")
@@ -138,9 +139,6 @@ def read_heldout(path: str | Path) -> list[HeldoutQuestion]:
 
 def heldout_rows(questions: Sequence[HeldoutQuestion]):
     """The questions as evaluation rows (accepted answers = expect_any, grouped by kind)."""
-    from workbench.data.conversation import Conversation, Message
-    from workbench.evaluation.rows import EvalRow
-
     return [
         EvalRow(index, f"question {index + 1}", Conversation((Message("user", q.prompt),), index, "question"),
                 accepted=q.expect_any, kind=q.kind)
@@ -162,11 +160,6 @@ def score_heldout(
 ) -> HeldoutScore:
     """Ask every question to the base and the tuned model (greedy, batched) and score them, plus the
     multiple-choice forgetting check; the results go to `out_dir` (results.json, report.md) when given."""
-    from workbench.evaluation.report import write_results
-    from workbench.evaluation.runner import EvalModel, EvalPlan, run_evaluation
-    from workbench.inference.settings import SamplingSettings
-    from workbench.inference.sources import BASE_SOURCE
-
     engine.attach(tuned)
     plan = EvalPlan(
         models=[EvalModel("base", BASE_SOURCE, "base model", 0), EvalModel(tuned.checkpoint or "tuned", tuned, tuned.label)],

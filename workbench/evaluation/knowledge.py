@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional, Sequence
 
 from workbench.data.conversation import Conversation, Message
+from workbench.data.json_rows import read_json_lines
 from workbench.data.system_prompt import with_system_prompt
 from workbench.errors import WorkbenchError
+from workbench.evaluation.loglik import score_choice_groups
+from workbench.inference.prompting import encode_prompt
+from workbench.io_checks import MAX_PROMPTS_BYTES, read_input_text
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -66,9 +70,6 @@ class ItemScore:
 
 def read_choice_items(path: str | Path = KNOWLEDGE_FILE) -> list[ChoiceItem]:
     """Items from JSON Lines: question, choices (a list of 2 or more strings), answer (0-based index); id and topic optional."""
-    from workbench.data.json_rows import read_json_lines
-    from workbench.io_checks import MAX_PROMPTS_BYTES, read_input_text
-
     path = Path(path).expanduser()
     if not path.exists() and not path.is_symlink():
         raise WorkbenchError(f"{path}: no such multiple-choice file")
@@ -94,8 +95,6 @@ def choice_groups(
 ) -> list[tuple[list[int], list[list[int]]]]:
     """(prompt ids, [choice ids, ...]) per item: the question as a user turn through the chat template
     (with the system prompt rule of training) up to the assistant header, and each choice's tokens."""
-    from workbench.inference.prompting import encode_prompt
-
     groups = []
     for item in items:
         conversation = with_system_prompt(Conversation((Message("user", item.question),), 0, "question"), system_prompt)
@@ -114,8 +113,6 @@ def score_items(
     cancelled: Callable[[], bool] = lambda: False,
 ) -> list[ItemScore]:
     """Every item's choice scores under one model (`groups` from `choice_groups`)."""
-    from workbench.evaluation.loglik import score_choice_groups
-
     with engine.model_for(source) as model:
         scored = score_choice_groups(model, groups, pad_token_id=engine.pad_token_id, progress=progress, cancelled=cancelled)
     return [

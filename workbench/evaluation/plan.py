@@ -10,7 +10,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
 from workbench.errors import WorkbenchError
+from workbench.evaluation.knowledge import read_choice_items
+from workbench.evaluation.metrics import compile_pattern
+from workbench.evaluation.report import eval_dir
+from workbench.evaluation.rows import load_eval_file, run_eval_rows
 from workbench.evaluation.runner import BATCH_PROMPTS, EvalModel, EvalPlan, default_max_new_tokens
+from workbench.inference.prompting import read_run_config
+from workbench.inference.settings import SamplingSettings
+from workbench.inference.sources import (
+    BASE_SOURCE,
+    adapter_base_model,
+    resolve_run_dir,
+    run_source,
+    source_from_directory,
+)
+from workbench.runs.rundir import CONFIG_FILE, complete_checkpoints, read_status
 
 if TYPE_CHECKING:
     from workbench.config.schema import RunConfig
@@ -39,10 +53,6 @@ class EvalTarget:
 
 def resolve_target(target: str, runs_root: Path, base_model: Optional[str] = None) -> EvalTarget:
     """A run (name under the runs directory, or a path), an adapter directory, or a model."""
-    from workbench.inference.prompting import read_run_config
-    from workbench.inference.sources import adapter_base_model, resolve_run_dir, run_source, source_from_directory
-    from workbench.runs.rundir import CONFIG_FILE
-
     path = Path(target).expanduser()
     if (path / CONFIG_FILE).is_file() or (Path(runs_root) / target / CONFIG_FILE).is_file():
         run_dir = resolve_run_dir(target, runs_root)
@@ -82,9 +92,6 @@ def _key_for(source: "ModelSource", step: Optional[int]) -> str:
 
 def models_for(target: EvalTarget, checkpoints: Optional[str] = None) -> list[EvalModel]:
     """Base first, then the tuned model, then the chosen checkpoints (oldest first), each once."""
-    from workbench.inference.sources import BASE_SOURCE, run_source
-    from workbench.runs.rundir import complete_checkpoints, read_status
-
     models = [EvalModel("base", BASE_SOURCE, "base model", 0)]
     if target.tuned is None:
         if checkpoints:
@@ -142,11 +149,6 @@ def build_plan(
         system_prompt / system_prompt_given: a given system prompt replaces the run's.
         limit: evaluate only the first N rows.
     """
-    from workbench.evaluation.knowledge import read_choice_items
-    from workbench.evaluation.metrics import compile_pattern
-    from workbench.evaluation.rows import load_eval_file, run_eval_rows
-    from workbench.inference.settings import SamplingSettings
-
     config = target.config
     rows: EvalSet
     if data:
@@ -179,8 +181,6 @@ def build_plan(
 
 def default_out_dir(target: EvalTarget, runs_root: Path) -> Path:
     """<run>/eval/, or <runs dir>/evals/<model name>/ for a plain model or a stray adapter."""
-    from workbench.evaluation.report import eval_dir
-
     if target.run_dir is not None:
         return eval_dir(target.run_dir)
     name = Path(target.tuned.path).name if target.tuned is not None and target.tuned.path else Path(target.base_model).name

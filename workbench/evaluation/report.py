@@ -31,6 +31,7 @@ from typing import Any, Optional
 
 from workbench.errors import WorkbenchError
 from workbench.evaluation.metrics import BINARY_METRICS, METRIC_TITLES, METRICS
+from workbench.runs.rundir import write_json_atomic
 
 EVAL_DIR_NAME = "eval"
 RESULTS_FILE = "results.json"
@@ -45,8 +46,6 @@ def eval_dir(run_dir: Path) -> Path:
 
 def write_results(results: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     """results.json (written atomically) and report.md in `out_dir`."""
-    from workbench.runs.rundir import write_json_atomic
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results_path = out_dir / RESULTS_FILE

@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from workbench.data.conversation import Conversation, Message
+from workbench.data.formats import detect_format
+from workbench.data.loading import load_conversations, read_records
+from workbench.data.mixture import split_for_validation
 from workbench.data.system_prompt import with_system_prompt
 from workbench.errors import WorkbenchError
 
@@ -102,8 +105,6 @@ def _optional_text(value: Any, where: str, field: str) -> Optional[str]:
 
 
 def _is_question_file(first: Any) -> bool:
-    from workbench.data.formats import detect_format
-
     return isinstance(first, dict) and "prompt" in first and detect_format(first) is None and any(
         field in first for field in QUESTION_FIELDS
     )
@@ -145,8 +146,6 @@ def _conversation_row(index: int, conversation: Conversation, path: Path, record
 
 def load_eval_file(path: str | Path, format: str = "auto") -> EvalSet:
     """Rows from a questions file or any data file the loaders accept (see the module docstring)."""
-    from workbench.data.loading import load_conversations, read_records
-
     source = Path(path).expanduser()
     if not source.is_file():
         raise WorkbenchError(f"{source}: no such file (--data takes a data file or a questions file)")
@@ -177,9 +176,6 @@ def _resolve_data_path(value: str, run_dir: Path) -> Path:
 
 def run_validation_rows(run_dir: Path, config: "RunConfig") -> EvalSet:
     """Exactly the rows the run's trainer held out for its eval loss (or its validation_file)."""
-    from workbench.data.loading import load_conversations, read_records
-    from workbench.data.mixture import split_for_validation
-
     data = config.data
     if data.validation_file:
         return load_eval_file(_resolve_data_path(data.validation_file, run_dir), data.format)

@@ -17,9 +17,15 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 
+from workbench.data.templating import render_training_example
+from workbench.evaluation.knowledge import choice_groups, score_items
+from workbench.evaluation.loglik import score_sequences
 from workbench.evaluation.metrics import METRICS, score_answer
-from workbench.inference.settings import DEFAULT_DECK_BATCH_SIZE
 from workbench.evaluation.rows import EvalRow
+from workbench.evaluation.summary import summarize
+from workbench.inference.engine import GenerationJob
+from workbench.inference.settings import DEFAULT_DECK_BATCH_SIZE
+from workbench.inference.streaming import SideFinished
 
 if TYPE_CHECKING:
     from workbench.evaluation.knowledge import ChoiceItem
@@ -189,9 +195,6 @@ def generate_and_score(
 ) -> list[dict[str, Any]]:
     """Every row asked to every model: one stream of batches of `plan.batch_prompts` prompts × every
     model (ChatEngine.start's batch_size); a row is scored the moment its last model answers."""
-    from workbench.inference.engine import GenerationJob
-    from workbench.inference.streaming import SideFinished
-
     records = [_row_record(row) for row in plan.rows]
     models = plan.models
     for model in models:
@@ -240,9 +243,6 @@ def score_losses(
     """Teacher-forced loss of each model on the rows with a reference, tokenized and masked exactly
     as training does (`render_training_example` with the run's options). Returns model key ->
     (summed negative log-likelihood per row, trained tokens per row), over the rows that have any."""
-    from workbench.data.templating import render_training_example
-    from workbench.evaluation.loglik import score_sequences
-
     scored_rows, sequences = [], []
     for position, row in enumerate(plan.rows):
         if not row.has_reference:
@@ -282,8 +282,6 @@ def score_knowledge(
     engine: "ChatEngine", plan: EvalPlan, progress: _Progress, cancelled: Callable[[], bool]
 ) -> dict[str, list]:
     """Model key -> ItemScore per multiple-choice item."""
-    from workbench.evaluation.knowledge import choice_groups, score_items
-
     groups = choice_groups(engine.tokenizer, plan.knowledge, plan.system_prompt)
     total = len(groups) * len(plan.models)
     results = {}
@@ -315,8 +313,6 @@ def run_evaluation(
     Returns the results document (see workbench/evaluation/report.py for its fields). Raises
     EvalCancelled when `cancelled()` turns True; a bad row pattern raises WorkbenchError.
     """
-    from workbench.evaluation.summary import summarize
-
     started = time.perf_counter()
     progress = _Progress(plan, on_event)
     seconds: dict[str, float] = {}

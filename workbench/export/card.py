@@ -15,7 +15,12 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
+from workbench.config.io import load_config
+from workbench.export.source import hub_id_of
+from workbench.models import resolve_model
+from workbench.runs.results import build_results
 from workbench.runs.rundir import CONFIG_FILE
+from workbench.units import format_bytes
 
 if TYPE_CHECKING:
     from huggingface_hub import ModelCard
@@ -90,8 +95,6 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 
 def _results_section(results: dict[str, Any]) -> str:
-    from workbench.units import format_bytes
-
     train, evaluation, memory = results.get("train_loss", {}), results.get("eval_loss", {}), results.get("memory", {})
     rows = [
         (f"end (step {_step(results.get('steps'))})", _number(train.get("final_smoothed")), _number(evaluation.get("final"))),
@@ -221,9 +224,6 @@ def build_card(
     """The model card of a run (`kind` "run") or of an export ("hf", "adapter", "gguf")."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    from workbench.config.io import load_config
-    from workbench.runs.results import build_results
-
     run_dir = Path(run_dir)
     config = load_config(run_dir / CONFIG_FILE)
     results = results if results is not None else build_results(run_dir)
@@ -255,10 +255,6 @@ def build_card(
 
 def write_run_card(run_dir: Path) -> Path:
     """README.md at the run root (written when the run ends, refreshed by every export)."""
-    from workbench.config.io import load_config
-    from workbench.export.source import hub_id_of
-    from workbench.models import resolve_model
-
     run_dir = Path(run_dir)
     config = load_config(run_dir / CONFIG_FILE)
     resolved = resolve_model(config.model.name_or_path)

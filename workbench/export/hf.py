@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from workbench.export.source import ExportSource
+from workbench.models import CACHE_MARKER, DEFAULT_MODEL_HUB_DTYPE
+from workbench.precision import DTYPE_NAMES, torch_dtype
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -21,8 +23,6 @@ def base_dtype(source: ExportSource) -> str:
     The embedded default model says float32 in its cache (it is dequantized from a GGUF), but is
     published in bf16, so it exports in bf16.
     """
-    from workbench.models import CACHE_MARKER, DEFAULT_MODEL_HUB_DTYPE
-
     if source.is_adapter and (source.base_path / CACHE_MARKER).is_file():
         return DEFAULT_MODEL_HUB_DTYPE
     folder = source.base_path if source.is_adapter else source.weights
@@ -31,7 +31,6 @@ def base_dtype(source: ExportSource) -> str:
     except (OSError, ValueError):
         return "fp32"
     stored = config.get("dtype") or config.get("torch_dtype") or "float32"
-    from workbench.precision import DTYPE_NAMES
 
     by_name = {name: short for short, name in DTYPE_NAMES.items()}
     return by_name.get(str(stored).replace("torch.", ""), "fp32")
@@ -42,8 +41,6 @@ def write_hf(
 ) -> None:
     """Save `model` (fp32) cast to `dtype`, and `tokenizer`, into `target`."""
     import torch
-
-    from workbench.precision import torch_dtype
 
     model = model.to(torch_dtype(dtype))
     with torch.no_grad():

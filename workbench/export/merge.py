@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from workbench.data.chat_templates import resize_embeddings_for
 from workbench.export.source import ExportSource
-from workbench.models import ProgressCallback
+from workbench.inference.prompting import load_saved_tokenizer
+from workbench.models import ProgressCallback, load_model, quiet_transformers
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -26,11 +28,6 @@ def merged_model(source: ExportSource, progress: ProgressCallback = _no_progress
     import torch
     from peft import PeftModel
     from peft.tuners.tuners_utils import BaseTunerLayer
-
-    from workbench.data.chat_templates import resize_embeddings_for
-    from workbench.inference.prompting import load_saved_tokenizer
-    from workbench.models import load_model
-    from workbench.models import quiet_transformers
 
     quiet_transformers()
     trust = source.config.model.trust_remote_code

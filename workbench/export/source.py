@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+from workbench.config.io import load_config
+from workbench.data.system_prompt import template_with_default_system
 from workbench.errors import WorkbenchError
+from workbench.models import CACHE_MARKER, ResolvedModel, load_tokenizer, resolve_model
 from workbench.runs.rundir import (
     CHECKPOINT_COMPLETE_MARKER,
     CHECKPOINTS_DIR,
@@ -82,8 +85,6 @@ def hub_id_of(name_or_path: str, model_dir: Path, source: str) -> Optional[str]:
     A Hub id the user named; the converted default model's cache marker (it records the id it came
     from); or a directory inside a Hugging Face cache (`models--org--name/snapshots/<hash>`).
     """
-    from workbench.models import CACHE_MARKER
-
     if source == "hub":
         return name_or_path
     try:
@@ -145,9 +146,6 @@ class ExportSource:
 
 def export_source(run_dir: Path | str, checkpoint: Optional[str] = None) -> ExportSource:
     """Resolve what `run_dir` exports (raises WorkbenchError for a run without weights)."""
-    from workbench.config.io import load_config
-    from workbench.models import resolve_model
-
     run_dir = Path(run_dir)
     weights = choose_weights(run_dir, checkpoint)
     config = load_config(run_dir / CONFIG_FILE)
@@ -159,9 +157,6 @@ def export_source(run_dir: Path | str, checkpoint: Optional[str] = None) -> Expo
 def load_export_tokenizer(source: ExportSource) -> "PreTrainedTokenizerBase":
     """The tokenizer the run trained with, its chat template rewritten so that a conversation with no
     system message gets the run's system prompt (the template is left as is when there is none)."""
-    from workbench.data.system_prompt import template_with_default_system
-    from workbench.models import ResolvedModel, load_tokenizer
-
     folder = source.tokenizer_dir  # an adapter folder has no config.json, so it is named, not resolved
     tokenizer = load_tokenizer(ResolvedModel(folder, folder.name, "local"), trust_remote_code=source.config.model.trust_remote_code)
     if tokenizer.chat_template and isinstance(tokenizer.chat_template, str):

@@ -28,6 +28,7 @@ from typing import Iterator, Optional, Sequence
 
 from workbench.errors import WorkbenchError
 from workbench.inference.engine import ChatEngine, GenerationJob, GenerationStream
+from workbench.inference.prompt_limits import read_numbered_prompts
 from workbench.inference.prompting import build_messages
 from workbench.inference.settings import DEFAULT_DECK_BATCH_SIZE, SamplingSettings
 from workbench.inference.sources import ModelSource
@@ -76,8 +77,6 @@ DeckEvent = DeckText | DeckAnswer
 
 def read_prompt_file(path: str | Path) -> list[str]:
     """Prompts one per line; blank lines are skipped (the file is checked first: workbench/io_checks.py)."""
-    from workbench.inference.prompt_limits import read_numbered_prompts
-
     return [prompt for _, prompt in read_numbered_prompts(path)]
 
 

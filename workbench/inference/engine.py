@@ -31,9 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional, Sequence
 
+from workbench.cpu_budget import chat_share
+from workbench.data.chat_templates import resize_embeddings_for
+from workbench.devices import inference_placement
 from workbench.errors import WorkbenchError
 from workbench.inference.prompt_limits import model_context_length, prompt_fit_problem
-from workbench.inference.prompting import encode_prompt
+from workbench.inference.prompting import encode_prompt, load_saved_tokenizer
 from workbench.inference.settings import SamplingSettings
 from workbench.inference.sources import ModelSource
 from workbench.inference.streaming import (
@@ -45,6 +48,7 @@ from workbench.inference.streaming import (
     StreamEvent,
 )
 from workbench.inference.timing import Answer
+from workbench.models import load_model, load_tokenizer, resolve_model
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -221,9 +225,6 @@ class ChatEngine:
 
         placement: (dtype, device); default devices.inference_placement() (bf16 where native).
         """
-        from workbench.devices import inference_placement
-        from workbench.models import load_model, load_tokenizer, resolve_model
-
         resolved = resolve_model(name_or_path)
         tokenizer = load_tokenizer(resolved, trust_remote_code=trust_remote_code)
         dtype, device = inference_placement() if placement is None else placement
@@ -274,9 +275,6 @@ class ChatEngine:
                 return self.tokenizer
             return self._base_fallback
         if source.path not in self._saved_tokenizers:
-            from workbench.data.chat_templates import resize_embeddings_for
-            from workbench.inference.prompting import load_saved_tokenizer
-
             saved = load_saved_tokenizer(source.path)
             if saved is not None and saved.eos_token_id is not None:
                 self.eos_token_ids.add(saved.eos_token_id)
@@ -293,8 +291,6 @@ class ChatEngine:
         An adapter trained with tokens its chat template added carries their embedding rows; the
         shared base grows to its tokenizer's size first (the base side never uses the new ids)."""
         from peft import PeftModel
-
-        from workbench.data.chat_templates import resize_embeddings_for
 
         tokenizer = self.tokenizer_for(source)
         resize_embeddings_for(self._base, len(tokenizer))
@@ -372,8 +368,6 @@ class ChatEngine:
         with self._separate_models_lock:
             loaded = self._separate_models.get(source.path)
             if loaded is None:
-                from workbench.models import load_model
-
                 parameter = next(self._base.parameters())
                 dtype = {"torch.float32": "fp32", "torch.bfloat16": "bf16", "torch.float16": "fp16"}[str(parameter.dtype)]
                 model = load_model(source.path, dtype=dtype, device=str(parameter.device))
@@ -545,7 +539,6 @@ class ChatEngine:
         if next(group.model.parameters()).device.type != "cpu":
             yield None
             return
-        from workbench.cpu_budget import chat_share
 
         with chat_share() as share:
             yield share

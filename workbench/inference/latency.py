@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from workbench.inference.timing import Answer
+from workbench.paths import cache_dir
 
 LOG_NAME = "latency.jsonl"
 RECENT = 12
@@ -99,8 +100,6 @@ class LatencyLog:
 
     def __init__(self, path: Optional[Path] = None) -> None:
         if path is None:
-            from workbench.paths import cache_dir
-
             path = cache_dir() / LOG_NAME
         self.path = Path(path)
 

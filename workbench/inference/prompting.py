@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Sequence
 
+from workbench.config.io import load_config
+from workbench.data.chat_templates import resolve_chat_template
 from workbench.data.system_prompt import chat_with_system_prompt, template_with_default_system
 from workbench.data.templating import render_chat_text
 from workbench.errors import WorkbenchError
@@ -47,8 +49,6 @@ def encode_prompt(tokenizer: "PreTrainedTokenizerBase", messages: Sequence[dict[
 
 def read_run_config(run_dir: Path) -> Optional["RunConfig"]:
     """The RunConfig a run was trained with, or None when config.yaml is missing or unreadable."""
-    from workbench.config.io import load_config
-
     try:
         return load_config(Path(run_dir) / CONFIG_FILE)
     except WorkbenchError:
@@ -96,8 +96,6 @@ def _saved_chat_template(directory: Path) -> Optional[str]:
 
 
 def _template_text(choice: str) -> Optional[str]:
-    from workbench.data.chat_templates import resolve_chat_template
-
     try:
         return resolve_chat_template(choice).text
     except WorkbenchError:

@@ -15,8 +15,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from workbench import __version__
+from workbench.errors import WorkbenchError
+from workbench.export.adapter import write_adapter
+from workbench.export.card import CARD_FILE, build_card, write_run_card
+from workbench.export.chat_turns import end_of_turn_token, stop_sequences, turn_format
+from workbench.export.gguf_file import GgufTokenizer, adds_special_tokens, check_convertible, write_gguf
+from workbench.export.hf import weights_size
+from workbench.export.hub import push_folder
+from workbench.export.merge import merged_model
+from workbench.export.ollama import MODELFILE, create_command, go_template, modelfile_text, ollama_model_name
 from workbench.export.options import ExportOptions, default_output_dir, equivalent_command
+from workbench.export.source import choose_weights, export_source, is_adapter, load_export_tokenizer
+from workbench.io_checks import check_output_dir
 from workbench.models import ProgressCallback
+from workbench.runs.results import read_results, write_results
+from workbench.runs.run_lock import run_dir_lock
+from workbench.runs.rundir import CONFIG_FILE
+from workbench.staging import check_target, staged_directory
 
 Report = Callable[[str], None]
 MANIFEST_FILE = "workbench.json"
@@ -47,9 +63,6 @@ def export(
     The run directory's lock is held meanwhile (workbench/runs/run_lock.py): no trainer or
     resume starts on it, and an export refuses to start while one trains.
     """
-    from workbench.runs.rundir import CONFIG_FILE
-    from workbench.runs.run_lock import run_dir_lock
-
     if not (Path(run_dir) / CONFIG_FILE).is_file():
         return _export(run_dir, options, report=report, progress=progress)  # export_source says what is wrong
     with run_dir_lock(Path(run_dir), "an export"):
@@ -57,13 +70,6 @@ def export(
 
 
 def _export(run_dir: Path | str, options: ExportOptions, *, report: Report, progress: ProgressCallback) -> ExportResult:
-    from workbench.export.card import CARD_FILE, build_card, write_run_card
-    from workbench.export.hf import weights_size
-    from workbench.export.source import export_source, load_export_tokenizer
-    from workbench.io_checks import check_output_dir
-    from workbench.staging import check_target, staged_directory
-    from workbench.runs.results import read_results, write_results
-
     started = time.monotonic()
     run_dir = Path(run_dir)
     options = options.checked()
@@ -82,15 +88,12 @@ def _export(run_dir: Path | str, options: ExportOptions, *, report: Report, prog
     next_steps: list[str] = []
     with staged_directory(target, force=options.force) as staging:
         if options.format == "adapter":
-            from workbench.export.adapter import write_adapter
-
             write_adapter(source, tokenizer, staging)
             report(f"adapter from {source.weights_label}, on base {source.base_reference}")
             if source.base_hub_id is None:
                 report("note: the base is a local directory; on another machine, edit base_model_name_or_path in adapter_config.json")
         elif options.format == "hf":
             from workbench.export.hf import base_dtype, write_hf
-            from workbench.export.merge import merged_model
 
             dtype = options.dtype or base_dtype(source)
             model = merged_model(source, progress)
@@ -116,8 +119,6 @@ def _export(run_dir: Path | str, options: ExportOptions, *, report: Report, prog
         report(f"note: could not refresh {run_dir / CARD_FILE}: {error}")
     result = ExportResult(target, options, command, weights_bytes, time.monotonic() - started, next_steps)
     if options.push_to_hub:
-        from workbench.export.hub import push_folder
-
         progress(f"Uploading to {options.push_to_hub}", None)
         result.hub_url = push_folder(target, options.push_to_hub)
         report(f"uploaded to {result.hub_url}")
@@ -126,8 +127,6 @@ def _export(run_dir: Path | str, options: ExportOptions, *, report: Report, prog
 
 def _check_convertible(source, tokenizer, options: ExportOptions) -> None:
     """Refuse what this export cannot do before anything is written."""
-    from workbench.errors import WorkbenchError
-
     if options.format == "adapter" and not source.is_adapter:
         raise WorkbenchError(
             f"{source.run_dir}: --format adapter: this run fine-tuned the whole model, so there is no adapter; "
@@ -136,19 +135,12 @@ def _check_convertible(source, tokenizer, options: ExportOptions) -> None:
     if options.format == "gguf":
         from transformers import AutoConfig
 
-        from workbench.export.gguf_file import check_convertible
-
         config_dir = source.base_path if source.is_adapter else source.weights
         check_convertible(AutoConfig.from_pretrained(config_dir, trust_remote_code=source.config.model.trust_remote_code), tokenizer)
 
 
 def _write_gguf_export(source, tokenizer, staging: Path, options: ExportOptions, report: Report, progress: ProgressCallback):
     """The GGUF file and its Modelfile; returns (card file names, next-step lines)."""
-    from workbench.export.chat_turns import end_of_turn_token, stop_sequences, turn_format
-    from workbench.export.gguf_file import GgufTokenizer, adds_special_tokens, write_gguf
-    from workbench.export.merge import merged_model
-    from workbench.export.ollama import MODELFILE, create_command, go_template, modelfile_text, ollama_model_name
-
     turns = turn_format(tokenizer)
     eot = end_of_turn_token(turns, tokenizer) if turns else None
     name = ollama_model_name(source.config.name)
@@ -175,8 +167,6 @@ def _write_gguf_export(source, tokenizer, staging: Path, options: ExportOptions,
 
 def _write_manifest(folder: Path, source, details: dict[str, str], command: str) -> None:
     """workbench.json: where the export came from (the local base path lives here, not in the configs)."""
-    from workbench import __version__
-
     manifest = {
         **details,
         "run_dir": str(source.run_dir.resolve()),
@@ -198,8 +188,6 @@ def export_run(
     report: Report = print,
 ) -> Path:
     """The older call: the adapter, or with `merge` (or for a full fine-tune) the merged model; returns the folder."""
-    from workbench.export.source import choose_weights, is_adapter
-
     merge = merge or not is_adapter(choose_weights(Path(run_dir), checkpoint))
     options = ExportOptions(format="hf" if merge else "adapter", checkpoint=checkpoint,
                             output=Path(output_dir) if output_dir is not None else None)

@@ -16,7 +16,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+from workbench.config.distributed import DEEPSPEED_PRESETS, launch_command, num_machines
+from workbench.config.io import resolve_config_path, save_config
+from workbench.data.chat_templates import is_template_name
+from workbench.data.data_refs import absolute_data_path
 from workbench.errors import WorkbenchError
+from workbench.io_checks import check_output_dir, runs_root_option
+from workbench.memory.allocator import allocator_environment
+from workbench.paths import runs_dir
+from workbench.runs.run_lock import ensure_run_dir_free
 from workbench.runs.rundir import (
     ACTIVE_STATES,
     CONFIG_FILE,
@@ -38,10 +46,6 @@ def _slug(name: str) -> str:
 
 def create_run_dir(runs_root: Path | str | None, name: str) -> Path:
     """A new, empty `<runs_root>/<YYYYmmdd-HHMMSS>-<name>/` (suffixed -2, -3... when the second is taken)."""
-    from workbench.paths import runs_dir
-
-    from workbench.io_checks import check_output_dir, runs_root_option
-
     root = check_output_dir(runs_dir(runs_root), option=runs_root_option(runs_root))
     root.mkdir(parents=True, exist_ok=True)
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(name)}"
@@ -58,11 +62,6 @@ def create_run_dir(runs_root: Path | str | None, name: str) -> Path:
 def config_for_run(config: "RunConfig", base_dir: Path | str | None = None) -> "RunConfig":
     """A copy of the config with relative paths made absolute (from `base_dir`, else the current
     directory), so the copy saved inside the run directory works from anywhere."""
-    from workbench.config.distributed import DEEPSPEED_PRESETS
-    from workbench.config.io import resolve_config_path
-    from workbench.data.chat_templates import is_template_name
-    from workbench.data.data_refs import absolute_data_path
-
     def absolute(value: Optional[str]) -> Optional[str]:
         return str(resolve_config_path(value, base_dir).resolve()) if value else value
 
@@ -85,8 +84,6 @@ def config_for_run(config: "RunConfig", base_dir: Path | str | None = None) -> "
 
 def prepare_run_dir(config: "RunConfig", runs_root: Path | str | None = None, name: Optional[str] = None) -> Path:
     """Create the run directory with its config.yaml and a "starting" status."""
-    from workbench.config.io import save_config
-
     resolved = config_for_run(config)
     if name:
         resolved.name = name
@@ -98,8 +95,6 @@ def prepare_run_dir(config: "RunConfig", runs_root: Path | str | None = None, na
 def _spawn_detached(arguments: list[str], run_dir: Path) -> subprocess.Popen:
     """`python -m workbench <arguments>` in a new session, output appended to trainer.log, under the
     allocator that keeps the trainer's RSS at its estimate (workbench/memory/allocator.py)."""
-    from workbench.memory.allocator import allocator_environment
-
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", **allocator_environment()}
     with open(run_dir / LOG_FILE, "ab") as log:
         process = subprocess.Popen(
@@ -129,8 +124,6 @@ def start_run(config: "RunConfig", runs_root: Path | str | None = None, name: Op
     The child writes status.json, events.jsonl and checkpoints there; with devices.num_processes > 1
     it starts one process per device itself (accelerate launch).
     """
-    from workbench.config.distributed import launch_command, num_machines
-
     machines = num_machines(config)
     if machines > 1:
         raise WorkbenchError(
@@ -145,8 +138,6 @@ def start_run(config: "RunConfig", runs_root: Path | str | None = None, name: Op
 
 def resume_run(run_dir: Path | str) -> Path:
     """Continue a stopped, failed or dead run from its last complete checkpoint, in the background."""
-    from workbench.runs.run_lock import ensure_run_dir_free
-
     run_dir = Path(run_dir)
     status = read_status(run_dir)
     ensure_resumable(run_dir, status)

@@ -19,7 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+from workbench.config.io import load_config
+from workbench.data.loading import read_records
 from workbench.data.recipe import file_sha256
+from workbench.runs.monitor import RunView
 from workbench.runs.rundir import CONFIG_FILE, FINAL_ADAPTER_DIR, read_status, write_json_atomic
 
 RESULTS_FILE = "results.json"
@@ -32,8 +35,6 @@ SETUP_FIELDS = (
 
 def data_files(config) -> list[dict[str, Any]]:
     """The run's data files with their row counts and sha256 (rows None when the file is gone)."""
-    from workbench.data.loading import read_records
-
     found = []
     for role, name in (("train", config.data.train_file), ("validation", config.data.validation_file)):
         if not name:
@@ -62,9 +63,6 @@ def _value_at(steps: list[float], values: list[float], step: float) -> Optional[
 
 def build_results(run_dir: Path) -> dict[str, Any]:
     """results.json's content, folded from the run directory."""
-    from workbench.config.io import load_config
-    from workbench.runs.monitor import RunView
-
     run_dir = Path(run_dir)
     view = RunView.load(run_dir)
     status = read_status(run_dir)

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Iterator
 
 from workbench.errors import WorkbenchError
+from workbench.runs.rundir import ACTIVE_STATES, read_status
+from workbench.staging import remove_stale_staging
 
 LOCK_FILE = ".workbench.lock"
 
@@ -92,8 +94,6 @@ def _try_lock(fd: int) -> bool:
 
 def _lock_within_grace(fd: int, run_dir: Path) -> bool:
     """Take the lock now, or within FINISHING_GRACE_S when the holder's run has already ended."""
-    from workbench.runs.rundir import ACTIVE_STATES, read_status
-
     if _try_lock(fd):
         return True
     deadline = time.monotonic() + FINISHING_GRACE_S
@@ -209,7 +209,6 @@ def remove_leftover_temp_files(run_dir: Path) -> list[Path]:
             if _CHECKPOINT_TEMPORARIES.match(entry.name):
                 entry.unlink(missing_ok=True)
                 removed.append(entry)
-    from workbench.staging import remove_stale_staging
 
     removed += remove_stale_staging(run_dir)
     return removed

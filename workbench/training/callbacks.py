@@ -21,9 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from workbench.training.baseline import measure_final_weights, measure_untrained_baseline
-from workbench.training.divergence import DivergenceWatch, divergence_advice
-from workbench.units import format_duration
+from workbench.evaluation.deck import score_deck
 from workbench.runs.rundir import (
     CHECKPOINT_COMPLETE_MARKER,
     CHECKPOINTS_DIR,
@@ -33,6 +31,10 @@ from workbench.runs.rundir import (
     write_json_atomic,
     write_status,
 )
+from workbench.training.baseline import measure_final_weights, measure_untrained_baseline
+from workbench.training.divergence import DivergenceWatch, divergence_advice
+from workbench.training.generation import generate_samples
+from workbench.units import format_duration
 
 TRACKER_STATE_FILE = "workbench_state.json"
 """Inside each checkpoint: the eval tracker's state, so a resumed run keeps its best and patience."""
@@ -397,8 +399,6 @@ def callback_classes():
                 self.record_samples(state.global_step, model, processing_class)
 
         def record_samples(self, step: int, model, tokenizer) -> None:
-            from workbench.training.generation import generate_samples
-
             # Runs inside Trainer.evaluate(), so its time already counts as a pause in training.
             started = time.monotonic()
             with self.trainer_ref().accelerator.autocast():
@@ -411,8 +411,6 @@ def callback_classes():
                 )
             deck_score = {}
             if any(accepted is not None for accepted in self.info.expected):
-                from workbench.evaluation.deck import score_deck
-
                 deck_score = score_deck(samples, self.info.expected)
                 self.report(f"  deck: {deck_score['deck_hits']}/{deck_score['deck_scored']} expected answers")
             self.events.append("samples", step=step, samples=samples, **deck_score)

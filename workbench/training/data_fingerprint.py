@@ -13,7 +13,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from workbench.data.recipe import file_sha256
 from workbench.runs.rundir import write_json_atomic
+from workbench.training.ranks import CHECKED_BY_LAUNCHER, distributed_rank
 
 if TYPE_CHECKING:
     from workbench.config.schema import RunConfig
@@ -40,8 +42,6 @@ def _local_data_files(config: "RunConfig") -> dict[str, Path]:
 
 def data_fingerprints(config: "RunConfig") -> dict[str, dict[str, str]]:
     """Field -> {path, sha256} for each local data file."""
-    from workbench.data.recipe import file_sha256
-
     return {field: {"path": str(path), "sha256": file_sha256(path)} for field, path in _local_data_files(config).items()}
 
 
@@ -74,6 +74,4 @@ def check_data_unchanged(run_dir: Path, config: "RunConfig", resume: bool, repor
 
 def should_check_here() -> bool:
     """Only one process per run compares: rank 0 of ranks the workbench did not start itself."""
-    from workbench.training.ranks import CHECKED_BY_LAUNCHER, distributed_rank
-
     return distributed_rank()[0] == 0 and CHECKED_BY_LAUNCHER not in os.environ

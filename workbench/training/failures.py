@@ -21,6 +21,10 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from workbench.io_checks import is_no_space
+from workbench.known_errors import remote_code_line, truncated_weights_line
+from workbench.runs.run_lock import claim_run_dir, release_run_dir, remove_leftover_temp_files
+from workbench.training.callbacks import remove_incomplete_checkpoints
+from workbench.training.ranks import distributed_rank
 from workbench.units import format_bytes
 
 EXIT_COMPLETED = 0
@@ -58,9 +62,6 @@ def free_bytes(path: Path) -> Optional[int]:
 
 def free_space_after_failure(run_dir: Path) -> None:
     """Remove what the failed write left half done (checkpoints without COMPLETE, temporary files)."""
-    from workbench.training.callbacks import remove_incomplete_checkpoints
-    from workbench.runs.run_lock import remove_leftover_temp_files
-
     with contextlib.suppress(OSError):
         remove_incomplete_checkpoints(run_dir)
         remove_leftover_temp_files(run_dir)
@@ -80,8 +81,6 @@ def no_space_reason(run_dir: Path, step: int) -> str:
 
 def describe_failure(error: BaseException, run_dir: Path, step: int) -> Optional[str]:
     """A one-line reason for a failure the user can act on, or None for an unexpected error."""
-    from workbench.known_errors import remote_code_line, truncated_weights_line
-
     if is_no_space(error):
         return no_space_reason(run_dir, step)
     return remote_code_line(error) or truncated_weights_line(error)
@@ -105,9 +104,6 @@ def recorded_despite_full_disk(run_dir: Path, reason: Optional[str], report: Cal
 def trainer_lock(run_dir: Path) -> Iterator[None]:
     """The run directory's lock for a trainer (rank 0 of several) until it returns (also when
     `workbench train` took it earlier, before writing config.yaml), and its leftovers cleared."""
-    from workbench.training.ranks import distributed_rank
-    from workbench.runs.run_lock import claim_run_dir, release_run_dir, remove_leftover_temp_files
-
     if distributed_rank()[0] != 0:
         yield
         return

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from workbench.config.hf_arguments import RunFacts, build_from_pretrained_arguments, build_lora_config
 from workbench.config.optimizers import OPTIMIZERS
+from workbench.data.chat_templates import new_token_peft_kwargs, resize_embeddings_for
 from workbench.errors import WorkbenchError
 from workbench.models import safetensors_model_path
+from workbench.training.adapter_compute import keep_adapter_inputs_in_compute_dtype, share_dropout_masks
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -57,8 +59,6 @@ def build_training_model(
     """
     from transformers import AutoModelForCausalLM, set_seed
 
-    from workbench.data.chat_templates import new_token_peft_kwargs, resize_embeddings_for
-
     path = safetensors_model_path(resolved)
     model = AutoModelForCausalLM.from_pretrained(path, **build_from_pretrained_arguments(config, facts))
     if vocab_size is not None and vocab_size > model.get_input_embeddings().weight.shape[0]:
@@ -92,8 +92,6 @@ def build_training_model(
 def tune_adapter_compute(model, facts: RunFacts) -> None:
     """Adapters compute on the activations as autocast has them, and on the CPU share one dropout
     mask per input (measured in `workbench.training.adapter_compute`)."""
-    from workbench.training.adapter_compute import keep_adapter_inputs_in_compute_dtype, share_dropout_masks
-
     if facts.precision.autocast is not None:
         keep_adapter_inputs_in_compute_dtype(model)
     if not facts.on_gpu:

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
+from workbench.config.hf_arguments import CONFIG_FIELDS, TRAINER_NEEDS, pass_through_problems, training_argument_fields
+from workbench.config.yaml_limits import safe_load_bounded
 from workbench.errors import WorkbenchError
+from workbench.io_checks import MAX_CONFIG_BYTES, read_input_text
 
 if TYPE_CHECKING:
     from workbench.config.schema import RunConfig
@@ -187,9 +190,6 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """A YAML file's top-level mapping, or one WorkbenchError line."""
     import yaml
 
-    from workbench.config.yaml_limits import safe_load_bounded
-    from workbench.io_checks import MAX_CONFIG_BYTES, read_input_text
-
     text = read_input_text(path, max_bytes=MAX_CONFIG_BYTES)
     try:
         data = safe_load_bounded(text, str(path))
@@ -245,8 +245,6 @@ def _apply_rule(dialect: Dialect, translation: Translation, key: str, value: Any
 
 def pass_through(translation: Translation, key: str, value: Any) -> None:
     """A key no rule names: TrainingArguments' own fields go to optimization.extra, the rest is dropped."""
-    from workbench.config.hf_arguments import CONFIG_FIELDS, TRAINER_NEEDS, training_argument_fields
-
     if key == "push_to_hub" or key.startswith("hub_"):
         translation.drop(key, "nothing is uploaded; `workbench export` writes the adapter or the merged model")
     elif key in CONFIG_FIELDS:
@@ -263,7 +261,6 @@ def _build_config(translation: Translation) -> "RunConfig":
     """The RunConfig the lines describe; a value a field refuses turns its line into a dropped one."""
     from pydantic import ValidationError
 
-    from workbench.config.hf_arguments import pass_through_problems
     from workbench.config.schema import RunConfig
 
     config = RunConfig()

@@ -13,8 +13,10 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from workbench.config.checks import count_rows
 from workbench.config.dialects import Dialect, Translation, as_bool, as_float, as_int, dropped, format_value, to
 from workbench.config.dialects import common
+from workbench.data.data_refs import resolve_data_ref
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -306,9 +308,6 @@ def _map_per_epoch(target: str) -> Any:
 
 def _steps_per_epoch(translation: Translation) -> tuple[int | None, str]:
     """Optimizer steps in one epoch (an upper bound: packing makes fewer), or None and why not."""
-    from workbench.config.checks import count_rows
-    from workbench.data.data_refs import resolve_data_ref
-
     sources, _, _ = _datasets(translation, "datasets", translation.get("datasets", []))
     rows = 0
     for source in sources:

@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Optional
 
 from workbench.config.dialects import KeyLine, Translation, dump_yaml, export_config, import_config
+from workbench.config.fields import config_fields, get_value
+from workbench.config.io import load_config, save_config
 from workbench.errors import WorkbenchError
+from workbench.io_checks import check_output_file
+from workbench.runs.launch import config_for_run
 
 
 def _refuse_overwrite(output: Path, force: bool) -> None:
-    from workbench.io_checks import check_output_file
-
     check_output_file(output, option=f"-o {output}")  # a folder, a read-only place, no space: before any work
     if output.exists() and not force:
         raise WorkbenchError(f"{output}: already exists; choose another name with -o or pass --force to overwrite it")
@@ -21,8 +23,6 @@ def _refuse_overwrite(output: Path, force: bool) -> None:
 
 def import_command(source: str, output: Optional[str], dialect: Optional[str], force: bool) -> int:
     """Import FILE, write the workbench config to OUT and print the report."""
-    from workbench.config.io import save_config
-
     result = import_config(source, dialect)
     target = Path(output) if output else Path(f"{Path(source).stem}.workbench.yaml")
     _refuse_overwrite(target, force)
@@ -40,9 +40,6 @@ def import_command(source: str, output: Optional[str], dialect: Optional[str], f
 
 def export_command(source: str, output: Optional[str], dialect: str, force: bool) -> int:
     """Export CFG for a tool, write it (and LLaMA-Factory's dataset_info.json) and print the report."""
-    from workbench.config.io import load_config
-    from workbench.runs.launch import config_for_run
-
     config = config_for_run(load_config(source))
     target = Path(output) if output else Path(f"{Path(source).stem}.{dialect}.yaml")
     _refuse_overwrite(target, force)
@@ -61,8 +58,6 @@ def export_command(source: str, output: Optional[str], dialect: str, force: bool
 
 def _report_uncovered(translation: Translation, config) -> None:
     """A line for every field set away from its default that no export line mentions."""
-    from workbench.config.fields import config_fields, get_value
-
     covered = [line.key for line in translation.lines]
     for spec in config_fields():
         if any(key == spec.dotted or key.startswith(f"{spec.dotted}.") or key.startswith(f"{spec.dotted}[") for key in covered):

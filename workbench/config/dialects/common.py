@@ -9,6 +9,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from workbench.config.dialects import Translation
+from workbench.config.distributed import DEEPSPEED_PRESETS, deepspeed_config_file
+from workbench.config.optimizers import OPTIMIZERS
+from workbench.config.schema import SchedulerType, Tracker
+from workbench.data.data_refs import resolve_data_ref
 from workbench.errors import WorkbenchError
 
 OPTIMIZER_ALIASES = {
@@ -20,8 +24,6 @@ OPTIMIZER_ALIASES = {
 
 def optimizer(name: str) -> tuple[Optional[str], str]:
     """(the config's optimization.optim, a note) for a TrainingArguments / bitsandbytes optimizer name."""
-    from workbench.config.optimizers import OPTIMIZERS
-
     for ours, entry in OPTIMIZERS.items():
         if name in (entry.training_arguments, ours):
             return ours, ""
@@ -39,8 +41,6 @@ def map_optimizer(translation: Translation, key: str, value: Any) -> None:
 
 
 def scheduler_names() -> tuple[str, ...]:
-    from workbench.config.schema import SchedulerType
-
     return typing.get_args(SchedulerType)
 
 
@@ -53,8 +53,6 @@ def map_scheduler(translation: Translation, key: str, value: Any) -> None:
 
 
 def tracker_names() -> tuple[str, ...]:
-    from workbench.config.schema import Tracker
-
     return typing.get_args(Tracker)
 
 
@@ -108,8 +106,6 @@ def find_file(value: str, translation: Translation) -> Optional[Path]:
 
 def map_deepspeed(translation: Translation, key: str, value: Any) -> None:
     """A DeepSpeed JSON: the shipped zero2 / zero3 when it is plain ZeRO-2/3 (no offload), else the file."""
-    from workbench.config.distributed import DEEPSPEED_PRESETS
-
     if isinstance(value, dict):
         translation.drop(key, "an inline DeepSpeed config; save it as a JSON file and set devices.deepspeed to its path")
         return
@@ -205,8 +201,6 @@ def export_precision(out: Translation, choice: str, *, has_auto: bool) -> None:
 
 def resolved_data(path: str, config_format: str, columns: Any) -> tuple[str, str, dict[str, str]]:
     """(file or dataset id, format, column mapping) a data path names, dataset_info entries resolved."""
-    from workbench.data.data_refs import resolve_data_ref
-
     mapping = columns.model_dump(exclude_none=True) if columns is not None else {}
     try:
         ref = resolve_data_ref(path, format=config_format)
@@ -220,8 +214,6 @@ def resolved_data(path: str, config_format: str, columns: Any) -> tuple[str, str
 
 def export_trainer_arguments(out: Translation, config: Any, names: dict[str, str], *, pass_extra_note: str = "") -> None:
     """The optimization section as TrainingArguments-style keys; `names` renames the ones the tool calls otherwise."""
-    from workbench.config.optimizers import OPTIMIZERS
-
     o = config.optimization
     out.map("optimization.learning_rate", {"learning_rate": o.learning_rate})
     if o.max_steps > 0:
@@ -262,8 +254,6 @@ def export_evaluation(out: Translation, config: Any, *, early_stopping_key: Opti
 
 
 def export_devices(out: Translation, config: Any, *, fsdp_in_config: bool) -> None:
-    from workbench.config.distributed import deepspeed_config_file
-
     d = config.devices
     if d.gpus != "all":
         out.drop("devices.gpus", f"set CUDA_VISIBLE_DEVICES={','.join(map(str, d.gpus))} when launching")

@@ -23,6 +23,7 @@ from workbench.config.dialects import (
     to,
 )
 from workbench.config.dialects import common
+from workbench.data.data_refs import resolve_data_ref
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -79,8 +80,6 @@ def _dataset_names(value: Any) -> list[str]:
 
 def _sources(translation: Translation) -> tuple[dict[str, Any], str]:
     """The data fields `dataset` (with dataset_dir, mix_strategy, interleave_probs) sets, and a note."""
-    from workbench.data.data_refs import resolve_data_ref
-
     info = _info_path(translation)
     refs = [f"{info}#{name}" for name in _dataset_names(translation.get("dataset", []))]
     problems = []
