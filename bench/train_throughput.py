@@ -91,7 +91,10 @@ def side_config(data: str, max_seq_length: int | None, steps: int, overrides: li
 
 def workbench_side(config, workdir: Path) -> dict:
     """The real trainer in this process; tokens and times from its events."""
-    from workbench.runs.rundir import read_events
+    try:
+        from workbench.runs.rundir import read_events
+    except ImportError:  # a --before-tree from before the run watchers left workbench/training/
+        from workbench.training.rundir import read_events
     from workbench.training.run import run_training
 
     run_dir = workdir / "run"
@@ -171,9 +174,12 @@ def _rate(marks: list[tuple[float, int]]) -> dict:
 
 
 def run_side(args) -> None:
-    from workbench.cpu_budget import prepare_process
-
-    prepare_process()
+    try:
+        from workbench.cpu_budget import prepare_process
+    except ImportError:  # a --before-tree from before the CPU budget: this script set passive waiting
+        pass
+    else:
+        prepare_process()
     config = side_config(args.data, args.max_seq_length, args.steps, args.set or [])
     started_cpu = time.process_time()
     with tempfile.TemporaryDirectory(prefix="train-bench-") as folder:
