@@ -30,7 +30,7 @@ from widgets.file_picker import FilePicker
 from workbench.cpu_budget import CpuBudget, current_split
 from workbench.errors import WorkbenchError
 from workbench.inference.deck import load_saved_deck
-from workbench.inference.engine import GenerationJob, engine_for
+from workbench.inference.engine import engine_for
 from workbench.inference.latency import LatencyLog
 from workbench.inference.prompting import (
     build_messages,
@@ -39,6 +39,7 @@ from workbench.inference.prompting import (
     trained_system_prompt,
     training_mismatches,
 )
+from workbench.inference.session import ChatSession
 from workbench.inference.sources import (
     BASE_SOURCE,
     ModelSource,
@@ -49,7 +50,6 @@ from workbench.inference.sources import (
 )
 from workbench.inference.streaming import SideFinished, TextDelta
 from workbench.inference.votes import (
-    BlindRound,
     PAIRS_FILE,
     VoteTally,
     append_vote,
@@ -153,18 +153,44 @@ class ChatScreen(PaneScreen):
         self.sources: list[ModelSource] = [BASE_SOURCE, BASE_SOURCE]
         self.choices: list[ModelSource] = [BASE_SOURCE]
         self.extra_choices: list[ModelSource] = []
-        self.histories: list[list[dict[str, str]]] = [[], []]
-        self.last_prompts: list[Optional[list[dict[str, str]]]] = [None, None]
-        self.last_answers: list = [None, None]
-        self.pending_user_text = ""
-        self.generation = 0
-        self.generating = False
+        self.session = ChatSession()
+        """The conversation (histories, the turn being answered, the blind round); this screen renders it."""
         self.blind = False
-        self.blind_round = None
-        self.round_voted = False
         self.waiting: Optional[dict] = None
         """The turn being answered: when it started, its latency estimate and what it is measured by."""
         self._progress_timer = None
+
+    @property
+    def generation(self) -> int:
+        return self.session.generation
+
+    @property
+    def generating(self) -> bool:
+        return self.session.generating
+
+    @property
+    def histories(self) -> list[list[dict[str, str]]]:
+        return self.session.histories
+
+    @property
+    def last_prompts(self) -> list[Optional[list[dict[str, str]]]]:
+        return self.session.last_prompts
+
+    @property
+    def last_answers(self) -> list:
+        return self.session.last_answers
+
+    @property
+    def pending_user_text(self) -> str:
+        return self.session.pending_user_text
+
+    @property
+    def blind_round(self):
+        return self.session.blind_round
+
+    @property
+    def round_voted(self) -> bool:
+        return self.session.round_voted
 
     # -- layout ----------------------------------------------------------------------------------
 
@@ -348,21 +374,14 @@ class ChatScreen(PaneScreen):
         if self.generating:
             self.notify("Still answering: press Esc to stop first.", severity="warning")
             return
-        if self.blind and (self.blind_round is None or self.round_voted):
+        if self.session.needs_new_round(self.blind):
             self._new_blind_round()
         event.input.value = ""
         self.send(text)
 
     def send(self, text: str) -> None:
         """Ask both sides `text`, each with its own history; answers stream into the columns."""
-        system_prompt = self.settings.system_prompt
-        jobs = []
-        for side in (0, 1):
-            messages = build_messages(system_prompt, self.histories[side], text)
-            self.last_prompts[side] = messages
-            jobs.append(GenerationJob(self.sources[side], messages, self.settings.for_side(side)))
-        self.pending_user_text = text
-        self.last_answers = [None, None]
+        jobs = self.session.start_turn(text, self.sources, self.settings.system_prompt, self.settings.for_side)
         self.waiting = self._expected_wait(jobs)
         estimate = self.waiting["estimate"]
         note = (
@@ -372,8 +391,6 @@ class ChatScreen(PaneScreen):
         for side in (0, 1):
             self.column_for(side).begin_turn(text, f"[dim]waiting for the first token · {note}[/dim]")
         self._set_votes_enabled(False)
-        self.generation += 1
-        self.generating = True
         self.refresh_bindings()  # Esc: stop while answering, else leave the box
         self._refresh_status("answering… (Esc to stop)")
         self._start_progress()
@@ -507,11 +524,11 @@ class ChatScreen(PaneScreen):
                 column.set_timing("[dim]writing…[/dim]")
 
     def on_chat_screen_generation_done(self, message: GenerationDone) -> None:
-        if message.generation != self.generation:
+        if not self.session.is_current(message.generation):
             return
         self._stop_progress()
         self._record_timings(message.answers)
-        self.generating = False
+        self.session.finish_turn(None if message.error is not None else message.answers)
         self.refresh_bindings()  # Esc: stop while answering, else leave the box
         if message.error is not None:
             for side in (0, 1):
@@ -521,7 +538,6 @@ class ChatScreen(PaneScreen):
             self.notify(message.error, title="Generation failed", severity="error", timeout=10)
             self._refresh_status()
             return
-        self.last_answers = list(message.answers)
         for side, answer in enumerate(message.answers):
             column = self.column_for(side)
             if answer is None:
@@ -530,10 +546,7 @@ class ChatScreen(PaneScreen):
             stopped = answer.finish_reason == "cancelled"
             column.show_answer(answer.text, state="stopped" if stopped else "done")
             column.set_timing(self._timing_text(answer))
-            self.histories[side].extend(
-                [{"role": "user", "content": self.pending_user_text}, {"role": "assistant", "content": answer.text}]
-            )
-        if self.blind and not self.round_voted and all(answer is not None for answer in message.answers):
+        if self.session.vote_open(self.blind):
             self._set_votes_enabled(True)
             self._refresh_status("vote: which answer is better?")
         else:
@@ -556,16 +569,10 @@ class ChatScreen(PaneScreen):
     def action_new_chat(self) -> None:
         if self.generating:
             self.action_stop()
-            # The stopped generation's last messages belong to the old conversation: ignore them.
-            self.generation += 1
             self._stop_progress()
             self.waiting = None
-            self.generating = False
-            self.refresh_bindings()  # Esc: stop while answering, else leave the box
-        self.histories = [[], []]
-        self.last_answers = [None, None]
-        self.blind_round = None
-        self.round_voted = False
+        self.session.new_conversation()  # a stopped turn's late messages belong to the old conversation
+        self.refresh_bindings()  # Esc: stop while answering, else leave the box
         self._set_votes_enabled(False)
         for column in self.query(ChatColumn):
             column.clear(self._empty_note())
@@ -646,7 +653,7 @@ class ChatScreen(PaneScreen):
 
     def _new_blind_round(self) -> None:
         self.action_new_chat()
-        self.blind_round = BlindRound.draw()
+        self.session.new_blind_round()
         self._refresh_titles()
 
     def _set_votes_enabled(self, enabled: bool) -> None:
@@ -656,7 +663,7 @@ class ChatScreen(PaneScreen):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "vote":  # the vote keys work only while a vote is open
-            return self.blind and not self.round_voted and None not in self.last_answers and not self.generating
+            return self.session.vote_open(self.blind)
         if action == "stop":
             return self.generating
         if action == "leave_text_box":
@@ -674,23 +681,16 @@ class ChatScreen(PaneScreen):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        if event.button.id and event.button.id.startswith("vote-"):
-            self.vote(event.button.id.removeprefix("vote-"))
+
+    @on(Button.Pressed, "#vote-bar Button")
+    def _vote_pressed(self, event: Button.Pressed) -> None:
+        self.vote(event.button.id.removeprefix("vote-"))
 
     def vote(self, choice: str) -> None:
         """Log the vote to the run's ab_votes.jsonl, then reveal who was who."""
-        if not self.blind or self.blind_round is None or self.round_voted or None in self.last_answers:
+        if not self.session.vote_open(self.blind):
             return
-        sides = {}
-        for side, name in enumerate(SIDES):
-            answer = self.last_answers[side]
-            sides[name] = {
-                "source": self.sources[side].to_dict(),
-                "conversation": [*self.last_prompts[side], {"role": "assistant", "content": answer.text}],
-                "answer": answer.text,
-                "settings": self.settings.for_side(side).to_dict(),
-                "timing": answer.timing_dict(),
-            }
+        sides = self.session.vote_sides(self.sources, self.settings.for_side, SIDES)
         record = vote_record(self.blind_round, choice, self.pending_user_text, self.settings.system_prompt, sides)
         directory = votes_dir(self.sources[1])
         try:
@@ -698,7 +698,7 @@ class ChatScreen(PaneScreen):
         except OSError as error:
             self.notify(f"{directory}: cannot write the vote: {error}", severity="error")
             return
-        self.round_voted = True
+        self.session.round_voted = True
         self._set_votes_enabled(False)
         self._refresh_titles()
         self._refresh_tally()

@@ -24,6 +24,28 @@ class ChatColumn(Vertical):
     """Shows one side's turns. The screen pushes text in (attributes down); the column never
     talks to the engine. `show_answer` takes the whole answer so far, so repaints can be coalesced."""
 
+    DEFAULT_CSS = """
+    ChatColumn {
+        border: round $primary 50%;
+        border-title-color: $text;
+        border-title-style: bold;
+    }
+    ChatColumn .column-log {
+        height: 1fr;
+        padding: 0 1;
+        scrollbar-size-vertical: 1;
+    }
+    ChatColumn .column-transcript {
+        width: 1fr;
+    }
+    ChatColumn .column-timing {
+        height: auto;
+        max-height: 2;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    """
+
     def __init__(self, *, id: str) -> None:
         super().__init__(id=id, classes="chat-column")
         self.turns: list[Turn] = []

@@ -6,6 +6,8 @@ has a line per prompt from the start and each cell fills in as its answer stream
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import time
 from typing import Callable, Optional, Sequence
 
@@ -42,17 +44,15 @@ class DeckDialog(ModalScreen[None]):
         Binding("ctrl+t", "run", "Replay"),
     ]
 
+    @dataclass
     class TextGrew(Message):
         """Streamed text since the last one, by (prompt index, model index)."""
 
-        def __init__(self, texts: dict[tuple[int, int], str]) -> None:
-            super().__init__()
-            self.texts = texts
+        texts: dict[tuple[int, int], str]
 
+    @dataclass
     class AnswerDone(Message):
-        def __init__(self, answer: DeckAnswer) -> None:
-            super().__init__()
-            self.answer = answer
+        answer: DeckAnswer
 
     def __init__(
         self,

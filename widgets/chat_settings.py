@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
@@ -131,9 +132,12 @@ class SettingsDialog(ModalScreen[Optional[ChatSettings]]):
         event.stop()
         self.action_accept()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    @on(Button.Pressed, "#settings-apply")
+    def _apply_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        if event.button.id == "settings-apply":
-            self.action_accept()
-        else:
-            self.action_cancel()
+        self.action_accept()
+
+    @on(Button.Pressed, "#settings-cancel")
+    def _cancel_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_cancel()
