@@ -38,6 +38,8 @@ from workbench.data.formats import FORMATS
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
     from workbench.data.checks import QualityReport
     from workbench.data.cleaning import CleaningSession, Plan
     from workbench.data.loading import LoadedData
@@ -96,54 +98,46 @@ class DataScreen(PaneScreen):
     class ConfigChanged(Message):
         """The shared run config changed (the store may call from any thread)."""
 
+    @dataclass
     class Progress(Message):
         """A worker's stage and fraction (None: unknown)."""
 
-        def __init__(self, text: str, fraction: float | None) -> None:
-            super().__init__()
-            self.text = text
-            self.fraction = fraction
+        text: str
+        fraction: float | None
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, DataScreen.Progress)
 
+    @dataclass
     class Loaded(Message):
-        def __init__(self, loaded: "LoadedData") -> None:
-            super().__init__()
-            self.loaded = loaded
+        loaded: "LoadedData"
 
+    @dataclass
     class TokenizerReady(Message):
-        def __init__(self, tokenizer, name: str) -> None:
-            super().__init__()
-            self.tokenizer = tokenizer
-            self.name = name
+        tokenizer: "PreTrainedTokenizerBase"
+        name: str
 
+    @dataclass
     class Analyzed(Message):
-        def __init__(self, session_id: int, report: "QualityReport", plans: dict[str, str]) -> None:
-            super().__init__()
-            self.session_id = session_id
-            self.report = report
-            self.plans = plans
+        session_id: int
+        report: "QualityReport"
+        plans: dict[str, str]
 
+    @dataclass
     class Filtered(Message):
-        def __init__(self, session_id: int, generation: int, view: list[int], matching: int | None) -> None:
-            super().__init__()
-            self.session_id = session_id
-            self.generation = generation
-            self.view = view
-            self.matching = matching
-            """Rows matching the search text alone (None without a search)."""
+        session_id: int
+        generation: int
+        view: list[int]
+        matching: int | None
 
+    @dataclass
     class Applied(Message):
-        def __init__(self, session_id: int, plan: "Plan") -> None:
-            super().__init__()
-            self.session_id = session_id
-            self.plan = plan
+        session_id: int
+        plan: "Plan"
 
+    @dataclass
     class Replayed(Message):
-        def __init__(self, session_id: int) -> None:
-            super().__init__()
-            self.session_id = session_id
+        session_id: int
 
     @dataclass
     class Exported(Message):
@@ -154,12 +148,11 @@ class DataScreen(PaneScreen):
         validation_path: Path | None
         output_format: str
 
+    @dataclass
     class MixtureSummarized(Message):
         """Per-source rows and tokens of the config's data.sources, as the summary shows them."""
 
-        def __init__(self, text: str) -> None:
-            super().__init__()
-            self.text = text
+        text: str
 
     def __init__(self) -> None:
         super().__init__()
@@ -333,15 +326,17 @@ class DataScreen(PaneScreen):
         self.query_one(TabbedContent).active = "tab-rows"
         self.call_after_refresh(self.query_one("#data-search", Input).focus)
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "data-path":
-            self.open_path(event.value)
-        elif event.input.id in ("data-search", "data-min-tokens"):
-            self.query_one(RowTable).focus()
+    @on(Input.Submitted, "#data-path")
+    def _path_submitted(self, event: Input.Submitted) -> None:
+        self.open_path(event.value)
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "data-open-button":
-            self.open_path(self.query_one("#data-path", Input).value)
+    @on(Input.Submitted, "#data-search, #data-min-tokens")
+    def _filter_submitted(self) -> None:
+        self.query_one(RowTable).focus()
+
+    @on(Button.Pressed, "#data-open-button")
+    def _open_pressed(self) -> None:
+        self.open_path(self.query_one("#data-path", Input).value)
 
     def open_path(self, text: str) -> None:
         """Load a file (in a worker); its rows replace the current ones once it loads."""
@@ -591,13 +586,10 @@ class DataScreen(PaneScreen):
 
     # ---- filtering -------------------------------------------------------------------------------
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id in ("data-search", "data-min-tokens"):
-            self._schedule_filter()
-
-    def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "data-flag":
-            self._schedule_filter()
+    @on(Input.Changed, "#data-search, #data-min-tokens")
+    @on(Select.Changed, "#data-flag")
+    def _filter_changed(self) -> None:
+        self._schedule_filter()
 
     def _read_filter(self) -> RowFilter:
         minimum = self.query_one("#data-min-tokens", Input).value

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import TYPE_CHECKING, Mapping
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
@@ -31,19 +34,17 @@ class CleaningPanel(VerticalScroll, can_focus=False):
     suggested_export_path = ""
     """The export path last suggested for the open file (replaced when another file opens, unless typed over)."""
 
+    @dataclass
     class StepChosen(Message):
-        def __init__(self, step: str) -> None:
-            super().__init__()
-            self.step = step
+        step: str
 
     class UndoRequested(Message):
         pass
 
+    @dataclass
     class ExportRequested(Message):
-        def __init__(self, path: str, output_format: str) -> None:
-            super().__init__()
-            self.path = path
-            self.output_format = output_format
+        path: str
+        output_format: str
 
     class SettingsChanged(Message):
         pass
@@ -131,15 +132,23 @@ class CleaningPanel(VerticalScroll, can_focus=False):
             self.post_message(self.StepChosen(event.option.id))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "clean-undo":
-            self.post_message(self.UndoRequested())
-        elif event.button.id == "export-button":
-            self.request_export()
-        elif event.button.id == "export-use":
-            self.post_message(self.UseForTraining())
-        elif event.button.id == "export-pick":
-            self.pick_export_path()
+        event.stop()  # the panel's buttons speak through its own messages
+
+    @on(Button.Pressed, "#clean-undo")
+    def _undo_pressed(self) -> None:
+        self.post_message(self.UndoRequested())
+
+    @on(Button.Pressed, "#export-button")
+    def _export_pressed(self) -> None:
+        self.request_export()
+
+    @on(Button.Pressed, "#export-use")
+    def _use_pressed(self) -> None:
+        self.post_message(self.UseForTraining())
+
+    @on(Button.Pressed, "#export-pick")
+    def _pick_pressed(self) -> None:
+        self.pick_export_path()
 
     def pick_export_path(self) -> None:
         """The file picker for the export target (a save dialog: the file may be new)."""
@@ -155,14 +164,16 @@ class CleaningPanel(VerticalScroll, can_focus=False):
         self.app.push_screen(FilePicker("Export the cleaned rows to", current, save=True, suffixes=(".jsonl", ".json")), chosen)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if event.input.id == "export-path":
-            self.request_export()
+        event.stop()  # Enter in the panel's boxes is the panel's
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id in ("clean-fraction", "clean-seed"):
-            event.stop()
-            self.post_message(self.SettingsChanged())
+    @on(Input.Submitted, "#export-path")
+    def _export_path_submitted(self) -> None:
+        self.request_export()
+
+    @on(Input.Changed, "#clean-fraction, #clean-seed")
+    def _settings_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.SettingsChanged())
 
     def request_export(self) -> None:
         """Ask the pane to export to the path in the box (a red line when there is none)."""

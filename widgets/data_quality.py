@@ -3,9 +3,12 @@ drawn with plotext."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import TYPE_CHECKING, Sequence
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
@@ -131,15 +134,13 @@ class QualityView(VerticalScroll):
     """The report of the current rows. Messages up: CheckChosen (list a check's rows),
     ThresholdChanged (recompute near-duplicates)."""
 
+    @dataclass
     class CheckChosen(Message):
-        def __init__(self, check: str) -> None:
-            super().__init__()
-            self.check = check
+        check: str
 
+    @dataclass
     class ThresholdChanged(Message):
-        def __init__(self, threshold: float) -> None:
-            super().__init__()
-            self.threshold = threshold
+        threshold: float
 
     def compose(self) -> ComposeResult:
         yield Static("Open a file to check it.", id="quality-status")
@@ -210,9 +211,8 @@ class QualityView(VerticalScroll):
         if event.option.id:
             self.post_message(self.CheckChosen(event.option.id))
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "quality-threshold":
-            return
+    @on(Input.Submitted, "#quality-threshold")
+    def _threshold_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         try:
             threshold = float(event.value)

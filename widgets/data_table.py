@@ -80,13 +80,12 @@ class RowTable(ScrollView, can_focus=True):
     cursor: reactive[int] = reactive(0, always_update=True)
     """Position of the highlighted row in the current view."""
 
+    @dataclass
     class Highlighted(Message):
         """The cursor moved to `row` (a source row index; None when the view is empty)."""
 
-        def __init__(self, table: "RowTable", row: int | None) -> None:
-            super().__init__()
-            self.table = table
-            self.row = row
+        table: "RowTable"
+        row: int | None
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
