@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.worker import Worker, WorkerState
 
+import workbench.devices
 from screens.help import HelpScreen
 from screens.keys import PANE_BY_ESCAPE_DIGIT_KEY, PANE_KEY_BINDINGS
 from widgets.pane_tabs import PANES
@@ -252,9 +253,7 @@ class WorkbenchApp(App):
 
     @work(thread=True, exclusive=True, group="devices", exit_on_error=False)
     def detect_devices(self):
-        from workbench.devices import detect_devices
-
-        report = detect_devices()
+        report = workbench.devices.detect_devices()
         self.call_from_thread(self._set_devices, report)
 
     def _set_devices(self, report) -> None:

@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
+from workbench.evaluation import knowledge
 from screens.chat import ChatScreen
 from widgets.eval_view import EvalRows, EvalView
 from workbench.errors import WorkbenchError
@@ -111,8 +112,6 @@ class EvalScreen(Screen):
 
     @work(thread=True, exclusive=True, group="eval-run", exit_on_error=False)
     def run_evaluation(self) -> None:
-        from workbench.evaluation.knowledge import KNOWLEDGE_FILE
-
         app = self.app
         target = resolve_target(str(self.run_dir), runs_dir())
         resolved = app.resolved_model
@@ -122,7 +121,7 @@ class EvalScreen(Screen):
                 "loaded (run workbench eval from the command line)"
             )
         engine = engine_for(app.base_model, app.tokenizer, model_path=resolved.path, model_name=resolved.display_name)
-        plan = build_plan(target, engine.tokenizer, checkpoints="all", metrics=parse_metrics("all"), knowledge_file=KNOWLEDGE_FILE)
+        plan = build_plan(target, engine.tokenizer, checkpoints="all", metrics=parse_metrics("all"), knowledge_file=knowledge.KNOWLEDGE_FILE)
 
         def on_event(event) -> None:
             if isinstance(event, EvalProgress):

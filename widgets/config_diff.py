@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Any
 
 from rich.text import Text
@@ -20,10 +22,9 @@ def _shown(value: Any) -> str:
 class ConfigDiff(Vertical):
     """Pick what to compare against (`SourceChosen` goes up); the screen sends back the rows."""
 
+    @dataclass
     class SourceChosen(Message):
-        def __init__(self, key: str) -> None:
-            super().__init__()
-            self.key = key
+        key: str
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)

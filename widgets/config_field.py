@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Any
 
 from textual import events
@@ -25,16 +27,14 @@ class ConfigFieldRow(Vertical):
     store) and `Focused` so the help panel can explain the field; the screen shows problems with
     `show_problem` and new values with `show_value` (attributes down, messages up)."""
 
+    @dataclass
     class Edited(Message):
-        def __init__(self, row: ConfigFieldRow, text: str) -> None:
-            super().__init__()
-            self.row = row
-            self.text = text
+        row: ConfigFieldRow
+        text: str
 
+    @dataclass
     class Focused(Message):
-        def __init__(self, row: ConfigFieldRow) -> None:
-            super().__init__()
-            self.row = row
+        row: ConfigFieldRow
 
     def __init__(self, spec: FieldSpec, value: Any) -> None:
         super().__init__(classes="config-field", id=f"field-{spec.dotted.replace('.', '-')}")

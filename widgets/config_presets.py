@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.markup import escape
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
@@ -27,10 +30,9 @@ def describe_preset(preset: Preset) -> str:
 class PresetPicker(Horizontal):
     """Highlight a preset to read its reasons; Enter or "Apply" sends `Applied`."""
 
+    @dataclass
     class Applied(Message):
-        def __init__(self, preset_name: str) -> None:
-            super().__init__()
-            self.preset_name = preset_name
+        preset_name: str
 
     def compose(self) -> ComposeResult:
         with Vertical(id="preset-side"):
@@ -58,7 +60,8 @@ class PresetPicker(Horizontal):
         event.stop()
         self.post_message(self.Applied(event.option.id))
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "preset-apply" and self.highlighted_name:
+    @on(Button.Pressed, "#preset-apply")
+    def _apply_pressed(self, event: Button.Pressed) -> None:
+        if self.highlighted_name:
             event.stop()
             self.post_message(self.Applied(self.highlighted_name))

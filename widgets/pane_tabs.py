@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.message import Message
@@ -17,10 +19,9 @@ PANES = (
 
 
 class PaneTab(Static):
+    @dataclass
     class Chosen(Message):
-        def __init__(self, pane: str) -> None:
-            super().__init__()
-            self.pane = pane
+        pane: str
 
     def __init__(self, pane: str, label: str, active: bool) -> None:
         super().__init__(label, id=f"tab-{pane}", classes="pane-tab -active" if active else "pane-tab")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -46,19 +48,17 @@ class RunsTable(DataTable):
 
     BINDINGS = [Binding("m", "toggle_compare", "Compare", tooltip="Mark this run for the loss overlay")]
 
+    @dataclass
     class RunHighlighted(Message):
         """The cursor moved to a run."""
 
-        def __init__(self, run_dir: Path) -> None:
-            super().__init__()
-            self.run_dir = run_dir
+        run_dir: Path
 
+    @dataclass
     class CompareToggled(Message):
         """The set of runs marked for comparison changed."""
 
-        def __init__(self, compared: frozenset[Path]) -> None:
-            super().__init__()
-            self.compared = compared
+        compared: frozenset[Path]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes, cursor_type="row", zebra_stripes=False)
