@@ -34,7 +34,7 @@ from workbench.data.checks import CHECK_FLAGS
 from workbench.data.cleaning_steps import STEP_LABELS, operation_for
 from workbench.data.data_refs import FILE_KINDS, SAVED_DATASET_MARKERS
 from workbench.data.export import default_clean_path
-from workbench.data.formats import FORMATS
+from workbench.data.formats import FORMAT_CHOICES
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from workbench.data.cleaning import CleaningSession, Plan
     from workbench.data.loading import LoadedData
 
-FORMAT_CHOICES = ("auto", *FORMATS)
 DATA_SUFFIXES = tuple(FILE_KINDS)
 FILTER_DELAY_S = 0.25
 DETAIL_DELAY_S = 0.05

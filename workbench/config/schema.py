@@ -13,12 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from workbench.config.optimizers import OPTIMIZER_NAMES
 from workbench.data.chat_templates import BUILTIN_TEMPLATE_NAMES
-from workbench.data.formats import FORMATS
+from workbench.data.formats import FORMAT_CHOICES
 from workbench.data.row_bounds import DEFAULT_MAX_SEQ_LENGTH
 
 AttentionImplementation = Literal["sdpa", "eager", "flash_attention_2"]
 PrecisionChoice = Literal["auto", "fp32", "mixed-bf16", "mixed-fp16", "bf16", "fp16"]
-DataFormat = Literal[("auto", *FORMATS)]
+DataFormat = Literal[FORMAT_CHOICES]
 MixStrategy = Literal["interleave_under", "interleave_over"]
 MethodType = Literal["lora", "qlora", "full"]
 SchedulerType = Literal["linear", "cosine", "constant", "constant_with_warmup"]

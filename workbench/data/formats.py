@@ -38,6 +38,8 @@ from workbench.data.tool_layouts import (
 
 FORMATS = ("alpaca", "sharegpt", "messages", "llamafactory-v1", "prompt-completion", "text")
 """Every row layout the loader reads (the names `data.format` and `--format` take)."""
+FORMAT_CHOICES = ("auto", *FORMATS)
+"""What `data.format`, `--format` and the Data pane's format list offer: auto-detection, then each format."""
 
 SHAREGPT_ROLES = {
     "human": "user",
@@ -70,7 +72,7 @@ LF_V1_ROLES = ("system", "user", "assistant", "tool")
 MULTIMODAL_COLUMNS = ("images", "videos", "audios")
 PREFERENCE_COLUMNS = ("chosen", "rejected", "chosen_messages", "rejected_messages")
 
-__all__ = ["FORMATS", "RowError", "detect_format", "make_conversation", "describe_expected_keys"]
+__all__ = ["FORMATS", "FORMAT_CHOICES", "RowError", "detect_format", "make_conversation", "describe_expected_keys"]
 
 
 def _maybe_json_list(value: Any) -> Any:
