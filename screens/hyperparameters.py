@@ -8,13 +8,12 @@ in a worker shortly after the last edit and mark the fields they concern.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
+from dataclasses import dataclass
+
 from pathlib import Path
 from typing import Callable, Optional
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -36,31 +35,17 @@ from workbench.config.schema import RunConfig
 from workbench.config.translate import render
 from workbench.errors import WorkbenchError
 from workbench.paths import runs_dir
+from workbench.runs.launch import start_run
 from workbench.runs.rundir import CONFIG_FILE
 
-LAUNCHER_MODULE = "workbench.runs.launch"
 CONFIG_SUFFIXES = (".yaml", ".yml")
 CHECK_DELAY_S = 0.3
 """Environment checks wait for typing to pause (they may read the data file)."""
 
 
-def training_launcher() -> Optional[Callable]:
-    """`start_run(config, runs_root=None) -> Path` from the training runner, or None until it exists."""
-    if LAUNCHER_MODULE not in sys.modules and importlib.util.find_spec(LAUNCHER_MODULE) is None:
-        return None
-    return getattr(importlib.import_module(LAUNCHER_MODULE), "start_run", None)
-
-
 def _plain_message(pydantic_message: str) -> str:
     """pydantic's "Input should be greater than 0" as "must be greater than 0"."""
     return pydantic_message.removeprefix("Value error, ").replace("Input should be", "must be")
-
-
-def runner_installed() -> bool:
-    try:
-        return LAUNCHER_MODULE in sys.modules or importlib.util.find_spec(LAUNCHER_MODULE) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 class HyperparametersScreen(PaneScreen):
@@ -96,11 +81,10 @@ class HyperparametersScreen(PaneScreen):
         "hp-launch-tab": "#launch-view",
     }
 
+    @dataclass
     class ChecksDone(Message):
-        def __init__(self, config: RunConfig, problems: list[Problem]) -> None:
-            super().__init__()
-            self.config = config
-            self.problems = problems
+        config: RunConfig
+        problems: list[Problem]
 
     def __init__(self) -> None:
         super().__init__()
@@ -128,7 +112,7 @@ class HyperparametersScreen(PaneScreen):
             with TabPane("F4 Compare", id="hp-compare-tab"):
                 yield ConfigDiff(id="config-diff")
             with TabPane("F5 Launch", id="hp-launch-tab"):
-                yield ConfigLaunch(runner_installed(), id="config-launch")
+                yield ConfigLaunch(id="config-launch")
         yield Static("", id="config-status")
 
     def on_mount(self) -> None:
@@ -383,15 +367,12 @@ class HyperparametersScreen(PaneScreen):
 
     # ---- start training ------------------------------------------------------------------------
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "start-training":
-            event.stop()
-            self.action_start_training()
+    @on(Button.Pressed, "#start-training")
+    def _start_training_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_start_training()
 
     def action_start_training(self) -> None:
-        if not runner_installed():
-            self.notify("The training runner is not built yet; `workbench train` will run this config once it is.", title="Training", severity="warning")
-            return
         self.check_shown_values()
         if self.schema_errors:
             fields = ", ".join(f"{dotted} ({why})" for dotted, why in list(self.schema_errors.items())[:3])
@@ -413,9 +394,6 @@ class HyperparametersScreen(PaneScreen):
 
     @work(thread=True, exclusive=True, group="start-training", exit_on_error=False)
     def start_training(self, config: RunConfig) -> None:
-        start_run = training_launcher()
-        if start_run is None:
-            raise WorkbenchError(f"{LAUNCHER_MODULE} has no start_run(config, runs_root=None)")
         # Re-check now, not from the last debounce: the files or devices may have changed.
         problems = check_config(config, devices=self.app.devices)
         self.post_message(self.ChecksDone(config, problems))

@@ -25,6 +25,7 @@ from textual.message import Message
 from textual.widgets import Button, OptionList
 from textual.worker import Worker, WorkerState
 
+import workbench.devices
 from screens.base import PaletteEntry, PaneScreen
 from widgets.memory_inputs import CONFIG_MODEL, FIELDS, WHATIF_GPU, WHATIF_MODEL, MemoryInputsForm
 from widgets.memory_report import MemoryReport
@@ -236,8 +237,6 @@ class MemoryScreen(PaneScreen):
 
     @work(thread=True, exclusive=True, group="memory-spec", exit_on_error=False)
     def count_model(self, source: str) -> None:
-        from workbench.memory import resolve_model_spec
-
         trust = self.store.config.model.trust_remote_code
         self.post_message(self.SpecReady(source, resolve_model_spec(source, trust_remote_code=trust)))
 
@@ -253,9 +252,7 @@ class MemoryScreen(PaneScreen):
             self.query_one(MemoryReport).show_message(f"[red]Cannot size {self.spec_source}: {text}[/red]")
 
     def _devices(self):
-        from workbench.devices import detect_devices
-
-        return self.app.devices or detect_devices()
+        return self.app.devices or workbench.devices.detect_devices()
 
     def _estimate_inputs(self):
         """(MemoryInputs, estimate) for the what-if config on this machine or the what-if GPU."""

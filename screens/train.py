@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import importlib
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -30,6 +27,7 @@ from widgets.train_plots import Curve, CurvePlot
 from widgets.train_runs import RunsTable
 from widgets.train_stats import OverfittingBanner, RunStats, SamplesPanel
 from workbench.paths import runs_dir
+from workbench.runs import launch
 from workbench.runs.monitor import RunSummary, RunView, summarize_run, summarize_runs
 from workbench.runs.rundir import EVENTS_FILE, EventTail, RunStatus, complete_checkpoints, read_status
 
@@ -39,7 +37,6 @@ TAIL_INTERVAL_S = 0.5
 RESCAN_INTERVAL_S = 2.0
 """How often the runs folder is listed again (one small status.json per run)."""
 
-LAUNCHER_MODULE = "workbench.runs.launch"
 MAX_AUTO_OVERLAY_RUNS = 2
 
 RAW_LOSS_COLOR = (125, 125, 135)
@@ -49,16 +46,6 @@ DECK_HITS_COLOR = (240, 220, 90)
 LR_COLOR = (120, 200, 140)
 GRAD_NORM_COLOR = (200, 120, 220)
 OVERLAY_COLORS = ((220, 90, 170), (110, 210, 200), (220, 200, 80), (170, 170, 255))
-
-
-def launcher_available() -> bool:
-    """Whether the trainer launcher (start/stop/resume) is installed; the buttons say so when it is not."""
-    if LAUNCHER_MODULE in sys.modules:
-        return True
-    try:
-        return importlib.util.find_spec(LAUNCHER_MODULE) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 class TrainScreen(PaneScreen):
@@ -281,24 +268,21 @@ class TrainScreen(PaneScreen):
 
     def _refresh_panels(self) -> None:
         view, status = self.view, self.status
-        available = launcher_available()
-        note = "" if available else "Stop and Resume need the trainer launcher (workbench.runs.launch), which this install lacks."
-        self.query_one(RunStats).show(view, status, note, loading=view is None and self.shown_run is not None)
+        self.query_one(RunStats).show(view, status, loading=view is None and self.shown_run is not None)
         warning = view.overfitting() if view is not None else None
         checkpoint = (view.best_checkpoint if view else None) or (status.best_checkpoint if status else None)
         self.query_one(OverfittingBanner).show(warning.message(checkpoint) if warning else None)
         self.query_one(SamplesPanel).show(view)
-        self._update_buttons(available)
+        self._update_buttons()
 
-    def _update_buttons(self, available: bool) -> None:
+    def _update_buttons(self) -> None:
         summary = self._shown_summary()
         stop, resume = self.query_one("#train-stop", Button), self.query_one("#train-resume", Button)
         chat, export = self.query_one("#train-chat", Button), self.query_one("#train-export", Button)
-        missing = "Not available: the trainer launcher (workbench.runs.launch) is not installed."
-        stop.disabled = not (available and summary is not None and summary.is_active)
-        stop.tooltip = missing if not available else "Save a checkpoint and stop the trainer (s)"
-        resume.disabled = not (available and summary is not None and summary.can_resume)
-        resume.tooltip = missing if not available else "Continue from the last complete checkpoint (r)"
+        stop.disabled = not (summary is not None and summary.is_active)
+        stop.tooltip = "Save a checkpoint and stop the trainer (s)"
+        resume.disabled = not (summary is not None and summary.can_resume)
+        resume.tooltip = "Continue from the last complete checkpoint (r)"
         has_weights = self.shown_run is not None and _has_weights(self.shown_run)
         chat.disabled = export.disabled = not has_weights
         chat.tooltip = "Talk to this run's adapter (c)" if has_weights else "No adapter or checkpoint saved yet"
@@ -350,10 +334,7 @@ class TrainScreen(PaneScreen):
         if summary is None or not summary.is_active:
             self.notify("This run is not running.", severity="warning")
             return
-        if not launcher_available():
-            self.notify("Stopping needs workbench.runs.launch, which is not installed.", severity="error")
-            return
-        self.call_launcher("stop_run", summary.run_dir)
+        self.stop_in_background(summary.run_dir)
 
     def action_resume_run(self) -> None:
         summary = self._shown_summary()
@@ -369,10 +350,7 @@ class TrainScreen(PaneScreen):
             )
             self.notify(f"Cannot resume {summary.name}: {why}.", severity="warning")
             return
-        if not launcher_available():
-            self.notify("Resuming needs workbench.runs.launch, which is not installed.", severity="error")
-            return
-        self.call_launcher("resume_run", summary.run_dir)
+        self.resume_in_background(summary.run_dir)
 
     def action_open_chat(self) -> None:
         if self.shown_run is None or not _has_weights(self.shown_run):
@@ -419,18 +397,16 @@ class TrainScreen(PaneScreen):
         self.toggle_class("-show-samples")
 
     @work(thread=True, exclusive=True, group="train-launcher", exit_on_error=False)
-    def call_launcher(self, function_name: str, run_dir: Path) -> str:
-        """Stop or resume in a thread: the launcher may signal a process or spawn one.
+    def stop_in_background(self, run_dir: Path) -> str:
+        """Stop the run's trainer in a thread (it signals a process); returns what to tell the user."""
+        if launch.stop_run(run_dir) is False:
+            return "No live trainer was found for this run; it has already ended."
+        return "Asked the trainer to stop; it saves a checkpoint first."
 
-        Returns:
-            What to tell the user.
-        """
-        module = importlib.import_module(LAUNCHER_MODULE)
-        result = getattr(module, function_name)(run_dir)
-        if function_name == "stop_run":
-            if result is False:
-                return "No live trainer was found for this run; it has already ended."
-            return "Asked the trainer to stop; it saves a checkpoint first."
+    @work(thread=True, exclusive=True, group="train-launcher", exit_on_error=False)
+    def resume_in_background(self, run_dir: Path) -> str:
+        """Resume the run in a thread (it spawns the trainer child); returns what to tell the user."""
+        launch.resume_run(run_dir)
         return "Resuming from the last complete checkpoint."
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -49,7 +49,6 @@ async def test_fast_typing_leaves_no_stale_error(fixed_devices):
 
 async def test_ctrl_r_checks_the_values_as_shown(fixed_devices, monkeypatch):
     started = []
-    monkeypatch.setattr(screens.hyperparameters, "runner_installed", lambda: True)
     monkeypatch.setattr(screens.hyperparameters.HyperparametersScreen, "start_training", lambda self, config: started.append(config))
     app = pane_app(fixed_devices)
     async with app.run_test(size=(80, 24)) as pilot:

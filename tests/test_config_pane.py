@@ -182,8 +182,7 @@ async def test_the_launch_view_shows_training_arguments_and_the_command(fixed_de
 
 async def test_start_training_refuses_a_config_with_errors(fixed_devices, monkeypatch):
     started = []
-    monkeypatch.setattr("screens.hyperparameters.runner_installed", lambda: True)
-    monkeypatch.setattr("screens.hyperparameters.training_launcher", lambda: lambda config: started.append(config))
+    monkeypatch.setattr("screens.hyperparameters.start_run", started.append)
     app = pane_app(fixed_devices)  # the default config has no training data
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
@@ -202,8 +201,7 @@ async def test_start_training_hands_a_valid_config_to_the_runner_and_opens_the_r
         run_dir.mkdir()
         return run_dir
 
-    monkeypatch.setattr("screens.hyperparameters.runner_installed", lambda: True)
-    monkeypatch.setattr("screens.hyperparameters.training_launcher", lambda: fake_start_run)
+    monkeypatch.setattr("screens.hyperparameters.start_run", fake_start_run)
     app = pane_app(fixed_devices)
     async with app.run_test(size=(80, 24)) as pilot:
         app.config_store.replace(get_preset("quick-demo-cpu").config().model_copy(update={"data": get_preset("quick-demo-cpu").config().data.model_copy(update={"train_file": str(SAMPLE)})}))
@@ -213,16 +211,6 @@ async def test_start_training_hands_a_valid_config_to_the_runner_and_opens_the_r
         assert [config.data.train_file for config in started] == [str(SAMPLE)]
         assert app.selected_run == tmp_path / "run-1"
         assert app.current_mode == "train"
-
-
-async def test_without_the_runner_the_button_says_so(fixed_devices, monkeypatch):
-    monkeypatch.setattr("screens.hyperparameters.runner_installed", lambda: False)
-    app = pane_app(fixed_devices)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("f5")
-        await pilot.pause()
-        button = app.screen.query_one("#start-training")
-        assert "not built yet" in str(button.label) and button.disabled
 
 
 async def test_a_change_from_another_pane_shows_in_the_form(fixed_devices):

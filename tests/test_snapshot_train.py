@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-import screens.train
 from screens.app import make_app
 
 RECORDED_RUNS = Path(__file__).parent / "fixtures" / "runs"
@@ -13,8 +12,6 @@ RECORDED_RUNS = Path(__file__).parent / "fixtures" / "runs"
 @pytest.fixture
 def recorded_runs(monkeypatch):
     monkeypatch.setenv("WORKBENCH_RUNS_DIR", str(RECORDED_RUNS))
-    # The picture must not depend on whether the trainer launcher is installed in this checkout.
-    monkeypatch.setattr(screens.train, "launcher_available", lambda: True)
 
 
 async def wait_for_the_run(pilot):

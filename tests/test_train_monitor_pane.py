@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from screens.app import make_app
 from widgets.train_plots import CurvePlot
 from widgets.train_runs import RunsTable
 from widgets.train_stats import OverfittingBanner, RunStats
+import workbench.runs.launch
 from workbench.units import format_duration
 from workbench.runs.rundir import EventLog, RunStatus, write_status
 
@@ -196,9 +196,7 @@ async def test_stop_calls_the_launcher_and_chat_opens_the_run(runs_root, fixed_d
     run_dir = runs_root / OVERFIT_RUN
     mark_running(run_dir, os.getpid())
     stopped: list[Path] = []
-    launcher = types.ModuleType("workbench.runs.launch")
-    launcher.stop_run = stopped.append
-    monkeypatch.setitem(sys.modules, "workbench.runs.launch", launcher)
+    monkeypatch.setattr(workbench.runs.launch, "stop_run", stopped.append)
     app, running = await open_train_pane(fixed_devices)
     async with running as pilot:
         await settle(app, pilot)
@@ -210,22 +208,6 @@ async def test_stop_calls_the_launcher_and_chat_opens_the_run(runs_root, fixed_d
         await pilot.press("c")
         await settle(app, pilot)
         assert app.current_mode == "chat" and app.selected_run == run_dir
-
-
-async def test_without_a_launcher_the_buttons_say_so(runs_root, fixed_devices, monkeypatch):
-    import screens.train
-
-    monkeypatch.setattr(screens.train, "launcher_available", lambda: False)
-    mark_running(runs_root / OVERFIT_RUN, os.getpid())
-    app, running = await open_train_pane(fixed_devices, size=(120, 40))
-    async with running as pilot:
-        await settle(app, pilot)
-        stop = app.screen.query_one("#train-stop")
-        assert stop.disabled and "not installed" in str(stop.tooltip)
-        assert "trainer launcher" in stats_text(app)
-        await pilot.press("s")
-        await settle(app, pilot)
-        assert any("not installed" in n.message for n in app._notifications)
 
 
 async def test_events_written_while_another_pane_shows_appear_on_return(tmp_path, monkeypatch, fixed_devices):
@@ -254,9 +236,7 @@ async def test_resume_is_offered_for_a_dead_run_with_a_checkpoint(runs_root, fix
     checkpoint.mkdir(parents=True)
     (checkpoint / "COMPLETE").touch()
     resumed: list[Path] = []
-    launcher = types.ModuleType("workbench.runs.launch")
-    launcher.resume_run = resumed.append
-    monkeypatch.setitem(sys.modules, "workbench.runs.launch", launcher)
+    monkeypatch.setattr(workbench.runs.launch, "resume_run", resumed.append)
     app, running = await open_train_pane(fixed_devices)
     async with running as pilot:
         await settle(app, pilot)

@@ -3,6 +3,8 @@ what still blocks a run, and the "Start training" button."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.markup import escape
 from rich.syntax import Syntax
 from textual.app import ComposeResult
@@ -23,14 +25,12 @@ LEXERS = {"yaml": "yaml", "command": "bash"}
 class ConfigLaunch(Vertical):
     """Shows a rendering the screen provides; sends `ViewChosen` when another view is picked."""
 
+    @dataclass
     class ViewChosen(Message):
-        def __init__(self, view: str) -> None:
-            super().__init__()
-            self.view = view
+        view: str
 
-    def __init__(self, runner_available: bool, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.runner_available = runner_available
         self.code = ""
         """The text shown (before highlighting)."""
         self._blockers: list[str] | None = None
@@ -38,8 +38,7 @@ class ConfigLaunch(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="launch-bar"):
             yield Select(VIEWS, value="training-args", allow_blank=False, compact=True, id="launch-view")
-            label = "Start training" if self.runner_available else "Training runner not built yet"
-            yield Button(label, id="start-training", variant="success", compact=True, disabled=not self.runner_available)
+            yield Button("Start training", id="start-training", variant="success", compact=True)
         with VerticalScroll(id="launch-code-scroll"):
             yield Static("", id="launch-code")
         yield Static("", id="launch-problems")

@@ -46,7 +46,7 @@ class RunStats(VerticalScroll):
     def update(self, renderable) -> None:
         self.query_one("#train-stats-text", Static).update(renderable)
 
-    def show(self, view: Optional[RunView], status: Optional[RunStatus], launcher_note: str = "", loading: bool = False) -> None:
+    def show(self, view: Optional[RunView], status: Optional[RunStatus], loading: bool = False) -> None:
         if loading:
             self.update(Text("Reading the run's log…", style="dim"))
             return
@@ -90,10 +90,7 @@ class RunStats(VerticalScroll):
         logs = view.run_dir / LOGS_DIR
         if logs.is_dir():  # evaluation.report_to sent the logs to a tracker too
             grid.add_row("Logs", Text(str(logs), style="dim", overflow="fold"))
-        parts = [grid]
-        if launcher_note:
-            parts.append(Text(launcher_note, style="yellow"))
-        self.update(Group(*parts))
+        self.update(Group(grid))
 
 
 class OverfittingBanner(Static):

@@ -1,6 +1,6 @@
 """One CPU budget for every workbench process, so a run that trains and a chat that answers share the cores.
 
-Two measured facts set the rules (2-core Intel Xeon, docs/benchmarks.md and /work/shared/PEERS.md):
+Two measured facts set the rules (2-core Intel Xeon; docs/benchmarks.md, "Spinning threads"):
 
 - OpenMP threads that spin while they wait burn the core another process needs: with another
   busy process a torch process without `OMP_WAIT_POLICY=PASSIVE` slowed 4–10× (chat decode ~1

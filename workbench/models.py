@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from workbench.errors import WorkbenchError
+from workbench.known_errors import model_file_error
 from workbench.paths import cache_dir
 from workbench.precision import torch_dtype
 from workbench.staging import remove_stale_staging, staging_path
@@ -253,7 +254,6 @@ def load_tokenizer(
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except Exception as error:  # a damaged tokenizer.json, remote code, …: one line, not the library's traceback
-        from workbench.known_errors import model_file_error
 
         raise model_file_error(path, "its tokenizer", error) from None
     if tokenizer.pad_token is None:

@@ -15,6 +15,7 @@ import sys
 from workbench import __version__
 from workbench.cpu_budget import prepare_process
 from workbench.errors import WorkbenchError
+from workbench.known_errors import describe_library_error
 
 # name -> (module under workbench_cli.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -32,15 +33,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _available_commands() -> dict[str, tuple[str, str]]:
-    """Commands whose module exists; later issues add theirs."""
-    found = {}
-    for name, (module, help_text) in COMMANDS.items():
-        if importlib.util.find_spec(f"workbench_cli.commands.{module}") is not None:
-            found[name] = (module, help_text)
-    return found
-
-
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     parser = argparse.ArgumentParser(
         prog="workbench",
@@ -54,7 +46,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = {}
-    for name, (module_name, help_text) in _available_commands().items():
+    for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(f"workbench_cli.commands.{module_name}")
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(sub)
@@ -104,8 +96,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except Exception as error:
         # a full disk, a read-only folder, a model that needs its own code: one line, not a traceback
-        from workbench.known_errors import describe_library_error
-
         line = describe_library_error(error)
         if line is None:
             raise

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+import workbench.devices
 from workbench.config.distributed import (
     AccelerateConfigError,
     DEEPSPEED_PRESETS,
@@ -661,9 +662,7 @@ def check_config(
         base_dir: where relative paths in the config start (the current directory when None).
     """
     if devices is None:
-        from workbench.devices import detect_devices
-
-        devices = detect_devices()
+        devices = workbench.devices.detect_devices()
     base = Path(base_dir) if base_dir is not None else None
     problems = (
         _check_model(config, base)

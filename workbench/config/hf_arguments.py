@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+import workbench.devices
 from workbench.config.distributed import trainer_arguments as distributed_trainer_arguments
 from workbench.config.optimizers import OPTIMIZERS
 from workbench.config.schema import RunConfig
@@ -133,9 +134,7 @@ def expects_eval_data(config: RunConfig) -> bool:
 def _devices(devices: "DeviceReport | None") -> "DeviceReport":
     if devices is not None:
         return devices
-    from workbench.devices import detect_devices
-
-    return detect_devices()
+    return workbench.devices.detect_devices()
 
 
 def run_facts(

@@ -70,7 +70,7 @@ def unknown_key_hint(location: tuple) -> str:
 
 
 def _training_arguments_hint(key: str) -> str:
-    from workbench.config.hf_arguments import CONFIG_FIELDS, TRAINER_NEEDS, training_argument_fields
+    from workbench.config.hf_arguments import CONFIG_FIELDS, TRAINER_NEEDS, training_argument_fields  # cycle: config.hf_arguments -> config.distributed -> config.io
 
     if key not in training_argument_fields():
         return ""
@@ -169,7 +169,7 @@ def _config_loader():
 
 def load_yaml(text: str, label: str = "config") -> Any:
     """YAML as configs are read: safe, with 1e-5 a number, bounded in depth and alias expansion."""
-    from workbench.config.yaml_limits import safe_load_bounded
+    from workbench.config.yaml_limits import safe_load_bounded  # cycle: config.yaml_limits -> config -> config.store -> config.fields -> config.io
 
     return safe_load_bounded(text, label, _config_loader())
 
@@ -224,7 +224,7 @@ def _rebased(value: str | None, kind: str, from_dir: Path, to_dir: Path, keep_if
     """`value`, a path relative to `from_dir`, as a path relative to `to_dir` (None, names, ids, absolute
     and `~` paths unchanged). With `keep_if_found_in_to`, a relative path that names nothing from
     `from_dir` but something from `to_dir` is kept: a config written before paths followed their file."""
-    from workbench.config.distributed import DEEPSPEED_PRESETS
+    from workbench.config.distributed import DEEPSPEED_PRESETS  # cycle: config.distributed -> config.io
 
     if not value:
         return value

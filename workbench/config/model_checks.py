@@ -10,13 +10,11 @@ a LoRA rank wider than the layers, or a model whose code would have to run witho
 from __future__ import annotations
 
 import json
-import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from workbench.errors import WorkbenchError
 from workbench.known_errors import first_line
 
 if TYPE_CHECKING:
@@ -212,7 +210,7 @@ def adapter_problems(config: "RunConfig", files: list[WeightFile]) -> list[tuple
 
 def model_folder_problems(config: "RunConfig", model_dir: Path) -> list["Problem"]:
     """Every problem `config check` reports about the model folder (weights, remote code, targets, rank)."""
-    from workbench.config.checks import Problem
+    from workbench.config.checks import Problem  # cycle: config.checks -> config.model_checks
 
     field = "model.name_or_path"
     data, problem = _read_model_config(model_dir)
@@ -234,14 +232,3 @@ def model_folder_problems(config: "RunConfig", model_dir: Path) -> list["Problem
     if not weight_problems:
         problems += [Problem(name, message, severity) for name, message, severity in adapter_problems(config, files)]
     return problems
-
-
-def check_weights_loadable(model_dir: str | os.PathLike) -> None:
-    """Raise a one-line WorkbenchError when the folder's safetensors are missing or incomplete
-    (before transformers or PEFT would fail on them with a traceback)."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        return
-    _, problems = weight_files(model_dir)
-    if problems:
-        raise WorkbenchError(f"model {model_dir}: {problems[0]}")

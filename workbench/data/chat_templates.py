@@ -141,7 +141,7 @@ def resolve_chat_template(choice: str | None, base_dir: str | os.PathLike | None
         return ChatTemplateChoice(AUTO_TEMPLATE, None)
     if choice in BUILTIN_TEMPLATES:
         return ChatTemplateChoice(choice, builtin_template_text(choice), BUILTIN_TEMPLATES[choice].control_tokens)
-    from workbench.config.io import resolve_config_path
+    from workbench.config.io import resolve_config_path  # cycle: config.io -> data.chat_templates
 
     path = resolve_config_path(choice, base_dir)
     problem = input_file_problem(path, max_bytes=MAX_TEMPLATE_BYTES)
@@ -317,7 +317,7 @@ def load_run_tokenizer(config: "RunConfig", *, base_dir: str | os.PathLike | Non
 
 
 def _model_name(config: "RunConfig", base_dir) -> str:
-    from workbench.config.io import resolve_config_path
+    from workbench.config.io import resolve_config_path  # cycle: config.io -> data.chat_templates
 
     name = config.model.name_or_path
     local = resolve_config_path(name, base_dir)

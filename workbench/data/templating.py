@@ -92,7 +92,7 @@ def render_chat_text(
     """The chat template applied to `messages` (and the tool schemas `tools`, when given) as text;
     template errors become a WorkbenchError."""
     if not getattr(tokenizer, "chat_template", None):
-        from workbench.data.chat_templates import missing_template_message
+        from workbench.data.chat_templates import missing_template_message  # cycle: data.chat_templates -> data.token_lengths -> data.templating
 
         raise WorkbenchError(missing_template_message(tokenizer))
     extra = {"tools": list(tools)} if tools else {}

@@ -35,6 +35,7 @@ from workbench.data.templating import (
     trained_character_spans,
 )
 from workbench.errors import WorkbenchError
+from workbench.known_errors import model_file_error
 from workbench.models import load_tokenizer, resolve_model
 
 if TYPE_CHECKING:
@@ -85,7 +86,6 @@ def load_data_tokenizer(model: str | None = None) -> tuple[str, "PreTrainedToken
         try:
             tokenizer = TokenizersBackend.from_pretrained(resolved.path)
         except Exception as error:  # a damaged tokenizer.json: one line
-            from workbench.known_errors import model_file_error
 
             raise model_file_error(resolved.path, "its tokenizer", error) from None
         if tokenizer.pad_token is None:

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Optional
 
 from workbench.data.cleaning import CleaningSession, Operation
 from workbench.data.cleaning_steps import FIXED_OPERATIONS
+from workbench.data.loading import load_conversations
+from workbench.data.recipe import export_session
+from workbench.data.token_lengths import TokenCounter
 
 if TYPE_CHECKING:
     from workbench.data.checks import QualityReport
@@ -70,9 +73,6 @@ def new_session(
     source: str | Path, tokenizer, *, max_seq_length: int, system_prompt: Optional[str], model_name: str = "default"
 ) -> tuple["LoadedData", CleaningSession]:
     """Load `source` into a cleaning session that counts tokens the way training will."""
-    from workbench.data.loading import load_conversations
-    from workbench.data.token_lengths import TokenCounter
-
     loaded = load_conversations(Path(source), "auto")
     session = CleaningSession(
         loaded.conversations,
@@ -95,8 +95,6 @@ def clean_for_demo(
     model_name: str = "default",
 ) -> DemoCleaning:
     """Check the file, apply CLEANING_STEPS, and write `<work_dir>/<stem>.clean.jsonl` plus its recipe."""
-    from workbench.data.recipe import export_session
-
     loaded, session = new_session(
         source, tokenizer, max_seq_length=max_seq_length, system_prompt=system_prompt, model_name=model_name
     )

@@ -20,7 +20,7 @@ from workbench.errors import WorkbenchError
 from workbench.evaluation.knowledge import read_choice_items
 from workbench.evaluation.report import eval_dir
 from workbench.inference.deck import read_prompt_file
-from workbench.inference.engine import GenerationJob
+from workbench.inference.engine import ChatEngine, GenerationJob
 from workbench.inference.prompting import build_messages
 from workbench.inference.settings import DEFAULT_DECK_BATCH_SIZE, SamplingSettings
 from workbench.inference.sources import BASE_SOURCE, run_source
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from workbench.config.schema import RunConfig
     from workbench.demo.cleaning import DemoCleaning
     from workbench.demo.heldout import HeldoutScore
-    from workbench.inference.engine import ChatEngine
     from workbench.runs.rundir import RunStatus
 
 Report = Callable[[str], None]
@@ -116,7 +115,7 @@ def demo_work_dir(options: DemoOptions) -> Path:
 
 def prepare_demo_data(options: DemoOptions, report: Report) -> tuple["DemoCleaning", "RunConfig"]:
     """Check and clean the messy file (with the model's tokenizer and the demo's limits); the config to train on it."""
-    from workbench.demo.config import demo_config
+    from workbench.demo.config import demo_config  # cycle: demo.config -> demo.pipeline
 
     draft = demo_config(options.data_file, model=options.model, overrides=options.overrides)
     model_name, tokenizer = load_data_tokenizer(None if options.model == "default" else options.model)
@@ -228,8 +227,6 @@ def load_engine(model: str) -> "ChatEngine":
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from transformers.utils import logging as hf_logging
-
-    from workbench.inference.engine import ChatEngine
 
     hf_logging.disable_progress_bar()
     return ChatEngine.load(model)

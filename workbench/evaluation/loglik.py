@@ -40,10 +40,6 @@ class ScoredSequence:
     logprob: float
     tokens: int
 
-    @property
-    def mean_logprob(self) -> float:
-        return self.logprob / self.tokens if self.tokens else 0.0
-
 
 def _first_scored_position(labels: Sequence[int]) -> Optional[int]:
     """The first labelled position after position 0 (nothing precedes position 0, so it is never scored)."""

@@ -25,8 +25,6 @@ METRICS = ("exact", "contains", "regex", "rougeL", "bleu", "chrf", "length")
 """Every answer metric, in report order ("loss" is teacher-forced, see loglik.py)."""
 BINARY_METRICS = frozenset({"exact", "contains", "regex"})
 """0/1 per row: their intervals are Wilson score intervals; the others' are bootstrap intervals."""
-METRIC_SCALES = {"exact": 1.0, "contains": 1.0, "regex": 1.0, "rougeL": 1.0, "bleu": 100.0, "chrf": 100.0}
-"""The best score each metric can reach (a rate, ROUGE-L's F-measure, sacrebleu's 0-100)."""
 METRIC_TITLES = {
     "exact": "exact match",
     "contains": "contains",

@@ -16,7 +16,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional
 
 from workbench.data.conversation import Conversation, Message
 from workbench.data.formats import detect_format
@@ -219,12 +219,3 @@ def run_eval_rows(run_dir: Path, config: "RunConfig") -> EvalSet:
         return sets[0]
     rows = [dataclasses.replace(row, index=index) for index, row in enumerate(r for part in sets for r in part.rows)]
     return EvalSet(rows, " + ".join(part.description for part in sets))
-
-
-def rows_by_kind(rows: Sequence[EvalRow]) -> dict[str, list[EvalRow]]:
-    """Rows grouped by kind, in first-seen order; only when some row has a kind."""
-    groups: dict[str, list[EvalRow]] = {}
-    for row in rows:
-        if row.kind is not None:
-            groups.setdefault(row.kind, []).append(row)
-    return groups

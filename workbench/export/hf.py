@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from workbench.export.source import ExportSource
 from workbench.models import CACHE_MARKER, DEFAULT_MODEL_HUB_DTYPE
@@ -51,14 +51,3 @@ def write_hf(
 def weights_size(folder: Path) -> int:
     """Bytes of the model files in `folder` (safetensors or gguf)."""
     return sum(path.stat().st_size for path in Path(folder).iterdir() if path.suffix in {".safetensors", ".gguf"})
-
-
-def chat_template_of(folder: Path) -> Optional[str]:
-    """The chat template saved in an export directory (chat_template.jinja, else tokenizer_config)."""
-    jinja = Path(folder) / "chat_template.jinja"
-    if jinja.is_file():
-        return jinja.read_text(encoding="utf-8")
-    try:
-        return json.loads((Path(folder) / "tokenizer_config.json").read_text(encoding="utf-8")).get("chat_template")
-    except (OSError, ValueError):
-        return None

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from workbench.config.schema import RunConfig
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja", "tokenizer.model")
 HUB_CACHE_PREFIX = "models--"
 
 

@@ -5,7 +5,7 @@ so the weights exist once in memory. LoRA adapters are routed with a per-row mas
 of the batch is active, and each adapter's update is multiplied by 1 on its own rows and 0 on the
 others. That costs one small multiply per layer, where PEFT's mixed-batch routing
 (`adapter_names=["__base__", name]`) gathers and scatters the rows of every layer: on a CPU with
-native bf16 the mask makes a base + tuned pair about a fifth faster (docs/benchmarks.md, Chat).
+native bf16 the mask made a base + tuned pair's own time 3% shorter (docs/benchmarks.md, Chat).
 DoRA and other LoRA variants cannot be masked (nor mixed by PEFT): their sides run one after the
 other under the same lock, each with its adapter switched on alone. A separate full model (a merged export) runs in its own `generate`, in its
 own thread. Every `generate` on the shared weights holds the engine's lock, and attaching an
@@ -491,7 +491,7 @@ class ChatEngine:
             self._drop_least_used(keep={name})
             group = _Group(self._base, self._lock, adapter_names=[name])
         # A CPU share of the budget, as a generation takes one (workbench/cpu_budget.py).
-        with group.lock, self._cpu_share(group), self._adapter_routing(group) as (model, _routing):
+        with group.lock, self._cpu_share(group), self._adapter_routing(group) as model:
             yield model
 
     def _left_pad(self, prompts: list[list[int]]):
@@ -551,16 +551,16 @@ class ChatEngine:
         """
         names = group.adapter_names
         if group.model is not self._base or self._peft is None:
-            yield group.model, {}
+            yield group.model
         elif all(name == BASE_ADAPTER_NAME for name in names):
             with self._peft.disable_adapter():
-                yield self._peft, {}
+                yield self._peft
         elif len(set(names)) == 1:
             self._peft.set_adapter(names[0], inference_mode=True)
-            yield self._peft, {}
+            yield self._peft
         else:
             with self._row_masks(names, group.lora_outputs):
-                yield self._peft, {}
+                yield self._peft
 
     def _plain_lora_outputs(self, adapters: set[str]) -> Optional[dict[str, list]]:
         """Each adapter's lora_B modules, when every one of its layers is a plain LoRA Linear (no DoRA or
@@ -624,7 +624,7 @@ class ChatEngine:
                 self._decoding_tokenizer(group), group.sides, limits, self.eos_token_ids, emit, cancel, started, stop_at_eos=not force_length
             )
             stopping = StoppingCriteriaList([CancelCriterion(cancel), RowLengthCriterion(input_ids.shape[1], limits)])
-            with torch.inference_mode(), self._cpu_share(group) as share, self._adapter_routing(group) as (model, routing):
+            with torch.inference_mode(), self._cpu_share(group) as share, self._adapter_routing(group) as model:
                 if share is not None:
                     streamer.on_step = share.refresh
                 model.generate(
@@ -634,7 +634,6 @@ class ChatEngine:
                     logits_processor=processors,
                     stopping_criteria=stopping,
                     streamer=streamer,
-                    **routing,
                 )
 
 

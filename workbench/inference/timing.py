@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-FINISH_REASONS = ("eos", "length", "cancelled")
-
 
 @dataclass
 class Answer:

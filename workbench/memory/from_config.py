@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import workbench.devices
 from workbench.config.distributed import zero_stage
 from workbench.data.chat_templates import new_token_count
 from workbench.errors import WorkbenchError
@@ -34,9 +35,7 @@ def memory_inputs_from_config(config: "RunConfig", devices: "DeviceReport | None
     with validation data evaluates at evaluation.per_device_eval_batch_size.
     """
     if devices is None:
-        from workbench.devices import detect_devices
-
-        devices = detect_devices()
+        devices = workbench.devices.detect_devices()
     on_gpu = devices.has_cuda and not config.devices.use_cpu
     method, optimization = config.method, config.optimization
     targets = method.target_modules

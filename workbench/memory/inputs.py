@@ -87,14 +87,6 @@ class MemoryInputs:
             raise WorkbenchError("lora_targets: name at least one linear layer, or 'all-linear'")
 
     @property
-    def uses_adapters(self) -> bool:
-        return self.method != "full"
-
-    @property
-    def half_precision(self) -> bool:
-        return self.precision != "fp32"
-
-    @property
     def autocast(self) -> bool:
         return self.precision.startswith("mixed-")
 

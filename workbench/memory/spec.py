@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.known_errors import model_file_error
 from workbench.models import DEFAULT_MODEL_ALIASES, resolve_model
 
 # Architectures whose decoder layers carry four RMSNorms (around attention and MLP) instead of two.
@@ -216,7 +217,7 @@ def _spec(name: str, s: _Shapes, config: dict, *, tied: bool, total: int, linear
 @functools.lru_cache(maxsize=64)
 def catalog_spec(name: str) -> ModelSpec:
     """The spec of a catalog model (case-insensitive name, e.g. 'qwen2.5-7b')."""
-    from workbench.memory.catalog import catalog_config
+    from workbench.memory.catalog import catalog_config  # cycle: memory.catalog -> memory -> memory.spec
 
     canonical, config = catalog_config(name)
     return spec_from_config_dict(canonical, config)
@@ -230,7 +231,6 @@ def _counted_spec(directory: str, config_mtime_ns: int, trust_remote_code: bool)
     try:
         config = AutoConfig.from_pretrained(directory, trust_remote_code=trust_remote_code)
     except Exception as error:  # a damaged config.json, or remote code: one line
-        from workbench.known_errors import model_file_error
 
         raise model_file_error(directory, "config.json", error) from None
     with torch.device("meta"):
@@ -271,7 +271,7 @@ def resolve_model_spec(name_or_path: str | Path | None, *, trust_remote_code: bo
     'default' is the catalog's SmolLM2-135M entry: the default model has exactly that config (the
     catalog test pins its 134,515,008 parameters), and this way estimating never imports torch.
     """
-    from workbench.memory.catalog import find_catalog_name
+    from workbench.memory.catalog import find_catalog_name  # cycle: memory.catalog -> memory -> memory.spec
 
     text = "default" if name_or_path is None else str(name_or_path)
     if text in DEFAULT_MODEL_ALIASES:
@@ -293,7 +293,7 @@ def resolve_model_spec(name_or_path: str | Path | None, *, trust_remote_code: bo
 
 def needs_counting(name_or_path: str | Path | None) -> bool:
     """Whether resolving this name builds a model on the meta device (seconds: imports torch)."""
-    from workbench.memory.catalog import find_catalog_name
+    from workbench.memory.catalog import find_catalog_name  # cycle: memory.catalog -> memory -> memory.spec
 
     text = "default" if name_or_path is None else str(name_or_path)
     if text in DEFAULT_MODEL_ALIASES:

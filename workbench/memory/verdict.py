@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import workbench.devices
 from workbench.memory.advice import Advice, Machine, Suggestion, advise
 from workbench.memory.estimator import MemoryEstimate
 from workbench.memory.inputs import MemoryInputs
@@ -85,9 +86,7 @@ def memory_budget(inputs: MemoryInputs, devices: "DeviceReport | None" = None, g
     if ram_gib is not None and inputs.device == "cpu":
         return Budget(int(ram_gib * GIB), f"{ram_gib:g} GiB of RAM")
     if devices is None:
-        from workbench.devices import detect_devices
-
-        devices = detect_devices()
+        devices = workbench.devices.detect_devices()
     if inputs.device == "cpu":
         available = devices.cpu.available_ram_bytes
         return Budget(available, f"{format_bytes(available)} of free RAM")
@@ -107,9 +106,7 @@ def machine_for(inputs: MemoryInputs, devices: "DeviceReport | None", whatif_gpu
     if inputs.device == "cuda" and (whatif_gpu or devices is None or not devices.gpus):
         return Machine(gpus=max(1, inputs.gpus), bitsandbytes=True, native_bf16=True)
     if devices is None:
-        from workbench.devices import detect_devices
-
-        devices = detect_devices()
+        devices = workbench.devices.detect_devices()
     if inputs.device == "cpu":
         return Machine(gpus=1, bitsandbytes=False, native_bf16=devices.cpu.supports_native_bf16)
     return Machine(

@@ -21,6 +21,7 @@ from workbench.export.adapter import write_adapter
 from workbench.export.card import CARD_FILE, build_card, write_run_card
 from workbench.export.chat_turns import end_of_turn_token, stop_sequences, turn_format
 from workbench.export.gguf_file import GgufTokenizer, adds_special_tokens, check_convertible, write_gguf
+from workbench.export import hf
 from workbench.export.hf import weights_size
 from workbench.export.hub import push_folder
 from workbench.export.merge import merged_model
@@ -93,12 +94,10 @@ def _export(run_dir: Path | str, options: ExportOptions, *, report: Report, prog
             if source.base_hub_id is None:
                 report("note: the base is a local directory; on another machine, edit base_model_name_or_path in adapter_config.json")
         elif options.format == "hf":
-            from workbench.export.hf import base_dtype, write_hf
-
-            dtype = options.dtype or base_dtype(source)
+            dtype = options.dtype or hf.base_dtype(source)
             model = merged_model(source, progress)
             progress(f"Writing {dtype} safetensors", None)
-            write_hf(model, tokenizer, staging, dtype)
+            hf.write_hf(model, tokenizer, staging, dtype)
             details.append(("dtype", dtype))
             report(f"merged {source.weights_label} into {source.base_display_name}, saved in {dtype}")
         else:

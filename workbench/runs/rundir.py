@@ -1,9 +1,12 @@
 """The run directory: the only channel between the trainer process and everything that watches it.
 
-Layout (written only by the trainer process):
+Layout (the trainer child writes it, except where a line names another writer):
 
-    config.yaml        the resolved RunConfig
-    status.json        RunStatus, rewritten atomically on every change of state
+    config.yaml        the resolved RunConfig; written by whoever starts the run (the Train pane and
+                       `workbench train --detach` through workbench.runs.launch, or `workbench train`)
+    status.json        RunStatus, rewritten atomically on every change of state; the launcher writes
+                       the first one ("starting", its own pid) before the child takes over, and
+                       `launch_distributed` marks a run failed when its ranks die
     events.jsonl       append-only, one JSON object per line (see EVENT_KINDS)
     trainer.log        the trainer's stdout/stderr
     training_args.json what the Trainer was given: TrainingArguments.to_dict() plus the LoraConfig,
@@ -14,9 +17,10 @@ Layout (written only by the trainer process):
     .workbench.lock    the lock of the one process writing here (workbench/runs/run_lock.py)
     data_sha256.json   the data files' sha256 at the run's first start (compared on resume)
     adapter/           the final adapter (PEFT layout) or, for full fine-tuning, the final model
-    ab_votes.jsonl     blind A/B votes from the Chat pane (appended by the chat engine)
-    results.json       what the run achieved, written when it ends (workbench.runs.results)
-    README.md          the run's model card, written when it ends (workbench.export.card)
+    ab_votes.jsonl     blind A/B votes, appended by the Chat pane (workbench.inference.votes)
+    results.json       what the run achieved, written when it ends (workbench.runs.results); rebuilt by
+                       `workbench export` when missing
+    README.md          the run's model card, written when it ends (workbench.export.card); rebuilt likewise
     exports/           `workbench export` output, one folder per export (written by the export, not the trainer)
 
 Events (every line has "event" and "time" = unix seconds):
@@ -58,7 +62,6 @@ FINAL_ADAPTER_DIR = "adapter"
 CHECKPOINT_COMPLETE_MARKER = "COMPLETE"
 EVENT_KINDS = ("start", "train", "eval", "samples", "checkpoint", "end")
 ACTIVE_STATES = ("starting", "running")
-FINAL_STATES = ("completed", "stopped", "failed", "dead")
 
 
 @dataclass

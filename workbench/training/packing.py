@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 # Keys the collator adds beside the model inputs; the trainer pops them before the forward pass.
 REAL_TOKENS_KEY = "num_real_tokens"
 SAMPLE_LENGTHS_KEY = "token_sample_lengths"
-BATCH_EXTRAS = (REAL_TOKENS_KEY, SAMPLE_LENGTHS_KEY)
 
 
 Row = Sequence[TrainingExample]

@@ -34,10 +34,12 @@ from workbench.cpu_budget import trainer_share
 from workbench.data.chat_templates import load_run_tokenizer
 from workbench.errors import WorkbenchError
 from workbench.evaluation.deck import deck_expectations
-from workbench.memory import memory_budget
+from workbench.export.card import write_run_card
+from workbench.memory import estimate_training_memory, memory_budget, memory_inputs_from_config, resolve_model_spec
 from workbench.memory.verdict import suggestions
 from workbench.models import quiet_transformers, resolve_model
 from workbench.precision import torch_dtype
+from workbench.runs.results import write_results
 from workbench.runs.rundir import (
     ACTIVE_STATES,
     CHECKPOINT_COMPLETE_MARKER,
@@ -87,8 +89,6 @@ def report_line(line: str) -> None:
 def memory_estimate(config: "RunConfig"):
     """The memory estimator's (estimate, inputs) for this config, or None when it cannot tell."""
     try:
-        from workbench.memory import estimate_training_memory, memory_inputs_from_config, resolve_model_spec
-
         name, inputs = memory_inputs_from_config(config)
         spec = resolve_model_spec(name, trust_remote_code=config.model.trust_remote_code)
         return estimate_training_memory(spec, inputs), inputs
@@ -251,9 +251,6 @@ def _run_training(
 def write_run_summary(run_dir: Path, report: Report) -> None:
     """results.json and the run's model card (README.md) at the run root; never fails the run."""
     try:
-        from workbench.export.card import write_run_card
-        from workbench.runs.results import write_results
-
         write_results(run_dir)
         write_run_card(run_dir)
     except Exception as error:  # a summary is a nicety; the run's own state is already written

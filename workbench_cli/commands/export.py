@@ -77,9 +77,9 @@ class BarProgress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.export.options import ExportOptions
-    from workbench.runs.export import export
-    from workbench.units import format_bytes
+    from workbench.export.options import ExportOptions  # lazy: the parser loads every command module
+    from workbench.runs.export import export  # lazy: the parser loads every command module
+    from workbench.units import format_bytes  # lazy: the parser loads every command module
 
     export_format = args.format or ("hf" if args.merge else "adapter")
     options = ExportOptions(

@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from screens.app import make_app
+    from screens.app import make_app  # lazy: the parser loads every command module
 
     app = make_app(model=args.model, config_path=args.config, initial_pane=args.pane)
     app.run()

@@ -13,15 +13,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from workbench.config.hf_arguments import CONFIG_FIELDS, TRAINER_NEEDS, pass_through_problems, training_argument_fields
+from workbench.config.schema import RunConfig
 from workbench.config.yaml_limits import safe_load_bounded
 from workbench.errors import WorkbenchError
 from workbench.io_checks import MAX_CONFIG_BYTES, read_input_text
-
-if TYPE_CHECKING:
-    from workbench.config.schema import RunConfig
 
 DIALECTS = ("llamafactory", "axolotl")
 
@@ -166,9 +164,9 @@ class Dialect:
 
 def _dialect(name: str) -> Dialect:
     if name == "llamafactory":
-        from workbench.config.dialects.llamafactory import DIALECT
+        from workbench.config.dialects.llamafactory import DIALECT  # cycle: config.dialects.llamafactory -> config.dialects
     elif name == "axolotl":
-        from workbench.config.dialects.axolotl import DIALECT
+        from workbench.config.dialects.axolotl import DIALECT  # cycle: config.dialects.axolotl -> config.dialects
     else:
         raise WorkbenchError(f"unknown dialect {name!r}; expected one of {', '.join(DIALECTS)}")
     return DIALECT
@@ -260,8 +258,6 @@ def pass_through(translation: Translation, key: str, value: Any) -> None:
 def _build_config(translation: Translation) -> "RunConfig":
     """The RunConfig the lines describe; a value a field refuses turns its line into a dropped one."""
     from pydantic import ValidationError
-
-    from workbench.config.schema import RunConfig
 
     config = RunConfig()
     extra: dict[str, Any] = {}
