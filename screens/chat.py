@@ -80,6 +80,12 @@ def _one_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def _session_attribute(name: str) -> property:
+    """The screen's view of one ChatSession attribute (read and written through `self.session`)."""
+    return property(lambda self: getattr(self.session, name), lambda self, value: setattr(self.session, name, value),
+                    doc=f"ChatSession.{name} of this pane's conversation")
+
+
 class ChatScreen(PaneScreen):
     PANE_ID = "chat"
     PANE_TITLE = "Chat"
@@ -160,37 +166,14 @@ class ChatScreen(PaneScreen):
         """The turn being answered: when it started, its latency estimate and what it is measured by."""
         self._progress_timer = None
 
-    @property
-    def generation(self) -> int:
-        return self.session.generation
-
-    @property
-    def generating(self) -> bool:
-        return self.session.generating
-
-    @property
-    def histories(self) -> list[list[dict[str, str]]]:
-        return self.session.histories
-
-    @property
-    def last_prompts(self) -> list[Optional[list[dict[str, str]]]]:
-        return self.session.last_prompts
-
-    @property
-    def last_answers(self) -> list:
-        return self.session.last_answers
-
-    @property
-    def pending_user_text(self) -> str:
-        return self.session.pending_user_text
-
-    @property
-    def blind_round(self):
-        return self.session.blind_round
-
-    @property
-    def round_voted(self) -> bool:
-        return self.session.round_voted
+    generation = _session_attribute("generation")
+    generating = _session_attribute("generating")
+    histories = _session_attribute("histories")
+    last_prompts = _session_attribute("last_prompts")
+    last_answers = _session_attribute("last_answers")
+    pending_user_text = _session_attribute("pending_user_text")
+    blind_round = _session_attribute("blind_round")
+    round_voted = _session_attribute("round_voted")
 
     # -- layout ----------------------------------------------------------------------------------
 
@@ -688,7 +671,7 @@ class ChatScreen(PaneScreen):
 
     def vote(self, choice: str) -> None:
         """Log the vote to the run's ab_votes.jsonl, then reveal who was who."""
-        if not self.session.vote_open(self.blind):
+        if self.session.blind_round is None or not self.session.vote_open(self.blind):
             return
         sides = self.session.vote_sides(self.sources, self.settings.for_side, SIDES)
         record = vote_record(self.blind_round, choice, self.pending_user_text, self.settings.system_prompt, sides)

@@ -92,8 +92,8 @@ class ChatSession:
         return self.blind_round
 
     def vote_open(self, blind: bool) -> bool:
-        """Whether a vote can be cast now: blind mode, a round with both answers in, not voted yet."""
-        return blind and self.blind_round is not None and not self.round_voted and None not in self.last_answers and not self.generating
+        """Whether a vote can be cast now: blind mode, both answers in, not voted yet."""
+        return blind and not self.round_voted and None not in self.last_answers and not self.generating
 
     def needs_new_round(self, blind: bool) -> bool:
         """In blind mode, whether the next turn starts a new round (none yet, or this one is voted)."""
