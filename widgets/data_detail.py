@@ -107,6 +107,24 @@ class RowDetail(Vertical):
     """The selected row as a conversation, or (mode "model") as the model sees it, with the
     counts and warnings fixed above the scrolling text."""
 
+    DEFAULT_CSS = """
+    RowDetail {
+        border-top: hkey $primary 50%;
+        border-title-color: $text;
+        border-title-style: bold;
+    }
+    RowDetail #detail-summary {
+        height: auto;
+        padding: 0 1;
+        background: $boost;
+    }
+    RowDetail #detail-scroll {
+        height: 1fr;
+        padding: 0 1;
+        scrollbar-size-vertical: 1;
+    }
+    """
+
     mode: reactive[str] = reactive("conversation")
     """"conversation" or "model"."""
 

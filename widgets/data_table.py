@@ -75,7 +75,17 @@ class RowTable(ScrollView, can_focus=True):
     ]
 
     COMPONENT_CLASSES = {"row-table--cursor"}
-    """The highlighted row (styled in screens/styles/data.tcss)."""
+    """The highlighted row."""
+
+    DEFAULT_CSS = """
+    RowTable > .row-table--cursor {
+        background: $primary 40%;
+    }
+    RowTable:focus > .row-table--cursor {
+        background: $primary;
+        color: $text;
+    }
+    """
 
     cursor: reactive[int] = reactive(0, always_update=True)
     """Position of the highlighted row in the current view."""
