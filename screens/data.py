@@ -28,20 +28,28 @@ from widgets.data_clean import CleaningPanel
 from widgets.data_detail import RowDetail
 from widgets.data_quality import QualityView
 from widgets.data_table import RowTable
+from widgets.file_picker import FilePicker
 from widgets.path_input import PathInput
 from workbench.data.browse import ANY_FLAG, RowFilter, SearchIndex
+from workbench.data.chat_templates import prepare_tokenizer
 from workbench.data.checks import CHECK_FLAGS
+from workbench.data.cleaning import CleaningSession, Operation
 from workbench.data.cleaning_steps import STEP_LABELS, operation_for
 from workbench.data.data_refs import FILE_KINDS, SAVED_DATASET_MARKERS
 from workbench.data.export import default_clean_path
 from workbench.data.formats import FORMAT_CHOICES
+from workbench.data.loading import load_conversations
+from workbench.data.mixture import load_mixture
+from workbench.data.recipe import export_session
+from workbench.data.templating import render_training_example
+from workbench.data.token_lengths import TokenCounter, load_data_tokenizer
 from workbench.errors import WorkbenchError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from workbench.data.checks import QualityReport
-    from workbench.data.cleaning import CleaningSession, Plan
+    from workbench.data.cleaning import Plan
     from workbench.data.loading import LoadedData
 
 DATA_SUFFIXES = tuple(FILE_KINDS)
@@ -290,8 +298,6 @@ class DataScreen(PaneScreen):
 
     def action_open_file(self) -> None:
         """The file picker, starting from the path in the box (or the working directory)."""
-        from widgets.file_picker import FilePicker
-
         def chosen(path: Path | None) -> None:
             if path is not None:
                 self.query_one("#data-path", Input).value = str(path)
@@ -362,15 +368,11 @@ class DataScreen(PaneScreen):
 
     @work(thread=True, exclusive=True, group="data-load", exit_on_error=False)
     def load_file(self, path: str, data_format: str) -> None:
-        from workbench.data.loading import load_conversations
-
         loaded = load_conversations(path, data_format, self._progress_reporter())
         self.post_message(self.Loaded(loaded))
 
     @work(thread=True, exclusive=True, group="data-tokenizer", exit_on_error=False)
     def load_tokenizer(self, model: str) -> None:
-        from workbench.data.token_lengths import load_data_tokenizer
-
         self.post_message(self.Progress(f"Loading the tokenizer of {model} (no weights)…", None))
         name, tokenizer = load_data_tokenizer(model)
         if not get_current_worker().is_cancelled:  # the model changed again meanwhile
@@ -411,8 +413,6 @@ class DataScreen(PaneScreen):
     def _prepare_tokenizer(self) -> None:
         """The model's tokenizer with data.chat_template (a copy when it changes anything); a
         choice that cannot be used (auto on a base model) leaves a note instead of a tokenizer."""
-        from workbench.data.chat_templates import prepare_tokenizer
-
         try:
             self.tokenizer = prepare_tokenizer(self.model_tokenizer, self.app.config_store.config.data.chat_template).tokenizer
             self.tokenizer_note = ""
@@ -423,9 +423,6 @@ class DataScreen(PaneScreen):
         """A session for the loaded rows with the current model and limits; with `keep_steps`, the
         steps applied to the previous session of the same file are replayed on it (a recipe, in
         effect), so changing the model or max_seq_length keeps the cleaning done so far."""
-        from workbench.data.cleaning import CleaningSession
-        from workbench.data.token_lengths import TokenCounter
-
         previous = self.session
         same_file = previous is not None and previous.source_path == loaded.path
         replay = previous.operations if keep_steps and same_file else []
@@ -514,8 +511,6 @@ class DataScreen(PaneScreen):
 
     @work(thread=True, exclusive=True, group="data-mixture", exit_on_error=False)
     def summarize_mixture(self, data, seed: int, tokenizer) -> None:
-        from workbench.data.mixture import load_mixture
-
         try:
             mixture = load_mixture(data, seed)
             tokens = mixture.source_tokens(tokenizer, data.system_prompt) if tokenizer is not None else None
@@ -696,8 +691,6 @@ class DataScreen(PaneScreen):
                     reasons.append(f"{check.replace('_', ' ')}: also rows {others}")
         example, note = None, self.tokenizer_note
         if detail.mode == "model" and self.tokenizer is not None:
-            from workbench.data.templating import render_training_example
-
             data = self.app.config_store.config.data
             try:
                 example = render_training_example(
@@ -745,16 +738,12 @@ class DataScreen(PaneScreen):
         self.on_cleaning_panel_use_for_training(CleaningPanel.UseForTraining())
 
     def action_drop_row(self) -> None:
-        from workbench.data.cleaning import Operation
-
         conversation = self._selected()
         if conversation is not None and self.session is not None:
             self.apply_operation(Operation("drop_rows", {"rows": [conversation.source_index]}))
 
     def action_keep_answer(self) -> None:
         """Resolve the selected row's conflict by hand: keep this answer, drop the others."""
-        from workbench.data.cleaning import Operation
-
         conversation = self._selected()
         if conversation is None or self.report is None:
             return
@@ -825,8 +814,6 @@ class DataScreen(PaneScreen):
 
     @work(thread=True, exclusive=True, group="data-export", exit_on_error=False)
     def export_rows(self, path: str, output_format: str) -> None:
-        from workbench.data.recipe import export_session
-
         Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)  # the workspace folder, say
         with self._session_lock:
             result = export_session(self.session, path, output_format)

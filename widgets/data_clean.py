@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widgets import Button, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
+from widgets.file_picker import FilePicker
 from widgets.path_input import PathInput
 from workbench.data.cleaning_steps import STEP_LABELS
 from workbench.data.export import OUTPUT_FORMATS
@@ -152,8 +153,6 @@ class CleaningPanel(VerticalScroll, can_focus=False):
 
     def pick_export_path(self) -> None:
         """The file picker for the export target (a save dialog: the file may be new)."""
-        from widgets.file_picker import FilePicker
-
         def chosen(path) -> None:
             if path is not None:
                 field = self.query_one("#export-path", Input)
