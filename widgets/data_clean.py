@@ -32,6 +32,57 @@ class CleaningPanel(VerticalScroll, can_focus=False):
     into view).
     """
 
+    DEFAULT_CSS = """
+    CleaningPanel .clean-hint {
+        color: $text-muted;
+        height: auto;
+    }
+    CleaningPanel #clean-steps {
+        height: auto;
+        max-height: 13;
+        border: none;
+    }
+    CleaningPanel .clean-row {
+        height: auto;
+        min-height: 1;
+        margin-top: 1;
+    }
+    CleaningPanel .clean-label {
+        width: auto;
+        padding-right: 1;
+        color: $text-muted;
+    }
+    CleaningPanel .clean-label-short {
+        width: auto;
+        padding: 0 1 0 2;
+        color: $text-muted;
+    }
+    CleaningPanel #clean-fraction, CleaningPanel #clean-seed {
+        width: 10;
+        height: 1;
+        border: none;
+        background: $boost;
+    }
+    CleaningPanel #clean-applied {
+        width: 1fr;
+        height: auto;
+    }
+    CleaningPanel #export-path {
+        width: 1fr;
+        height: 1;
+        border: none;
+        background: $boost;
+    }
+    CleaningPanel #export-format {
+        width: 24;
+        margin-left: 1;
+    }
+    CleaningPanel #export-status {
+        width: 1fr;
+        height: auto;
+    }
+    """
+
     suggested_export_path = ""
     """The export path last suggested for the open file (replaced when another file opens, unless typed over)."""
 

@@ -134,6 +134,55 @@ class QualityView(VerticalScroll):
     """The report of the current rows. Messages up: CheckChosen (list a check's rows),
     ThresholdChanged (recompute near-duplicates)."""
 
+    DEFAULT_CSS = """
+    QualityView #quality-status {
+        height: auto;
+        margin-bottom: 1;
+    }
+    QualityView #quality-checks {
+        height: auto;
+        max-height: 9;
+        border: none;
+    }
+    QualityView #quality-threshold-row {
+        height: 1;
+        margin: 1 0;
+    }
+    QualityView .quality-label {
+        width: auto;
+        color: $text-muted;
+        padding-right: 1;
+    }
+    QualityView #quality-threshold {
+        width: 8;
+        height: 1;
+        border: none;
+        background: $boost;
+    }
+    QualityView #quality-balance {
+        height: auto;
+    }
+    QualityView #quality-lengths {
+        height: 14;
+    }
+    QualityView #quality-bars {
+        height: 12;
+    }
+    QualityView #quality-turns {
+        width: 1fr;
+    }
+    QualityView #quality-leading {
+        width: 2fr;
+    }
+    QualityView #quality-labels {
+        height: 10;
+    }
+    QualityView PlotextPlot {
+        border-top: solid $primary 40%;
+        border-title-align: left;
+    }
+    """
+
     @dataclass
     class CheckChosen(Message):
         check: str
