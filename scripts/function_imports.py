@@ -40,7 +40,7 @@ def function_imports(path: Path) -> list[tuple[int, str, str]]:
                 module = _project_module(node)
                 if module is not None:
                     text = "\n".join(lines[node.lineno - 1: node.end_lineno])
-                    comment = text.split("#", 1)[1].strip() if "#" in text else ""
+                    comment = text.split("#", 1)[1].splitlines()[0].strip() if "#" in text else ""
                     found.append((node.lineno, module, comment))
     return sorted(set(found))
 
