@@ -47,7 +47,18 @@ def count_ticks(largest: int, most: int = COUNT_TICKS) -> list[int]:
     return list(range(0, top + 1, step))
 
 
-class HistogramPlot(PlotextPlot):
+class _ChartPlot(PlotextPlot):
+    """A chart drawn from its data attributes: `replot` draws them, on mount and after each `show`."""
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.replot()
+
+    def replot(self) -> None:
+        raise NotImplementedError
+
+
+class HistogramPlot(_ChartPlot):
     """Prompt and response token counts as histograms over the same bins, with the cut-off line."""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -58,10 +69,6 @@ class HistogramPlot(PlotextPlot):
 
     def show(self, prompt: Sequence[int], response: Sequence[int], limit: int | None) -> None:
         self.prompt, self.response, self.limit = prompt, response, limit
-        self.replot()
-
-    def on_mount(self) -> None:
-        super().on_mount()
         self.replot()
 
     def replot(self) -> None:
@@ -97,7 +104,7 @@ class HistogramPlot(PlotextPlot):
         self.refresh()
 
 
-class BarPlot(PlotextPlot):
+class BarPlot(_ChartPlot):
     """A small bar chart of labelled counts."""
 
     def __init__(self, title: str, *, horizontal: bool = False, id: str | None = None) -> None:
@@ -108,10 +115,6 @@ class BarPlot(PlotextPlot):
 
     def show(self, items: Sequence[tuple[str, int]]) -> None:
         self.items = list(items)
-        self.replot()
-
-    def on_mount(self) -> None:
-        super().on_mount()
         self.replot()
 
     def replot(self) -> None:
