@@ -33,7 +33,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
+def build_parser(chosen: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, object]]:
+    """The parser, with every command listed and only the `chosen` one's module imported and its
+    arguments added (all of them when None). Building every command's arguments imported half the
+    engine (pydantic's schema, the evaluation runner, the data exporter) for their choices and
+    defaults: `workbench --help` took 0.65 s that way against 0.05 s listing names only."""
     parser = argparse.ArgumentParser(
         prog="workbench",
         description="SFT Workbench: supervised fine-tuning of language models, in the terminal.",
@@ -47,10 +51,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, object]]:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     modules = {}
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(f"workbench_cli.commands.{module_name}")
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(sub)
-        modules[name] = module
+        if chosen is None or name == chosen:
+            module = importlib.import_module(f"workbench_cli.commands.{module_name}")
+            module.add_arguments(sub)
+            modules[name] = module
     return parser, modules
 
 
@@ -59,11 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     prepare_process()
     from_command_line = argv is None
     argv = sys.argv[1:] if argv is None else argv
-    parser, modules = build_parser()
     if not argv or argv[0].startswith("--") and argv[0] not in {"--help", "--version"}:
         argv = ["tui", *argv]
     elif argv[0] == "-h":
         argv = ["--help"]
+    parser, modules = build_parser(argv[0] if argv[0] in COMMANDS else "")
     args, unparsed = parser.parse_known_args(argv)
     if unparsed:
         # argparse fills a positional list once, so `train CFG --runs-dir R key=value` leaves the
