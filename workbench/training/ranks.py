@@ -107,6 +107,24 @@ def init_process_group(config: "RunConfig") -> None:
     PartialState(timeout=_ddp_timeout(config))
 
 
+def leave_process_group() -> None:
+    """Close this rank's process group before the interpreter exits, as torch asks. Left open, a
+    rank that finished first could abort at exit ("terminate called without an active exception",
+    SIGABRT) while gloo's threads were still up: seen in a stopped two-rank CPU run, which the
+    launcher then reports as a crash of the whole run."""
+    import sys
+
+    if "torch.distributed" not in sys.modules:
+        return
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        try:
+            torch.distributed.destroy_process_group()
+        except Exception:  # a peer already gone: the group is being torn down either way
+            pass
+
+
 def agree_on_run_dir(config: "RunConfig", decide: Callable[[], Path]) -> Path:
     """The run directory all ranks use: `decide()` runs on global rank 0 only, and its answer (or
     its error) reaches every rank. The other ranks exit quietly with code 2 when rank 0 refuses, so

@@ -71,7 +71,7 @@ from workbench.training.examples import prepare_data
 from workbench.training.failures import describe_failure, exit_code_for, recorded_despite_full_disk, trainer_lock
 from workbench.training.model_setup import build_training_model, check_method_supported, parameter_counts
 from workbench.training.packing import RowCollator, pack_samples, single_sample_rows
-from workbench.training.ranks import CHECKED_BY_LAUNCHER, distributed_rank, under_launcher
+from workbench.training.ranks import CHECKED_BY_LAUNCHER, distributed_rank, leave_process_group, under_launcher
 from workbench.training.resources import ResourceProbe
 from workbench.training.trainer import workbench_trainer_class
 from workbench.units import format_bytes
@@ -174,10 +174,13 @@ def run_training(
         check_source: run the config checks first, naming this file in their messages.
     """
     run_dir = Path(run_dir)
-    with trainer_lock(run_dir):  # before anything is written (workbench/runs/run_lock.py)
-        if should_check_here():
-            check_data_unchanged(run_dir, config, resume, report)
-        return _run_training(config, run_dir, config_path=config_path, resume=resume, check_source=check_source, report=report)
+    try:
+        with trainer_lock(run_dir):  # before anything is written (workbench/runs/run_lock.py)
+            if should_check_here():
+                check_data_unchanged(run_dir, config, resume, report)
+            return _run_training(config, run_dir, config_path=config_path, resume=resume, check_source=check_source, report=report)
+    finally:
+        leave_process_group()
 
 
 def _run_training(
