@@ -2,8 +2,8 @@
 directory, then train in this process (`workbench.training.run.run_training`), start the ranks, or
 start a detached child the way the Train pane does (`workbench.runs.launch`).
 
-Kept apart from `commands/train.py` because building the parser imports every command module; this
-one is imported only when `train` runs."""
+Kept apart from `commands/train.py` so that `workbench train --help` does not load the trainer's
+modules: this one is imported only when `train` runs."""
 
 from __future__ import annotations
 

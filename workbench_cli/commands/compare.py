@@ -24,6 +24,20 @@ import sys
 
 from workbench.inference.prompt_limits import LARGE_DECK_PROMPTS
 from workbench.inference.settings import DEFAULT_DECK_BATCH_SIZE
+from workbench.inference.prompting import read_run_config
+from workbench.inference.sources import adapter_base_model
+from workbench.inference.sources import votes_dir
+from workbench.inference.votes import export_preference_pairs, read_votes
+from workbench.io_checks import check_output_file
+from workbench.errors import WorkbenchError
+from workbench.paths import runs_dir
+from workbench.inference.sources import resolve_run_dir, run_source, source_from_directory
+from workbench.inference.deck import DeckReplay
+from workbench.inference.prompt_limits import check_prompt_texts, confirm_large_deck, read_numbered_prompts
+from workbench.inference.engine import ChatEngine
+from workbench.inference.prompting import trained_system_prompt, training_mismatches
+from workbench.inference.settings import SamplingSettings
+from workbench.inference.sources import BASE_SOURCE
 
 JSON_EPILOG = """with --json, JSON Lines: one object per prompt, written as each prompt completes
 (prompts may come out of order; index is the prompt's number, from 1):
@@ -71,8 +85,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _base_model_name(args: argparse.Namespace, source) -> str | None:
-    from workbench.inference.prompting import read_run_config  # lazy: the parser loads every command module
-    from workbench.inference.sources import adapter_base_model  # lazy: the parser loads every command module
 
     if args.model:
         return args.model
@@ -86,10 +98,7 @@ def _base_model_name(args: argparse.Namespace, source) -> str | None:
 def _export_pairs(args: argparse.Namespace, source) -> int:
     from pathlib import Path
 
-    from workbench.inference.sources import votes_dir  # lazy: the parser loads every command module
-    from workbench.inference.votes import export_preference_pairs, read_votes  # lazy: the parser loads every command module
 
-    from workbench.io_checks import check_output_file  # lazy: the parser loads every command module
 
     check_output_file(Path(args.export_pairs), option=f"--export-pairs {args.export_pairs}")
     directory = votes_dir(source)
@@ -100,9 +109,6 @@ def _export_pairs(args: argparse.Namespace, source) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.errors import WorkbenchError  # lazy: the parser loads every command module
-    from workbench.paths import runs_dir  # lazy: the parser loads every command module
-    from workbench.inference.sources import resolve_run_dir, run_source, source_from_directory  # lazy: the parser loads every command module
 
     if args.run:
         source = run_source(resolve_run_dir(args.run, runs_dir()), args.checkpoint)
@@ -118,12 +124,6 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from workbench.inference.deck import DeckReplay  # lazy: the parser loads every command module
-    from workbench.inference.prompt_limits import check_prompt_texts, confirm_large_deck, read_numbered_prompts  # lazy: the parser loads every command module
-    from workbench.inference.engine import ChatEngine  # lazy: the parser loads every command module
-    from workbench.inference.prompting import trained_system_prompt, training_mismatches  # lazy: the parser loads every command module
-    from workbench.inference.settings import SamplingSettings  # lazy: the parser loads every command module
-    from workbench.inference.sources import BASE_SOURCE  # lazy: the parser loads every command module
 
     if args.batch_size < 1:
         raise WorkbenchError(f"--batch-size: must be at least 1, got {args.batch_size}")

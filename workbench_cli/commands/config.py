@@ -7,6 +7,17 @@ import argparse
 import sys
 
 from workbench.config.dialects import DIALECTS
+from workbench.config.dialects.commands import import_command
+from workbench.config.dialects.commands import export_command
+from workbench.config.io import save_config
+from workbench.config.presets import get_preset
+from workbench.config.schema import RunConfig
+from workbench.errors import WorkbenchError
+from workbench.io_checks import check_output_file
+from workbench.config.checks import check_config
+from workbench.config.io import ConfigError, load_config
+from workbench.config.translate import render
+from workbench.config.presets import PRESETS
 
 PRESET_HELP = "quick-demo-cpu, lora-1gpu, qlora-large-1gpu, full-finetune"
 VIEW_CHOICES = ("yaml", "training-args", "lora", "model", "command")
@@ -65,13 +76,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from workbench.config.dialects.commands import import_command  # lazy: the parser loads every command module
 
     return import_command(args.file, args.output, args.dialect, args.force)
 
 
 def _export(args: argparse.Namespace) -> int:
-    from workbench.config.dialects.commands import export_command  # lazy: the parser loads every command module
 
     return export_command(args.file, args.output, args.dialect, args.force)
 
@@ -79,12 +88,7 @@ def _export(args: argparse.Namespace) -> int:
 def _new(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from workbench.config.io import save_config  # lazy: the parser loads every command module
-    from workbench.config.presets import get_preset  # lazy: the parser loads every command module
-    from workbench.config.schema import RunConfig  # lazy: the parser loads every command module
-    from workbench.errors import WorkbenchError  # lazy: the parser loads every command module
 
-    from workbench.io_checks import check_output_file  # lazy: the parser loads every command module
 
     output = check_output_file(Path(args.output), option=f"-o {args.output}")
     if output.exists() and not args.force:
@@ -99,8 +103,6 @@ def _new(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from workbench.config.checks import check_config  # lazy: the parser loads every command module
-    from workbench.config.io import ConfigError, load_config  # lazy: the parser loads every command module
 
     try:
         config = load_config(args.file, args.overrides)
@@ -126,15 +128,12 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from workbench.config.io import load_config  # lazy: the parser loads every command module
-    from workbench.config.translate import render  # lazy: the parser loads every command module
 
     print(render(load_config(args.file, args.overrides), args.view, config_path=args.file))
     return 0
 
 
 def _presets(args: argparse.Namespace) -> int:
-    from workbench.config.presets import PRESETS  # lazy: the parser loads every command module
 
     for preset in PRESETS.values():
         print(f"{preset.name} — {preset.title}\n  {preset.summary}")

@@ -20,6 +20,17 @@ from workbench.data.formats import FORMAT_CHOICES
 from workbench.data.near_duplicates import DEFAULT_THRESHOLD as DEFAULT_NEAR_THRESHOLD
 from workbench.data.row_bounds import DEFAULT_MAX_SEQ_LENGTH
 from workbench_cli.arguments import positive_int
+from workbench.data.chat_templates import prepare_tokenizer
+from workbench.data.token_lengths import load_data_tokenizer
+from workbench.data.data_refs import column_map
+from workbench.data.checks import run_quality_checks
+from workbench.data.loading import load_conversations
+from workbench.data.templating import render_training_example, renders_tool_parts
+from workbench.errors import WorkbenchError
+from workbench.data.cleaning import CleaningSession, Operation
+from workbench.data.recipe import export_session, read_recipe
+from workbench.data.token_lengths import TokenCounter
+from workbench.io_checks import check_output_file
 
 SHOWN_ROWS = 8
 
@@ -116,8 +127,6 @@ def _progress_printer(enabled: bool):
 
 def _load_tokenizer(model: str | None, chat_template: str | None = None):
     """(model name, PreparedTokenizer for the chat template choice: `.tokenizer`, `.notes()`)."""
-    from workbench.data.chat_templates import prepare_tokenizer  # lazy: the parser loads every command module
-    from workbench.data.token_lengths import load_data_tokenizer  # lazy: the parser loads every command module
 
     name, tokenizer = load_data_tokenizer(model)
     return name, prepare_tokenizer(tokenizer, chat_template, in_place=True)
@@ -149,7 +158,6 @@ def _load_tokenizer_in_background(model: str | None, chat_template: str | None =
 
 def _source_options(args: argparse.Namespace) -> dict:
     """load_conversations' column mapping, split and subset from the flags (errors name --columns)."""
-    from workbench.data.data_refs import column_map  # lazy: the parser loads every command module
 
     return {"columns": column_map(args.columns, "--columns"), "split": args.split, "subset": args.subset}
 
@@ -163,8 +171,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    from workbench.data.checks import run_quality_checks  # lazy: the parser loads every command module
-    from workbench.data.loading import load_conversations  # lazy: the parser loads every command module
 
     progress = _progress_printer(sys.stderr.isatty())
     max_seq_length = args.max_seq_length or DEFAULT_MAX_SEQ_LENGTH
@@ -199,9 +205,6 @@ def run_inspect(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     """`data show`: one row through the chat template, trained spans marked, and its counts."""
-    from workbench.data.loading import load_conversations  # lazy: the parser loads every command module
-    from workbench.data.templating import render_training_example, renders_tool_parts  # lazy: the parser loads every command module
-    from workbench.errors import WorkbenchError  # lazy: the parser loads every command module
 
     max_seq_length = args.max_seq_length or DEFAULT_MAX_SEQ_LENGTH
     wait_for_tokenizer = _load_tokenizer_in_background(args.model, args.chat_template)
@@ -266,7 +269,6 @@ def _print_warnings(loaded) -> None:
 
 
 def _check_threshold(threshold: float) -> None:
-    from workbench.errors import WorkbenchError  # lazy: the parser loads every command module
 
     if not 0 < threshold <= 1:
         raise WorkbenchError(f"--near-threshold: must be in (0, 1], got {threshold}")
@@ -319,12 +321,6 @@ def _print_summary(result: dict, detected: bool) -> None:
 def run_clean(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from workbench.data.cleaning import CleaningSession, Operation  # lazy: the parser loads every command module
-    from workbench.data.loading import load_conversations  # lazy: the parser loads every command module
-    from workbench.data.recipe import export_session, read_recipe  # lazy: the parser loads every command module
-    from workbench.data.token_lengths import TokenCounter  # lazy: the parser loads every command module
-    from workbench.errors import WorkbenchError  # lazy: the parser loads every command module
-    from workbench.io_checks import check_output_file  # lazy: the parser loads every command module
 
     output = Path(args.output).expanduser()
     check_output_file(output, option=f"-o {args.output}")  # before any work: a folder, no space, read-only
@@ -383,7 +379,6 @@ def run_clean(args: argparse.Namespace) -> int:
 def _operations_from_flags(args: argparse.Namespace) -> list:
     """The flagged steps, in a fixed order: text fixes first, so duplicates are found on clean text,
     and the split last, so it holds out rows that survive every other step."""
-    from workbench.data.cleaning import Operation  # lazy: the parser loads every command module
 
     operations = []
     if args.strip_markup:

@@ -12,6 +12,10 @@ import argparse
 from pathlib import Path
 
 from workbench_cli.arguments import positive_float, positive_int
+from workbench.demo.pipeline import DECK_MAX_NEW_TOKENS, DemoOptions
+from screens.demo import make_demo_app
+from workbench.demo.pipeline import run_demo
+from workbench.errors import WorkbenchError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.demo.pipeline import DECK_MAX_NEW_TOKENS, DemoOptions  # lazy: the parser loads every command module
 
     defaults = DemoOptions()
     options = DemoOptions(
@@ -54,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.headless:
         return _run_headless(options)
-    from screens.demo import make_demo_app  # lazy: the parser loads every command module
 
     app = make_demo_app(options)
     app.run()
@@ -62,8 +64,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_headless(options) -> int:
-    from workbench.demo.pipeline import run_demo  # lazy: the parser loads every command module
-    from workbench.errors import WorkbenchError  # lazy: the parser loads every command module
 
     for label, path in (("--data", options.data_file), ("--prompts", options.prompts_file), ("--heldout", options.heldout_file)):
         if path is not None and not Path(path).is_file():

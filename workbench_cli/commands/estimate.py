@@ -7,6 +7,24 @@ import json
 
 from workbench.memory.command_line import FLAGS
 from workbench.memory.inputs import ATTENTIONS, METHODS, OPTIMIZERS, PRECISIONS, SHARDINGS
+import workbench.devices  # looked up at each call: tests put a fixed machine there
+from workbench.precision import resolve_training_precision
+from workbench.memory.spec import catalog_spec
+from workbench.memory.catalog import catalog_names
+from workbench.errors import WorkbenchError
+from workbench.memory import (
+    MemoryInputs,
+    check_fit,
+    estimate_training_memory,
+    memory_budget,
+    plain_explanation,
+    resolve_model_spec,
+    rule_of_thumb,
+)
+from workbench.memory.verdict import machine_for
+from workbench.memory.command_line import estimate_argv
+from workbench.memory.from_config import config_changes
+from workbench.units import format_bytes
 
 _EXAMPLES = """examples:
   workbench estimate --model qwen2.5-7b --method qlora --seq-len 2048 --gpu-memory 24
@@ -71,22 +89,17 @@ def _device(args: argparse.Namespace) -> str:
         return "cpu"
     if args.gpu_memory is not None:
         return "cuda"
-    from workbench.devices import detect_devices  # lazy: the parser loads every command module
 
-    return "cuda" if detect_devices().has_cuda else "cpu"
+    return "cuda" if workbench.devices.detect_devices().has_cuda else "cpu"
 
 
 def _auto_precision(method: str, device: str) -> str:
     """What "auto" resolves to for this method and device: the same rule `workbench train` follows."""
-    from workbench.devices import detect_devices  # lazy: the parser loads every command module
-    from workbench.precision import resolve_training_precision  # lazy: the parser loads every command module
 
-    return resolve_training_precision("auto", detect_devices(), device == "cuda", method).label
+    return resolve_training_precision("auto", workbench.devices.detect_devices(), device == "cuda", method).label
 
 
 def _list_models() -> int:
-    from workbench.memory.spec import catalog_spec  # lazy: the parser loads every command module
-    from workbench.memory.catalog import catalog_names  # lazy: the parser loads every command module
 
     print(f"{'model':<18}{'parameters':>16}  layers  hidden   vocab  context")
     for name in catalog_names():
@@ -99,16 +112,6 @@ def _list_models() -> int:
 def run(args: argparse.Namespace) -> int:
     if args.list_models:
         return _list_models()
-    from workbench.errors import WorkbenchError  # lazy: the parser loads every command module
-    from workbench.devices import detect_devices  # lazy: the parser loads every command module
-    from workbench.memory import (  # lazy: the parser loads every command module
-        MemoryInputs,
-        check_fit,
-        estimate_training_memory,
-        memory_budget,
-        resolve_model_spec,
-    )
-    from workbench.memory.verdict import machine_for  # lazy: the parser loads every command module
 
     for flag, value in ((FLAGS["gpu_memory"], args.gpu_memory), (FLAGS["ram"], args.ram)):
         if value is not None and value <= 0:
@@ -141,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     )
     spec = resolve_model_spec(args.model)
     estimate = estimate_training_memory(spec, inputs)
-    devices = None if args.gpu_memory is not None or args.ram is not None else detect_devices()
+    devices = None if args.gpu_memory is not None or args.ram is not None else workbench.devices.detect_devices()
     budget = memory_budget(inputs, devices, gpu_memory_gib=args.gpu_memory, ram_gib=args.ram)
     headroom = None if args.headroom is None else args.headroom / 100
     verdict = check_fit(estimate, budget, headroom=headroom, gradient_accumulation=args.grad_accum,
@@ -156,7 +159,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _suggestion_argv(model: str, estimate, suggestion, budget_flags: dict, accumulation: int) -> list[str]:
-    from workbench.memory.command_line import estimate_argv  # lazy: the parser loads every command module
 
     changed = estimate.inputs.with_changes(**suggestion.changes)
     return estimate_argv(model, changed, gradient_accumulation=suggestion.gradient_accumulation or accumulation,
@@ -166,8 +168,6 @@ def _suggestion_argv(model: str, estimate, suggestion, budget_flags: dict, accum
 def _as_json(model: str, estimate, verdict, budget_flags: dict, accumulation: int) -> dict:
     from dataclasses import asdict
 
-    from workbench.memory import rule_of_thumb  # lazy: the parser loads every command module
-    from workbench.memory.from_config import config_changes  # lazy: the parser loads every command module
 
     thumb = rule_of_thumb(estimate)
     return {
@@ -216,8 +216,6 @@ def _as_json(model: str, estimate, verdict, budget_flags: dict, accumulation: in
 def _as_text(model: str, estimate, verdict, budget_flags: dict, accumulation: int, *, advise: bool) -> str:
     import shlex
 
-    from workbench.memory import plain_explanation, rule_of_thumb  # lazy: the parser loads every command module
-    from workbench.units import format_bytes  # lazy: the parser loads every command module
 
     spec, inputs = estimate.spec, estimate.inputs
     per_device = " per GPU" if inputs.device == "cuda" and inputs.gpus > 1 else ""

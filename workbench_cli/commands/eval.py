@@ -18,6 +18,21 @@ import time
 from pathlib import Path
 
 from workbench_cli.arguments import positive_int
+from workbench.evaluation.runner import BATCH_PROMPTS
+from workbench.evaluation.knowledge import KNOWLEDGE_FILE
+from workbench.evaluation.lm_eval_bridge import NOT_INSTALLED, lm_eval_available, parse_tasks
+from workbench.evaluation.metrics import parse_metrics
+from workbench.evaluation.plan import build_plan, default_out_dir, resolve_target
+from workbench.paths import runs_dir
+from workbench.io_checks import check_output_dir
+from workbench.inference.engine import ChatEngine
+from workbench.evaluation.report import write_results
+from workbench.evaluation.lm_eval_bridge import lm_eval_lines
+from workbench.evaluation.report import text_report
+from workbench.inference.prompting import training_mismatches
+from workbench.evaluation.runner import EvalProgress, RowScored, run_evaluation
+from workbench.devices import inference_placement
+from workbench.evaluation.lm_eval_bridge import run_lm_eval
 
 JSON_EPILOG = """with --json, JSON Lines on stdout:
   {"type": "row", "index": 3, "prompt": "...", "references": [...], "accepted": [...],
@@ -55,7 +70,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lm-eval", metavar="TASKS", help="also run lm-evaluation-harness tasks on both models (needs lm-eval and cached task data)")
     parser.add_argument("--model", default=None, help="base model (default: the run's or the adapter's)")
     parser.add_argument("--limit", type=positive_int, default=None, help="evaluate only the first N rows")
-    from workbench.evaluation.runner import BATCH_PROMPTS  # lazy: the parser loads every command module
 
     parser.add_argument(
         "--batch-size", type=positive_int, default=None,
@@ -66,7 +80,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _knowledge_file(value: str):
-    from workbench.evaluation.knowledge import KNOWLEDGE_FILE  # lazy: the parser loads every command module
 
     if value.strip().lower() == "none":
         return None
@@ -77,11 +90,6 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    from workbench.evaluation.lm_eval_bridge import NOT_INSTALLED, lm_eval_available, parse_tasks  # lazy: the parser loads every command module
-    from workbench.evaluation.metrics import parse_metrics  # lazy: the parser loads every command module
-    from workbench.evaluation.plan import build_plan, default_out_dir, resolve_target  # lazy: the parser loads every command module
-    from workbench.evaluation.runner import BATCH_PROMPTS  # lazy: the parser loads every command module
-    from workbench.paths import runs_dir  # lazy: the parser loads every command module
 
     metrics = parse_metrics(args.metrics)
     tasks = parse_tasks(args.lm_eval) if args.lm_eval else []
@@ -90,14 +98,12 @@ def run(args: argparse.Namespace) -> int:
         tasks = []
     runs_root = runs_dir()
     target = resolve_target(args.target, runs_root, args.model)
-    from workbench.io_checks import check_output_dir  # lazy: the parser loads every command module
 
     # checked before the models load and answer, not after minutes of work
     check_output_dir(args.out or default_out_dir(target, runs_root), option=f"--out {args.out}" if args.out else "the eval folder")
 
     from transformers.utils import logging as hf_logging
 
-    from workbench.inference.engine import ChatEngine  # lazy: the parser loads every command module
 
     hf_logging.disable_progress_bar()
     trust = bool(target.config.model.trust_remote_code) if target.config is not None else False
@@ -129,15 +135,12 @@ def run(args: argparse.Namespace) -> int:
         results["lm_eval"] = _lm_eval(tasks, plan, engine, args.limit)
     out_dir = args.out or default_out_dir(target, runs_root)
     results["out_dir"] = str(out_dir)
-    from workbench.evaluation.report import write_results  # lazy: the parser loads every command module
 
     results_path, report_path = write_results(results, out_dir)
     if args.json:
         summary = {key: value for key, value in results.items() if key != "rows"}
         print(json.dumps({"type": "summary", **summary}, ensure_ascii=False), flush=True)
     else:
-        from workbench.evaluation.lm_eval_bridge import lm_eval_lines  # lazy: the parser loads every command module
-        from workbench.evaluation.report import text_report  # lazy: the parser loads every command module
 
         for line in text_report(results):
             print(line)
@@ -149,7 +152,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _warn_mismatches(plan, engine) -> None:
-    from workbench.inference.prompting import training_mismatches  # lazy: the parser loads every command module
 
     for model in plan.models[1:]:
         for warning in training_mismatches(model.source, engine.tokenizer, plan.system_prompt, engine.model_path):
@@ -157,7 +159,6 @@ def _warn_mismatches(plan, engine) -> None:
 
 
 def _evaluate(engine, plan, *, as_json: bool):
-    from workbench.evaluation.runner import EvalProgress, RowScored, run_evaluation  # lazy: the parser loads every command module
 
     last = {"time": 0.0, "stage": ""}
 
@@ -176,8 +177,6 @@ def _evaluate(engine, plan, *, as_json: bool):
 
 
 def _lm_eval(tasks, plan, engine, limit):
-    from workbench.devices import inference_placement  # lazy: the parser loads every command module
-    from workbench.evaluation.lm_eval_bridge import run_lm_eval  # lazy: the parser loads every command module
 
     dtype, device = inference_placement()  # where and in what precision the engine loaded the base model
     print(f"lm-eval: {', '.join(tasks)} on {' and '.join(m.label for m in plan.models[:2])}", file=sys.stderr)

@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 
 from workbench.export.options import DEFAULT_QUANT, DTYPES, FORMAT_HELP, FORMATS, GGUF_QUANTS
+from workbench.export.options import ExportOptions
+from workbench.runs.export import export
+from workbench.units import format_bytes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,9 +80,6 @@ class BarProgress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.export.options import ExportOptions  # lazy: the parser loads every command module
-    from workbench.runs.export import export  # lazy: the parser loads every command module
-    from workbench.units import format_bytes  # lazy: the parser loads every command module
 
     export_format = args.format or ("hf" if args.merge else "adapter")
     options = ExportOptions(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from workbench.models import resolve_model
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,7 +14,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.models import resolve_model  # lazy: the parser loads every command module
 
     def report(stage: str, fraction: float | None) -> None:
         percent = f"{fraction * 100:3.0f}% " if fraction is not None else ""

@@ -6,6 +6,10 @@ import argparse
 import json
 import time
 from pathlib import Path
+from workbench.errors import WorkbenchError
+from workbench.paths import runs_dir
+from workbench.runs.monitor import summarize_runs
+from workbench.runs.launch import stop_run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,12 +23,8 @@ def _age(started_at: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.errors import WorkbenchError  # lazy: the parser loads every command module
-    from workbench.paths import runs_dir  # lazy: the parser loads every command module
-    from workbench.runs.monitor import summarize_runs  # lazy: the parser loads every command module
 
     if args.stop is not None:
-        from workbench.runs.launch import stop_run  # lazy: the parser loads every command module
 
         if not stop_run(args.stop):
             raise WorkbenchError(f"{args.stop}: no running trainer to stop")

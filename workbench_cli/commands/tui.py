@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from screens.app import make_app
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -12,7 +13,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from screens.app import make_app  # lazy: the parser loads every command module
 
     app = make_app(model=args.model, config_path=args.config, initial_pane=args.pane)
     app.run()
