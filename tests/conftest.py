@@ -80,6 +80,19 @@ def tiny_model_dir(tmp_path_factory, default_tokenizer) -> Path:
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), default_tokenizer)
 
 
+@pytest.fixture()
+def fake_adapter(tmp_path):
+    """An adapter folder as the inference sources see it (they only look at files): a config and an
+    empty weights file."""
+    import json
+
+    directory = tmp_path / "fake-adapter"
+    directory.mkdir()
+    (directory / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": None}))
+    (directory / "adapter_model.safetensors").write_bytes(b"")
+    return directory
+
+
 @pytest.fixture
 def fixed_devices():
     """A fixed CPU-only device report, so snapshots don't depend on the machine."""

@@ -39,6 +39,17 @@ async def settle(pilot, until=lambda: True, timeout: float = 60.0) -> None:
     assert until(), "the pane did not settle"
 
 
+async def click_use_for_training(pilot) -> None:
+    """Press the Clean tab's "Use for training" button, as a user reaches it."""
+    screen = pilot.app.screen
+    screen.show_tab("tab-clean")
+    await pilot.pause()
+    screen.query_one("#export-use").scroll_visible(animate=False)
+    await pilot.pause()
+    await pilot.click("#export-use")
+    await pilot.pause()
+
+
 async def open_file(pilot, path: Path) -> None:
     screen = pilot.app.screen
     path_input = screen.query_one("#data-path", Input)
@@ -167,12 +178,7 @@ async def test_clean_counts_undo_and_export(fixed_devices, messy, tmp_path):
         assert len(rows) == 26 and "conversations" in rows[0]
         recipe = (out.parent / "clean.recipe.yaml").read_text()
         assert "mode: pick" in recipe and "keep_rows: [18]" in recipe
-        screen.show_tab("tab-clean")
-        await pilot.pause()
-        screen.query_one("#export-use").scroll_visible(animate=False)
-        await pilot.pause()
-        await pilot.click("#export-use")
-        await pilot.pause()
+        await click_use_for_training(pilot)
         assert app.config_store.config.data.train_file == str(out)
     assert messy.read_bytes() == (FIXTURES / "messy.jsonl").read_bytes()
 
@@ -223,12 +229,7 @@ async def test_use_for_training_trains_on_the_export_in_its_format(fixed_devices
         out = tmp_path / "out" / "clean.jsonl"
         screen.query_one(CleaningPanel).post_message(CleaningPanel.ExportRequested(str(out), "messages"))
         await settle(pilot, lambda: screen.last_export is not None)
-        screen.show_tab("tab-clean")
-        await pilot.pause()
-        screen.query_one("#export-use").scroll_visible(animate=False)
-        await pilot.pause()
-        await pilot.click("#export-use")
-        await pilot.pause()
+        await click_use_for_training(pilot)
         data = app.config_store.config.data
         assert (data.train_file, data.format, data.columns, data.validation_file) == (str(out), "messages", None, None)
         mixture = load_mixture(data, seed=0)

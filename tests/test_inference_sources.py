@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 from chat_test_support import make_run_dir
@@ -17,16 +16,6 @@ from workbench.inference.sources import (
     source_from_directory,
     votes_dir,
 )
-
-
-@pytest.fixture()
-def fake_adapter(tmp_path):
-    """Sources only look at files, so a config and an empty weights file are enough here."""
-    directory = tmp_path / "fake-adapter"
-    directory.mkdir()
-    (directory / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": None}))
-    (directory / "adapter_model.safetensors").write_bytes(b"")
-    return directory
 
 
 @pytest.fixture()

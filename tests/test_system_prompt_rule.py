@@ -3,7 +3,6 @@ in both (None is the template's default in both), and the mismatch warning tells
 
 from __future__ import annotations
 
-import json
 
 import pytest
 from chat_test_support import make_run_dir
@@ -13,15 +12,6 @@ from workbench.data.system_prompt import template_with_default_system
 from workbench.data.templating import render_training_example
 from workbench.inference.prompting import build_messages, render_prompt, training_mismatches
 from workbench.inference.sources import run_source
-
-
-@pytest.fixture()
-def fake_adapter(tmp_path):
-    directory = tmp_path / "fake-adapter"
-    directory.mkdir()
-    (directory / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": None}))
-    (directory / "adapter_model.safetensors").write_bytes(b"")
-    return directory
 
 
 @pytest.mark.parametrize("system_prompt", ["", None, "You are Quokka."])
