@@ -38,8 +38,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+from workbench.allocator import reexec_script_with_allocator  # noqa: E402
 from workbench.cpu_budget import prepare_process  # noqa: E402
 
+reexec_script_with_allocator()  # the allocator `workbench compare` and the TUI run with
 prepare_process()  # as every workbench process: before torch starts its threads
 
 

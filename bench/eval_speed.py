@@ -67,6 +67,9 @@ def main() -> int:
     parser.add_argument("--with-loss", action="store_true", help="also score the teacher-forced loss")
     args = parser.parse_args()
 
+    from workbench.allocator import reexec_script_with_allocator, tuned_allocator_loaded
+
+    reexec_script_with_allocator()  # the allocator `workbench eval` runs with
     from transformers.utils import logging as hf_logging
 
     from workbench.cpu_budget import prepare_process
@@ -111,7 +114,8 @@ def main() -> int:
     medians = {name: statistics.median(values) for name, values in timings.items()}
     print(f"model {engine.model_name} + {tuned.label} · {len(rows)} rows of {args.data.name} · "
           f"max {args.max_new_tokens} new tokens · batch {args.batch_size or BATCH_PROMPTS} prompts · "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+          f"allocator {'mimalloc' if tuned_allocator_loaded() else 'system'}")
     for name in cases:
         print(f"  {name:6} {medians[name]:7.1f} s  ({tokens[name]} answer tokens)")
     ratio = medians["both"] / medians["tuned"]

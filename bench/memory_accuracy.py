@@ -2,7 +2,7 @@
 
 Two kinds of rows:
 - the grid: each configuration runs in a fresh Python process started the way the launcher starts
-  the trainer child (the same environment, so the same allocator: workbench/memory/allocator.py).
+  the trainer child (the same environment, so the same allocator: workbench/allocator.py).
   The child imports what the trainer process holds (torch, transformers and its Trainer, PEFT,
   datasets, the default tokenizer), builds or loads the model, wraps it (LoRA), and runs a few real
   optimizer steps (forward with labels, backward, gradient clipping at 1.0, AdamW step,
@@ -112,7 +112,7 @@ def _child(spec: dict) -> None:
     import torch
     from transformers import Trainer  # noqa: F401  (with accelerate, datasets, pandas, pyarrow)
 
-    from workbench.memory.allocator import tuned_allocator_loaded
+    from workbench.allocator import tuned_allocator_loaded
     from workbench.models import load_model, load_tokenizer, resolve_model
 
     load_tokenizer(resolve_model(None))
@@ -196,7 +196,7 @@ def _estimate(case: Case, model_dir: str):
 def _child_environment(allocator: str) -> dict[str, str]:
     """The trainer child's environment as the launcher builds it (workbench/runs/launch.py)."""
     from workbench.cpu_budget import prepare_process
-    from workbench.memory.allocator import ALLOCATOR_ENV, allocator_environment
+    from workbench.allocator import ALLOCATOR_ENV, allocator_environment
 
     prepare_process()  # passive OpenMP waiting, as every workbench process sets it
     base = {**os.environ, "PYTHONUNBUFFERED": "1"}

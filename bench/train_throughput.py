@@ -285,7 +285,7 @@ def _environment(allocator: str) -> dict[str, str]:
     sys.path.insert(0, str(THIS_ROOT))
     environment = {**os.environ, "WORKBENCH_CPU_BUDGET_DIR": tempfile.mkdtemp(prefix="bench-cpu-budget-")}
     if allocator == "mimalloc":
-        from workbench.memory.allocator import allocator_environment
+        from workbench.allocator import allocator_environment
 
         extra = allocator_environment()
         if not extra:

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from workbench.memory import allocator
-from workbench.memory.allocator import ALLOCATOR_ENV, allocator_environment, mimalloc_library
+from workbench import allocator
+from workbench.allocator import ALLOCATOR_ENV, allocator_environment, mimalloc_library
 
 needs_mimalloc = pytest.mark.skipif(mimalloc_library() is None, reason="cmeel-mimalloc is not installed here")
 
@@ -19,7 +19,7 @@ needs_mimalloc = pytest.mark.skipif(mimalloc_library() is None, reason="cmeel-mi
 def test_a_process_started_with_the_trainer_environment_runs_torch_under_mimalloc():
     code = (
         "import torch\n"
-        "from workbench.memory.allocator import tuned_allocator_loaded\n"
+        "from workbench.allocator import tuned_allocator_loaded\n"
         "x = torch.randn(512, 512, requires_grad=True)\n"
         "(x @ x).sum().backward()\n"
         "print(tuned_allocator_loaded(), float(x.grad.abs().sum()) > 0)\n"
@@ -27,7 +27,7 @@ def test_a_process_started_with_the_trainer_environment_runs_torch_under_mimallo
     env = {**os.environ, **allocator_environment()}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["True", "True"]
-    plain = subprocess.run([sys.executable, "-c", "from workbench.memory.allocator import tuned_allocator_loaded as t; "
+    plain = subprocess.run([sys.executable, "-c", "from workbench.allocator import tuned_allocator_loaded as t; "
                             "print(t())"], capture_output=True, text=True, check=True)
     assert plain.stdout.strip() == "False"
 
@@ -75,3 +75,29 @@ def test_the_launcher_gives_the_trainer_child_the_allocator(monkeypatch, tmp_pat
     monkeypatch.setattr(launch.subprocess, "Popen", FakePopen)
     launch._spawn_detached(["train", "x.yaml"], tmp_path)
     assert seen["LD_PRELOAD"].split()[0] == str(mimalloc_library())
+
+
+@pytest.mark.parametrize(("argv", "reexecuted"), [
+    (["eval", "some-run"], True), (["compare", "--run", "r"], True), ([], True), (["data", "inspect", "x.json"], False),
+])
+def test_commands_that_answer_with_a_model_restart_under_mimalloc_once(monkeypatch, argv, reexecuted):
+    import workbench_cli.main as cli_main
+
+    restarts = []
+
+    class Stop(Exception):
+        pass
+
+    def record(arguments):
+        restarts.append(arguments)
+        raise Stop  # the real one replaces the process here
+
+    monkeypatch.setattr(cli_main, "reexec_with_allocator", record)
+    monkeypatch.setattr(sys, "argv", ["workbench", *argv])
+    module = argv[0] if argv else "tui"
+    monkeypatch.setattr(f"workbench_cli.commands.{cli_main.COMMANDS[module][0]}.run", lambda args: 0)
+    try:
+        cli_main.main()
+    except Stop:
+        pass
+    assert restarts == ([argv or ["tui"]] if reexecuted else [])

@@ -263,3 +263,23 @@ async def test_the_choice_lists_are_the_schemas(fixed_devices):
         for dotted in ("method.type", "model.precision", "optimization.optim"):
             select = app.screen.query_one("#mem-" + dotted.replace(".", "-").replace("_", "-"), Select)
             assert tuple(value for _, value in select._options) == field_spec(dotted).choices
+
+
+async def test_two_choices_in_quick_succession_settle_after_one_estimate_each(fixed_devices, monkeypatch):
+    # Showing the what-if in the form used to post the editors' Changed back: with a model and a
+    # method chosen back to back, the two values were re-applied in turn hundreds of times.
+    app = _memory_app(fixed_devices)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        estimates = []
+        recompute = type(screen).recompute
+        monkeypatch.setattr(type(screen), "recompute", lambda self: (estimates.append(1), recompute(self)))
+        screen.query_one("#mem-whatif-model", Select).value = "Qwen2.5-7B"
+        screen.query_one("#mem-method-type", Select).value = "qlora"
+        await pilot.pause()
+        await pilot.pause()
+        assert screen.whatif.edits == {"method.type": "qlora"}
+        assert screen.query_one("#mem-method-type", Select).value == "qlora"
+        assert screen.last_estimate.spec.name == "Qwen2.5-7B" and screen.last_estimate.inputs.method == "qlora"
+        assert len(estimates) <= 3

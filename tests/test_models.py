@@ -154,3 +154,27 @@ def test_default_model_answers_paris(default_model_dir):
     output = model.generate(**prompt, max_new_tokens=24, do_sample=False)
     answer = tokenizer.decode(output[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True)
     assert "Paris" in answer
+
+
+def test_generation_hands_the_output_layer_a_contiguous_input_with_frozen_weights(tiny_model_dir):
+    # generate() asks for the last position's logits (a strided slice of the batch); with frozen
+    # weights torch.matmul turns that into a batched multiply that copies the whole output matrix
+    # once per row (workbench/models.py). The output layer must see a contiguous input, same logits.
+    import torch
+
+    def contiguity_seen(model):
+        seen = []
+        model.get_output_embeddings().register_forward_pre_hook(lambda _m, args: seen.append(args[0].is_contiguous()))
+        model.requires_grad_(False)
+        prompt = torch.tensor([[5, 6, 7, 8], [9, 10, 11, 12]])
+        with torch.inference_mode():
+            output = model.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=2, do_sample=False)
+        return seen, output
+
+    seen, answer = contiguity_seen(models.load_model(tiny_model_dir))
+    assert seen and all(seen)
+    from transformers import AutoModelForCausalLM
+
+    plain_seen, plain_answer = contiguity_seen(AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval())
+    assert not all(plain_seen)  # the slice the fix is for
+    assert torch.equal(answer, plain_answer)

@@ -86,7 +86,15 @@ class MemoryInputsForm(VerticalScroll):
 
     def show(self, values: dict[str, Any], changed: frozenset[str] = frozenset()) -> None:
         """Put values (key -> value) into the editors and mark the `changed` keys (what-if edits that
-        differ from the run config); text the user is typing is left alone."""
+        differ from the run config); text the user is typing is left alone.
+
+        Setting an editor does not post its Changed: an echo of a shown value would be taken for an
+        edit, and two edits in flight (a model and a method chosen in quick succession) then
+        re-applied each other's values back and forth hundreds of times."""
+        with self.prevent(Select.Changed, Checkbox.Changed, Input.Changed):
+            self._show_values(values, changed)
+
+    def _show_values(self, values: dict[str, Any], changed: frozenset[str]) -> None:
         for field in FIELDS:
             if field.key not in values:
                 continue

@@ -13,6 +13,7 @@ import os
 import sys
 
 from workbench import __version__
+from workbench.allocator import reexec_with_allocator
 from workbench.cpu_budget import prepare_process
 from workbench.errors import WorkbenchError
 from workbench.known_errors import describe_library_error
@@ -31,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("eval", "metrics on held-out rows for base, tuned and checkpoints, and a forgetting check"),
     "demo": ("demo", "the guided SFT demo"),
 }
+
+MODEL_COMMANDS = frozenset({"tui", "eval", "compare", "demo"})
+"""Commands that answer with a model: they run under the allocator batched generation needs
+(`train` re-executes itself, after its launcher checks)."""
 
 
 def build_parser(chosen: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, object]]:
@@ -68,7 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["tui", *argv]
     elif argv[0] == "-h":
         argv = ["--help"]
-    parser, modules = build_parser(argv[0] if argv[0] in COMMANDS else "")
+    command = argv[0] if argv[0] in COMMANDS else ""
+    if from_command_line and command in MODEL_COMMANDS and not {"-h", "--help"} & set(argv):
+        reexec_with_allocator(argv)  # once, before anything heavy loads (workbench/allocator.py)
+    parser, modules = build_parser(command)
     args, unparsed = parser.parse_known_args(argv)
     if unparsed:
         # argparse fills a positional list once, so `train CFG --runs-dir R key=value` leaves the

@@ -18,7 +18,7 @@ from workbench.cpu_budget import prepare_process
 from workbench.devices import visible_gpu_environment
 from workbench.errors import WorkbenchError
 from workbench.io_checks import check_output_dir
-from workbench.memory.allocator import reexec_with_allocator
+from workbench.allocator import reexec_with_allocator
 from workbench.runs.launch import config_for_run, create_run_dir, ensure_resumable, resume_run, start_run
 from workbench.runs.run_lock import claim_run_dir
 from workbench.runs.rundir import CONFIG_FILE, read_status

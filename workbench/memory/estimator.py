@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from workbench.config.optimizers import OPTIMIZERS
 from workbench.errors import WorkbenchError
-from workbench.memory.allocator import cpu_estimate_note
+from workbench.allocator import cpu_estimate_note
 from workbench.memory.inputs import ALL_LINEAR, MemoryInputs
 from workbench.memory.spec import LinearShape, ModelSpec
 from workbench.units import GIB, MIB
@@ -43,7 +43,7 @@ CPU_FRAMEWORK_BYTES = 18 * MIB
 # in the CPU estimate, so the estimate is the whole process's peak RSS: the figure the trainer
 # measures and the RAM check needs. Measured RSS after those imports and the default tokenizer
 # (torch 2.13, transformers 5.23): 516 MiB under glibc, 557-567 MiB under mimalloc, the trainer's
-# allocator (workbench/memory/allocator.py; the bench's baseline column).
+# allocator (workbench/allocator.py; the bench's baseline column).
 CPU_PROCESS_BASELINE_BYTES = 560 * MIB
 
 # RoPE scaling recipes (YaRN, dynamic NTK) stretch a trained context by up to 4x (Qwen2.5 documents

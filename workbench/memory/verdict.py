@@ -21,7 +21,7 @@ HEADROOM = {"cuda": 0.10, "cpu": 0.10}
 GPU: PyTorch's caching allocator reserves more than live tensors hold (fragmentation between
 differently sized blocks, typically a few percent to ~10%), and this estimate's GPU figures are
 not yet checked against measured peaks. CPU: under the trainer's allocator measured peak RSS ran
-1-7% above the estimate (bench/memory_accuracy.py, workbench/memory/allocator.py), and free RAM
+1-7% above the estimate (bench/memory_accuracy.py, workbench/allocator.py), and free RAM
 moves as other programs run."""
 HEADROOM_REASON = {
     "cuda": "PyTorch's caching allocator reserves more than tensors hold (fragmentation)",

@@ -22,7 +22,7 @@ from workbench.data.chat_templates import is_template_name
 from workbench.data.data_refs import absolute_data_path
 from workbench.errors import WorkbenchError
 from workbench.io_checks import check_output_dir, runs_root_option
-from workbench.memory.allocator import allocator_environment
+from workbench.allocator import allocator_environment
 from workbench.paths import runs_dir
 from workbench.runs.run_lock import ensure_run_dir_free
 from workbench.runs.rundir import (
@@ -94,7 +94,7 @@ def prepare_run_dir(config: "RunConfig", runs_root: Path | str | None = None, na
 
 def _spawn_detached(arguments: list[str], run_dir: Path) -> subprocess.Popen:
     """`python -m workbench <arguments>` in a new session, output appended to trainer.log, under the
-    allocator that keeps the trainer's RSS at its estimate (workbench/memory/allocator.py)."""
+    allocator that keeps the trainer's RSS at its estimate (workbench/allocator.py)."""
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", **allocator_environment()}
     with open(run_dir / LOG_FILE, "ab") as log:
         process = subprocess.Popen(

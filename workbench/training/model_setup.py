@@ -9,7 +9,7 @@ from workbench.config.hf_arguments import RunFacts, build_from_pretrained_argume
 from workbench.config.optimizers import OPTIMIZERS
 from workbench.data.chat_templates import new_token_peft_kwargs, resize_embeddings_for
 from workbench.errors import WorkbenchError
-from workbench.models import safetensors_model_path
+from workbench.models import keep_output_layer_input_contiguous, safetensors_model_path
 from workbench.training.adapter_compute import keep_adapter_inputs_in_compute_dtype, share_dropout_masks
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ def build_training_model(
 
     path = safetensors_model_path(resolved)
     model = AutoModelForCausalLM.from_pretrained(path, **build_from_pretrained_arguments(config, facts))
+    keep_output_layer_input_contiguous(model)  # the deck's generations during training
     if vocab_size is not None and vocab_size > model.get_input_embeddings().weight.shape[0]:
         set_seed(config.optimization.seed)  # new rows start the same way in every run of one config
         resize_embeddings_for(model, vocab_size)
