@@ -31,9 +31,9 @@ allocator is kept and the CPU estimate says how far RSS may then run above it.
 
 The commands that answer with a model (the TUI, eval, compare, demo) re-execute the same way: a
 batched prefill makes and frees large activations at every layer, and glibc faulted their pages in
-afresh each time. A 24-row prefill with a LoRA adapter (SmolLM2-135M, bf16, 2-core Xeon with AMX,
-median of 5 interleaved): 1,306 ms under glibc, 673 ms under mimalloc; a decoding step of the same
-batch 125 -> 105 ms (`bench/eval_speed.py` measures the whole evaluation).
+afresh each time. A 24-row prefill, half of it through a LoRA adapter (SmolLM2-135M, bf16, 2-core
+Xeon with AMX, 2026-12-01): 2.02 s under glibc, 1.57 s under mimalloc (`bench/batched_prefill.py`;
+decoding steps unchanged); `bench/eval_speed.py` measures a whole evaluation.
 """
 
 from __future__ import annotations

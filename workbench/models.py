@@ -17,7 +17,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from workbench.errors import WorkbenchError
 from workbench.known_errors import model_file_error
@@ -290,27 +290,26 @@ def load_model(
     return loaded.to(device).eval()
 
 
-def keep_output_layer_input_contiguous(model: "PreTrainedModel") -> Any:
+def keep_output_layer_input_contiguous(model: "PreTrainedModel") -> None:
     """Give the output layer a contiguous input, so its matmul stays one matrix multiply.
 
     Generation asks for the last position's logits only: the output layer gets
     `hidden_states[:, -1:, :]`, a strided view of the batch. With frozen weights (every PEFT base
     model: the chat engine's once an adapter is attached, the trainer's) `torch.matmul` cannot fold
     that view into one `mm` and broadcasts the weight into a batched multiply instead, copying the
-    whole vocabulary matrix once per row: on SmolLM2-135M (49,152 x 576, bf16) a 12-row prefill spent 1.03 s there instead
-    of 6 ms (measured on the 2-core Xeon, 2026-12-01). A copy of the small hidden slice avoids it.
+    whole vocabulary matrix once per row: on SmolLM2-135M (49,152 x 576, bf16) a 12-row prefill
+    spent 1.03 s there instead of 6 ms (2-core Xeon, 2026-12-01; a whole 24-row prefill 4.59 s
+    against 1.57 s, bench/batched_prefill.py). A copy of the small hidden slice avoids it.
     """
     output_layer = model.get_output_embeddings()
-    if output_layer is None:
-        return None
-    return output_layer.register_forward_pre_hook(_contiguous_first_input)  # the handle (bench/batched_prefill.py)
+    if output_layer is not None:
+        output_layer.register_forward_pre_hook(_contiguous_first_input)
 
 
 def _contiguous_first_input(_module, args):
-    hidden = args[0] if args else None
-    if hidden is None or not hasattr(hidden, "is_contiguous") or hidden.is_contiguous():
+    if not args or args[0].is_contiguous():
         return None
-    return (hidden.contiguous(), *args[1:])
+    return (args[0].contiguous(), *args[1:])
 
 
 def quiet_transformers() -> None:
