@@ -9,13 +9,19 @@ same rows three ways, greedy, answers only (no loss, no knowledge check) unless 
     base    the base model alone
     both    base + tuned in one evaluation
 
-Target: both <= 1.3x tuned. Rows: the first --rows rows of --data (default: the identity training
+Target: both <= 1.3x tuned. Each case also reports its decoding steps (forward passes of the model,
+the prefill counted as the first) and the rows they carried: a batch runs until its longest answer
+ends, so when the base answers at length and the tuned model stops early, the steps alone put a
+floor under both / tuned that no per-step saving removes. Rows: the first --rows rows of --data (default: the identity training
 set's 300 Alpaca rows, whose references are short answers). The tuned model: --run (a training run,
 its final adapter) or --adapter DIR; without either, a random LoRA adapter (r=16, all linear layers,
 non-zero B) is made on the fly, which costs the same to run as a trained one.
 
     .venv/bin/python bench/eval_speed.py [--run RUN | --adapter DIR] [--model default] [--rows 100]
-        [--max-new-tokens 48] [--batch-size 16] [--repeats 1] [--with-loss]
+        [--max-new-tokens 48] [--batch-size N [N ...]] [--repeats 1] [--with-loss]
+
+Several --batch-size values run every case at each of them, interleaved in every repeat, so
+batch sizes compare under the same load.
 Tiny check that the script works (seconds):
     .venv/bin/python bench/eval_speed.py --model TINY_DIR --rows 8 --max-new-tokens 4
 """
@@ -53,6 +59,19 @@ def make_adapter(model_dir: Path, out_dir: Path) -> Path:
     return out_dir
 
 
+class ForwardCounter:
+    """A forward pre-hook on the output layer: one call per forward pass of the model (a decoding
+    step, or a batch's prefill), with the rows that pass carried (finished rows ride along)."""
+
+    def __init__(self) -> None:
+        self.passes = 0
+        self.rows = 0
+
+    def __call__(self, _module, args) -> None:
+        self.passes += 1
+        self.rows += args[0].shape[0]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     which = parser.add_mutually_exclusive_group()
@@ -62,7 +81,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--rows", type=int, default=100)
     parser.add_argument("--max-new-tokens", type=int, default=48)
-    parser.add_argument("--batch-size", type=int, default=None, help="prompts per batch (default: the runner's)")
+    parser.add_argument("--batch-size", type=int, nargs="+", default=None,
+                        help="prompts per batch, one or several (default: the runner's)")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per case (median reported)")
     parser.add_argument("--with-loss", action="store_true", help="also score the teacher-forced loss")
     args = parser.parse_args()
@@ -94,32 +114,45 @@ def main() -> int:
     metrics = ("exact", "contains", "rougeL", "bleu", "chrf", "length") + (("loss",) if args.with_loss else ())
     base_model, tuned_model = EvalModel("base", BASE_SOURCE, "base", 0), EvalModel("tuned", tuned, tuned.label)
 
-    def plan(models):
+    def plan(models, batch_prompts):
         return EvalPlan(
             models=models, rows=rows, description=args.data.name, metrics=metrics,
             settings=SamplingSettings(temperature=0.0, max_new_tokens=args.max_new_tokens),
-            batch_prompts=args.batch_size or BATCH_PROMPTS,
+            batch_prompts=batch_prompts,
         )
 
+    batch_sizes = args.batch_size or [BATCH_PROMPTS]
     cases = {"tuned": [tuned_model], "base": [base_model], "both": [base_model, tuned_model]}
-    run_evaluation(engine, plan([base_model, tuned_model]), cancelled=lambda: False)  # warm-up
-    timings: dict[str, list[float]] = {name: [] for name in cases}
-    tokens: dict[str, int] = {}
+    runs = [(name, size) for size in batch_sizes for name in cases]
+    run_evaluation(engine, plan([base_model, tuned_model], batch_sizes[0]), cancelled=lambda: False)  # warm-up
+    counter = ForwardCounter()
+    with engine.model_for(BASE_SOURCE) as model:
+        model.get_output_embeddings().register_forward_pre_hook(counter)
+    timings: dict[tuple[str, int], list[float]] = {run: [] for run in runs}
+    tokens: dict[tuple[str, int], int] = {}
+    passes: dict[tuple[str, int], tuple[int, int]] = {}
     for _ in range(max(1, args.repeats)):
-        for name, models in cases.items():
+        for name, size in runs:
+            counter.passes = counter.rows = 0
             started = time.perf_counter()
-            results = run_evaluation(engine, plan(models))
-            timings[name].append(time.perf_counter() - started)
-            tokens[name] = sum(a["tokens"] for r in results["rows"] for a in r["answers"].values())
-    medians = {name: statistics.median(values) for name, values in timings.items()}
+            results = run_evaluation(engine, plan(cases[name], size))
+            timings[name, size].append(time.perf_counter() - started)
+            tokens[name, size] = sum(a["tokens"] for r in results["rows"] for a in r["answers"].values())
+            passes[name, size] = (counter.passes, counter.rows)
+    medians = {run: statistics.median(values) for run, values in timings.items()}
     print(f"model {engine.model_name} + {tuned.label} · {len(rows)} rows of {args.data.name} · "
-          f"max {args.max_new_tokens} new tokens · batch {args.batch_size or BATCH_PROMPTS} prompts · "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+          f"max {args.max_new_tokens} new tokens · {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
           f"allocator {'mimalloc' if tuned_allocator_loaded() else 'system'}")
-    for name in cases:
-        print(f"  {name:6} {medians[name]:7.1f} s  ({tokens[name]} answer tokens)")
-    ratio = medians["both"] / medians["tuned"]
-    print(f"both / tuned = {ratio:.2f} (target <= 1.3); both / base = {medians['both'] / medians['base']:.2f}")
+    for size in batch_sizes:
+        print(f"batch {size} prompts{' (the runner default)' if size == BATCH_PROMPTS else ''}:")
+        for name in cases:
+            steps, carried = passes[name, size]
+            print(f"  {name:6} {medians[name, size]:7.1f} s  ({tokens[name, size]} answer tokens; {steps} forward "
+                  f"passes carrying {carried} rows, {1000 * medians[name, size] / steps:.0f} ms each)")
+        both, tuned_alone, base_alone = medians["both", size], medians["tuned", size], medians["base", size]
+        print(f"  both / tuned = {both / tuned_alone:.2f} (target <= 1.3); both / base = {both / base_alone:.2f}; "
+              f"forward passes both / tuned = {passes['both', size][0] / passes['tuned', size][0]:.2f} "
+              f"(the floor the answers' lengths put under both / tuned at equal cost per pass)")
     return 0
 
 

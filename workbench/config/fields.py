@@ -27,8 +27,9 @@ USUAL_RANGES: dict[str, str] = {
         "cost ~45%, measured on the quick-demo config)"
     ),
     "optimization.torch_compile": (
-        "off for short runs; on for runs of more than a few dozen steps: the layers compile once "
-        "(~10–20 s on 2 cores) and each step then runs ~1.4× faster (measured on the quick-demo config)"
+        "off for short runs; on for runs of several hundred steps: the layers compile once (on 2 cores "
+        "~1.5 min the first time on a machine, ~10–20 s once its compile cache holds them) and each step "
+        "then runs 1.1–1.4× faster (measured on the quick-demo config)"
     ),
     "method.target_modules": "all-linear adapts attention and MLP layers and usually learns best",
     "optimization.learning_rate": "LoRA/QLoRA 1e-4–2e-4; full fine-tuning 1e-5–5e-5",

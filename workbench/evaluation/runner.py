@@ -33,11 +33,14 @@ if TYPE_CHECKING:
     from workbench.inference.settings import SamplingSettings
     from workbench.inference.sources import ModelSource
 
-BATCH_PROMPTS = DEFAULT_DECK_BATCH_SIZE // 2
-"""Prompts per batched generate, each asked to every model: base + tuned then fill one deck-sized
-batch (inference/settings.py: on a CPU a batch of ~16-24 rows costs about what one row does per
-step), so the second model's rows ride along nearly free; evaluating one model alone uses the same
-prompt batches, so the two timings compare the same schedule (bench/eval_speed.py)."""
+BATCH_PROMPTS = DEFAULT_DECK_BATCH_SIZE
+"""Prompts per batched generate, each asked to every model (base + tuned: twice as many rows).
+On a CPU a decoding step's cost is mostly reading the weights, so wider batches spread it over more
+rows; a batch runs until its longest answer ends, so they also carry finished rows longer. Measured
+with `bench/eval_speed.py --batch-size 12 24 32` (interleaved, 100 rows, SmolLM2-135M + LoRA, 2
+cores): base + tuned took 71.4 s at 12 prompts, 47.1 s at 24 and 50.0 s at 32 (docs/benchmarks.md,
+third session). Evaluating one model alone uses the same prompt batches, so the two timings compare
+the same schedule."""
 MAX_NEW_TOKENS_WITHOUT_REFERENCE = 48
 """Answers to rows that only have accepted short answers (`expect_any`) or a pattern: a name or a
 fact shows in the first sentence."""
