@@ -12,8 +12,8 @@ same rows three ways, greedy, answers only (no loss, no knowledge check) unless 
 Target: both <= 1.3x tuned. Each case also reports its decoding steps (forward passes of the model,
 the prefill counted as the first) and the rows they carried: a batch runs until its longest answer
 ends, so when the base answers at length and the tuned model stops early, the steps alone put a
-floor under both / tuned that no per-step saving removes. Rows: the first --rows rows of --data (default: the identity training
-set's 300 Alpaca rows, whose references are short answers). The tuned model: --run (a training run,
+floor under both / tuned that no per-step saving removes. Rows: the first --rows rows of --data
+(default: the identity training set's 300 Alpaca rows, whose references are short answers). The tuned model: --run (a training run,
 its final adapter) or --adapter DIR; without either, a random LoRA adapter (r=16, all linear layers,
 non-zero B) is made on the fly, which costs the same to run as a trained one.
 

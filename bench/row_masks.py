@@ -12,9 +12,9 @@ rows of the tuned model alone. Cases, inside one process, interleaved in every r
 Each case answers with 1 new token (the prefill) and with 33 (the prefill and 32 decoding steps),
 greedy, every row forced to its length; a decoding step is (t33 - t1) / 32. Forcing the length runs
 transformers' min-new-tokens processor at every step (a vocabulary-wide `where`, ~3.5 ms per call at
-24 rows in a profile), which evaluation does not, so these steps run a little above eval's. The adapter: a random
-LoRA (r=16, every linear layer, non-zero B) on the default SmolLM2-135M-Instruct, in the Chat pane's
-dtype, under the allocator the workbench's model commands use.
+24 rows in a profile), which evaluation does not, so these steps run a little above eval's. The
+adapter: a random LoRA (r=16, every linear layer, non-zero B) on the default SmolLM2-135M-Instruct,
+in the Chat pane's dtype, under the allocator the workbench's model commands use.
 
     .venv/bin/python bench/row_masks.py [--rows 24] [--rounds 3]
     .venv/bin/python bench/row_masks.py --model TINY_DIR --rows 4 --rounds 1   # does it run
@@ -96,6 +96,7 @@ def main() -> int:
         median = statistics.median(steps[case]) * 1000
         rounds = ", ".join(f"{value * 1000:.0f}" for value in steps[case])
         print(f"{case:9} {len(batches[case]):5} {statistics.median(prefills[case]):10.2f} {median:8.0f}  {rounds}")
+
     def per_round(top: str, bottom: str) -> str:
         return ", ".join(f"{a / b:.2f}" for a, b in zip(steps[top], steps[bottom]))
 

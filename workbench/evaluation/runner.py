@@ -24,7 +24,6 @@ from workbench.evaluation.metrics import METRICS, score_answer
 from workbench.evaluation.rows import EvalRow
 from workbench.evaluation.summary import summarize
 from workbench.inference.engine import GenerationJob
-from workbench.inference.settings import DEFAULT_DECK_BATCH_SIZE
 from workbench.inference.streaming import SideFinished
 
 if TYPE_CHECKING:
@@ -33,7 +32,7 @@ if TYPE_CHECKING:
     from workbench.inference.settings import SamplingSettings
     from workbench.inference.sources import ModelSource
 
-BATCH_PROMPTS = DEFAULT_DECK_BATCH_SIZE
+BATCH_PROMPTS = 24
 """Prompts per batched generate, each asked to every model (base + tuned: twice as many rows).
 On a CPU a decoding step's cost is mostly reading the weights, so wider batches spread it over more
 rows; a batch runs until its longest answer ends, so they also carry finished rows longer. Measured
