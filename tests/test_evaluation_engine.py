@@ -171,3 +171,34 @@ def test_bad_input_is_one_line_with_exit_code_2(eval_run, monkeypatch, capsys, t
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_each_batch_of_prompts_is_asked_to_every_model_in_one_generate(engine, adapter_dir, tmp_path):
+    """Base and tuned share each generate (one copy of the weights, rows routed by masks): 30 prompts
+    × 2 models decode as one batch of BATCH_PROMPTS × 2 rows, then one of the rest."""
+    from workbench.evaluation.rows import load_eval_file
+    from workbench.evaluation.runner import BATCH_PROMPTS, EvalModel, EvalPlan, run_evaluation
+    from workbench.inference.settings import SamplingSettings
+
+    prompts = 30
+    assert BATCH_PROMPTS < prompts
+    questions = tmp_path / "questions.jsonl"
+    lines = (json.dumps({"prompt": f"Question number {i}?", "expect_any": ["yes"]}) for i in range(prompts))
+    questions.write_text("\n".join(lines) + "\n")
+    tuned = source_from_directory(adapter_dir)
+    plan = EvalPlan(
+        models=[EvalModel("base", BASE_SOURCE, "base", 0), EvalModel("tuned", tuned, "tuned")],
+        rows=load_eval_file(questions).rows, description="questions", metrics=("exact",),
+        settings=SamplingSettings(temperature=0.0, max_new_tokens=2),
+    )
+    rows_per_pass: list[int] = []
+    with engine.model_for(BASE_SOURCE) as model:
+        output_layer = model.get_output_embeddings()
+    handle = output_layer.register_forward_pre_hook(lambda _m, args: rows_per_pass.append(args[0].shape[0]))
+    try:
+        results = run_evaluation(engine, plan)
+    finally:
+        handle.remove()
+    batches = [rows for index, rows in enumerate(rows_per_pass) if index == 0 or rows != rows_per_pass[index - 1]]
+    assert batches == [2 * BATCH_PROMPTS, 2 * (prompts - BATCH_PROMPTS)]
+    assert all(set(row["answers"]) == {"base", "tuned"} for row in results["rows"])
