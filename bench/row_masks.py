@@ -82,7 +82,8 @@ def main() -> int:
     prefills: dict[str, list[float]] = {case: [] for case in batches}
     loads = []
     for round_index in range(args.rounds):
-        order = list(batches)[round_index % 4:] + list(batches)[: round_index % 4]
+        shift = round_index % len(batches)
+        order = list(batches)[shift:] + list(batches)[:shift]
         for case in order:
             loads.append(os.getloadavg()[0])
             prefill = answer(case, 1)
