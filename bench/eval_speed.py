@@ -21,7 +21,9 @@ non-zero B) is made on the fly, which costs the same to run as a trained one.
         [--max-new-tokens 48] [--batch-size N [N ...]] [--repeats 1] [--with-loss]
 
 Several --batch-size values run every case at each of them, interleaved in every repeat, so
-batch sizes compare under the same load.
+batch sizes compare under the same load. --previous-engine adds the both case as the engine ran
+it before adapters were switched off once their rows are done (kept on until the batch ends),
+interleaved with the others.
 Tiny check that the script works (seconds):
     .venv/bin/python bench/eval_speed.py --model TINY_DIR --rows 8 --max-new-tokens 4
 """
@@ -34,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -85,6 +88,8 @@ def main() -> int:
                         help="prompts per batch, one or several (default: the runner's)")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per case (median reported)")
     parser.add_argument("--with-loss", action="store_true", help="also score the teacher-forced loss")
+    parser.add_argument("--previous-engine", action="store_true",
+                        help="also run both with adapters kept on until each batch ends")
     args = parser.parse_args()
 
     from workbench.allocator import reexec_script_with_allocator, tuned_allocator_loaded
@@ -123,6 +128,9 @@ def main() -> int:
 
     batch_sizes = args.batch_size or [BATCH_PROMPTS]
     cases = {"tuned": [tuned_model], "base": [base_model], "both": [base_model, tuned_model]}
+    if args.previous_engine:
+        cases["both-previous"] = [base_model, tuned_model]
+    engine_as = {name: previous_engine if name.endswith("-previous") else nullcontext for name in cases}
     runs = [(name, size) for size in batch_sizes for name in cases]
     run_evaluation(engine, plan([base_model, tuned_model], batch_sizes[0]), cancelled=lambda: False)  # warm-up
     counter = ForwardCounter()
@@ -134,9 +142,10 @@ def main() -> int:
     for _ in range(max(1, args.repeats)):
         for name, size in runs:
             counter.passes = counter.rows = 0
-            started = time.perf_counter()
-            results = run_evaluation(engine, plan(cases[name], size))
-            timings[name, size].append(time.perf_counter() - started)
+            with engine_as[name]():
+                started = time.perf_counter()
+                results = run_evaluation(engine, plan(cases[name], size))
+                timings[name, size].append(time.perf_counter() - started)
             tokens[name, size] = sum(a["tokens"] for r in results["rows"] for a in r["answers"].values())
             passes[name, size] = (counter.passes, counter.rows)
     medians = {run: statistics.median(values) for run, values in timings.items()}
@@ -147,13 +156,32 @@ def main() -> int:
         print(f"batch {size} prompts{' (the runner default)' if size == BATCH_PROMPTS else ''}:")
         for name in cases:
             steps, carried = passes[name, size]
-            print(f"  {name:6} {medians[name, size]:7.1f} s  ({tokens[name, size]} answer tokens; {steps} forward "
+            print(f"  {name:14} {medians[name, size]:7.1f} s  ({tokens[name, size]} answer tokens; {steps} forward "
                   f"passes carrying {carried} rows, {1000 * medians[name, size] / steps:.0f} ms each)")
         both, tuned_alone, base_alone = medians["both", size], medians["tuned", size], medians["base", size]
         print(f"  both / tuned = {both / tuned_alone:.2f} (target <= 1.3); both / base = {both / base_alone:.2f}; "
               f"forward passes both / tuned = {passes['both', size][0] / passes['tuned', size][0]:.2f} "
               f"(the floor the answers' lengths put under both / tuned at equal cost per pass)")
+        if args.previous_engine:
+            def per_repeat(top: str, bottom: str) -> str:
+                return ", ".join(f"{a / b:.2f}" for a, b in zip(timings[top, size], timings[bottom, size]))
+
+            print(f"  both / both-previous per repeat: {per_repeat('both', 'both-previous')}; previous both / tuned "
+                  f"{medians['both-previous', size] / tuned_alone:.2f}")
     return 0
+
+
+@contextmanager
+def previous_engine():
+    """The engine as it ran before: adapters kept on until their batch ends."""
+    from workbench.inference import engine as engine_module
+
+    retire = engine_module._AdapterRetirement.__call__
+    engine_module._AdapterRetirement.__call__ = lambda self, finished: None
+    try:
+        yield
+    finally:
+        engine_module._AdapterRetirement.__call__ = retire
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ rows of the tuned model alone. Cases, inside one process, interleaved in every r
     tuned-all  the adapter alone on all the rows (the rows' share of the second model's cost)
     mixed      half base rows, half adapter rows (what base + tuned runs: the masks' share on top)
     base-all   the base model (adapters off) on all the rows
+    mixed-done the mixed batch once its adapter rows have finished (they answer with 1 token and
+               ride along): the engine switches the adapter off, so its steps should cost base-all's
+               (it skips the min-new-tokens processor below after its first token: ~3.5 ms a step)
 
 Each case answers with 1 new token (the prefill) and with 33 (the prefill and 32 decoding steps),
 greedy, every row forced to its length; a decoding step is (t33 - t1) / 32. Forcing the length runs
@@ -68,11 +71,16 @@ def main() -> int:
         "tuned-all": [(tuned, m) for m in messages for _ in range(2)],
         "mixed": [(source, m) for m in messages for source in (BASE_SOURCE, tuned)],
         "base-all": [(BASE_SOURCE, m) for m in messages for _ in range(2)],
+        "mixed-done": [(source, m) for m in messages for source in (BASE_SOURCE, tuned)],
     }
 
     def answer(case: str, new_tokens: int) -> float:
         settings = SamplingSettings(temperature=0.0, max_new_tokens=new_tokens)
-        jobs = [GenerationJob(source, m, settings) for source, m in batches[case]]
+        done_at_once = SamplingSettings(temperature=0.0, max_new_tokens=1)
+        jobs = [
+            GenerationJob(source, m, done_at_once if case == "mixed-done" and source is tuned else settings)
+            for source, m in batches[case]
+        ]
         started = time.perf_counter()
         engine.generate(jobs, force_length=True, batch_size=len(jobs))
         return time.perf_counter() - started
@@ -92,17 +100,19 @@ def main() -> int:
     print(f"{engine.model_name} + LoRA r=16 (all linear) · mixed batch {2 * half} rows, tuned alone {half} · "
           f"{os.cpu_count()} CPUs · load {min(loads):.1f}-{max(loads):.1f} · {args.rounds} rounds, order rotating · "
           f"allocator {'mimalloc' if tuned_allocator_loaded() else 'system'}")
-    print(f"{'case':9} {'rows':>5} {'prefill s':>10} {'ms/step':>8}  per round")
+    print(f"{'case':10} {'rows':>5} {'prefill s':>10} {'ms/step':>8}  per round")
     for case in batches:
         median = statistics.median(steps[case]) * 1000
         rounds = ", ".join(f"{value * 1000:.0f}" for value in steps[case])
-        print(f"{case:9} {len(batches[case]):5} {statistics.median(prefills[case]):10.2f} {median:8.0f}  {rounds}")
+        print(f"{case:10} {len(batches[case]):5} {statistics.median(prefills[case]):10.2f} {median:8.0f}  {rounds}")
 
     def per_round(top: str, bottom: str) -> str:
         return ", ".join(f"{a / b:.2f}" for a, b in zip(steps[top], steps[bottom]))
 
     print(f"per round: mixed / tuned {per_round('mixed', 'tuned')} = rows (tuned-all / tuned) "
           f"{per_round('tuned-all', 'tuned')} x masks (mixed / tuned-all) {per_round('mixed', 'tuned-all')}")
+    print(f"per round: mixed-done / base-all {per_round('mixed-done', 'base-all')}; "
+          f"mixed-done / mixed {per_round('mixed-done', 'mixed')}")
     return 0
 
 

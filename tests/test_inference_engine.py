@@ -118,6 +118,33 @@ def test_plain_lora_rows_are_routed_by_mask_and_the_masks_are_removed_after(engi
     assert base_alone.token_ids == reference_greedy(tiny_model_dir, None, messages, 8)
 
 
+def test_an_adapter_is_switched_off_once_its_rows_are_done_and_the_rest_still_match(engine, tiny_model_dir, adapter_dir):
+    """A tuned row that ends after 2 tokens beside a base row of 8: the adapter runs for the 2
+    forward passes its row needs, not the batch's 8, and every answer is still its model's own."""
+    import peft.tuners.lora.layer as lora_layer
+
+    tuned = source_from_directory(adapter_dir)
+    messages = build_messages(None, [], "Say something.")
+    short = SamplingSettings(max_new_tokens=2)
+    engine.generate([GenerationJob(tuned, messages, short)])  # attach before counting
+    counted = next(m.lora_B[name] for m in engine._peft.modules() if isinstance(m, lora_layer.Linear) for name in m.lora_B)
+    calls = []
+    handle = counted.register_forward_hook(lambda module, inputs, output: calls.append(inputs[0].shape[0]))
+    try:
+        base_answer, tuned_answer = engine.generate(
+            [GenerationJob(BASE_SOURCE, messages, GREEDY_8), GenerationJob(tuned, messages, short)], force_length=True
+        )
+        assert calls == [2, 2], "the adapter ran for the prefill and the tuned row's second token only"
+        assert base_answer.token_ids == reference_greedy(tiny_model_dir, None, messages, 8)
+        assert tuned_answer.token_ids == reference_greedy(tiny_model_dir, adapter_dir, messages, 2)
+        calls.clear()
+        (alone,) = engine.generate([GenerationJob(tuned, messages, GREEDY_8)], force_length=True)
+    finally:
+        handle.remove()
+    assert len(calls) == 8, "the adapter is on again for the next batch"
+    assert alone.token_ids == reference_greedy(tiny_model_dir, adapter_dir, messages, 8)
+
+
 def test_merged_model_runs_as_a_second_model_and_matches_its_adapter(engine, tiny_model_dir, adapter_dir, tmp_path):
     from peft import PeftModel
 

@@ -15,7 +15,9 @@ Many prompts at once (decks, `workbench compare`, eval): `start(jobs, batch_size
 per prompt × model and runs each model's rows as consecutive batches of at most N rows, each row
 reported the moment it ends. Finished rows still ride along until their batch ends: `generate`
 has no way to drop a row from its cache mid-batch, and writing our own decoding loop to do it
-would trade transformers' tested one for a saving bounded by the longest answer in a batch.
+would trade transformers' tested one for a saving bounded by the longest answer in a batch. What
+the engine does drop is an adapter whose rows have all finished: it is switched off for the rest
+of the batch (the rows still decoding are the other models'; a finished row's tokens are ignored).
 """
 
 from __future__ import annotations
@@ -491,7 +493,7 @@ class ChatEngine:
             self._drop_least_used(keep={name})
             group = _Group(self._base, self._lock, adapter_names=[name])
         # A CPU share of the budget, as a generation takes one (workbench/cpu_budget.py).
-        with group.lock, self._cpu_share(group), self._adapter_routing(group) as model:
+        with group.lock, self._cpu_share(group), self._adapter_routing(group) as (model, _after_step):
             yield model
 
     def _left_pad(self, prompts: list[list[int]]):
@@ -547,20 +549,23 @@ class ChatEngine:
     def _adapter_routing(self, group: _Group):
         """Route rows to adapters: all base -> adapters off; one adapter -> it active; mixed -> row masks.
 
-        Runs under the group's lock, so switching PEFT's shared adapter state here is safe.
+        Yields (model, after_step): after_step takes every row's finished flag after each decoding
+        step and switches off the adapters whose rows are all done (mixed batches only). Runs under
+        the group's lock, so switching PEFT's shared adapter state here is safe.
         """
         names = group.adapter_names
+        unchanged = _keep_routing
         if group.model is not self._base or self._peft is None:
-            yield group.model
+            yield group.model, unchanged
         elif all(name == BASE_ADAPTER_NAME for name in names):
             with self._peft.disable_adapter():
-                yield self._peft
+                yield self._peft, unchanged
         elif len(set(names)) == 1:
             self._peft.set_adapter(names[0], inference_mode=True)
-            yield self._peft
+            yield self._peft, unchanged
         else:
-            with self._row_masks(names, group.lora_outputs):
-                yield self._peft
+            with self._row_masks(names, group.lora_outputs) as retire_finished:
+                yield self._peft, retire_finished
 
     def _plain_lora_outputs(self, adapters: set[str]) -> Optional[dict[str, list]]:
         """Each adapter's lora_B modules, when every one of its layers is a plain LoRA Linear (no DoRA or
@@ -588,16 +593,20 @@ class ChatEngine:
 
         parameter = next(self._base.parameters())
         handles = []
+        retirement = None
         try:
             for name, modules in lora_outputs.items():
                 rows = [1.0 if row_name == name else 0.0 for row_name in row_adapters]
                 mask = torch.tensor(rows, dtype=parameter.dtype, device=parameter.device).view(-1, 1, 1)
                 handles += [module.register_forward_hook(_mask_output(mask)) for module in modules]
             self._peft.base_model.set_adapter(sorted(lora_outputs), inference_mode=True)
-            yield
+            retirement = _AdapterRetirement(self._peft, row_adapters, lora_outputs)
+            yield retirement
         finally:
             for handle in handles:
                 handle.remove()
+            if retirement is not None:
+                retirement.restore()
 
     def _run_group(self, group: _Group, emit, cancel: threading.Event, force_length: bool) -> None:
         import torch
@@ -624,9 +633,10 @@ class ChatEngine:
                 self._decoding_tokenizer(group), group.sides, limits, self.eos_token_ids, emit, cancel, started, stop_at_eos=not force_length
             )
             stopping = StoppingCriteriaList([CancelCriterion(cancel), RowLengthCriterion(input_ids.shape[1], limits)])
-            with torch.inference_mode(), self._cpu_share(group) as share, self._adapter_routing(group) as model:
+            with torch.inference_mode(), self._cpu_share(group) as share, self._adapter_routing(group) as (model, after_step):
                 if share is not None:
                     streamer.on_step = share.refresh
+                streamer.after_step = after_step
                 model.generate(
                     input_ids=input_ids,
                     attention_mask=attention_mask,
@@ -655,6 +665,49 @@ def _split_rows(group: _Group, batch_size: Optional[int]) -> list[_Group]:
             )
         )
     return parts
+
+
+def _keep_routing(finished: list[bool]) -> None:
+    """after_step for batches of one model: nothing to switch off while any row decodes."""
+
+
+class _AdapterRetirement:
+    """Switches off each adapter of a mixed batch once every row it answers has finished.
+
+    Finished rows ride along until the batch ends (generate keeps them) and their tokens are
+    ignored, so they need no adapter: the rows still decoding then pay only for the adapters they
+    use, and the base rows of a base + tuned batch decode at the base model's cost once the tuned
+    rows are done. Rows are independent in every layer, so switching an adapter off changes
+    nothing for the others."""
+
+    def __init__(self, peft, row_adapters: list[str], adapters: dict[str, list]) -> None:
+        self.peft = peft
+        self.row_adapters = row_adapters
+        self.active = set(adapters)
+        self.layers_off = False
+
+    def __call__(self, finished: list[bool]) -> None:
+        decoding = {name for name, done in zip(self.row_adapters, finished) if not done}
+        retired = self.active - decoding
+        if not retired or self.layers_off:
+            return
+        self.active -= retired
+        if self.active:
+            self.peft.base_model.set_adapter(sorted(self.active), inference_mode=True)
+        else:
+            self._switch_layers(on=False)
+
+    def restore(self) -> None:
+        if self.layers_off:
+            self._switch_layers(on=True)
+
+    def _switch_layers(self, on: bool) -> None:
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        for module in self.peft.modules():
+            if isinstance(module, BaseTunerLayer):
+                module.enable_adapters(on)
+        self.layers_off = not on
 
 
 def _mask_output(mask):

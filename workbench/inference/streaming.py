@@ -61,7 +61,8 @@ class BatchStreamer:
     A row is finished at its first end-of-turn token or at its own `max_new_tokens`; later tokens
     for it (padding, while other rows go on) are ignored. `end()` finishes the rows still open, as
     "cancelled" when the cancel flag is set. `on_step` is called at every decoding step, in
-    generate's thread (the engine re-reads its CPU share there).
+    generate's thread (the engine re-reads its CPU share there); `after_step` after each step's
+    tokens are taken, with every row's finished flag (the engine retires adapters whose rows are done).
     """
 
     def __init__(
@@ -75,6 +76,7 @@ class BatchStreamer:
         started_at: float,
         stop_at_eos: bool = True,
         on_step: Callable[[], object] = lambda: None,
+        after_step: Callable[[list[bool]], object] = lambda finished: None,
     ) -> None:
         self.tokenizer = tokenizer
         self.rows = [_Row(side, limit) for side, limit in zip(sides, max_new_tokens)]
@@ -84,6 +86,7 @@ class BatchStreamer:
         self.started_at = started_at
         self.stop_at_eos = stop_at_eos
         self.on_step = on_step
+        self.after_step = after_step
         self._prompt_seen = False
 
     def put(self, value: "torch.Tensor") -> None:
@@ -106,6 +109,7 @@ class BatchStreamer:
                 self._finish(row, "length")
             else:
                 self._emit_text(row, final=False)
+        self.after_step([row.done for row in self.rows])
 
     def end(self) -> None:
         for row in self.rows:
