@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 
-def make_tiny_adapter(model_dir: Path, out_dir: Path, *, seed: int = 1, r: int = 4, use_dora: bool = False) -> Path:
-    """A LoRA adapter on every linear layer with random (non-zero) B, so it really changes the answers."""
+def make_tiny_adapter(
+    model_dir: Path, out_dir: Path, *, seed: int = 1, r: int = 4, use_dora: bool = False, modules_to_save: Sequence[str] = ()
+) -> Path:
+    """A LoRA adapter on every linear layer with random (non-zero) B, so it really changes the answers;
+    `modules_to_save` adds fully trained copies of those modules, perturbed as well."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -16,12 +19,17 @@ def make_tiny_adapter(model_dir: Path, out_dir: Path, *, seed: int = 1, r: int =
 
     torch.manual_seed(seed)
     model = load_model(model_dir)
-    config = LoraConfig(r=r, lora_alpha=4 * r, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM", use_dora=use_dora)
+    config = LoraConfig(
+        r=r, lora_alpha=4 * r, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM",
+        use_dora=use_dora, modules_to_save=list(modules_to_save) or None,
+    )
     peft_model = get_peft_model(model, config)
     with torch.no_grad():
         for name, parameter in peft_model.named_parameters():
             if "lora_B" in name:
                 parameter.normal_(0, 0.5)
+            elif "modules_to_save" in name:
+                parameter.add_(torch.randn_like(parameter))
     peft_model.save_pretrained(out_dir)
     load_tokenizer(model_dir).save_pretrained(out_dir)
     return Path(out_dir)

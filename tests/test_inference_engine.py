@@ -32,6 +32,11 @@ def dora_adapter_dir(tiny_model_dir, tmp_path_factory):
     return make_tiny_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapter-dora"), seed=3, use_dora=True)
 
 
+@pytest.fixture(scope="module")
+def saved_modules_adapter_dir(tiny_model_dir, tmp_path_factory):
+    return make_tiny_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapter-lm-head"), seed=4, modules_to_save=["lm_head"])
+
+
 @pytest.fixture()
 def engine(tiny_model_dir):
     return ChatEngine.load(str(tiny_model_dir), placement=("fp32", "cpu"))  # the references below are fp32
@@ -62,10 +67,11 @@ def reference_greedy(model_dir, adapter_dir, messages, max_new_tokens, force_len
     return out[0, ids.shape[1] :].tolist()
 
 
-@pytest.mark.parametrize("adapter", ["adapter_dir", "dora_adapter_dir"])
+@pytest.mark.parametrize("adapter", ["adapter_dir", "dora_adapter_dir", "saved_modules_adapter_dir"])
 def test_base_and_adapter_rows_in_one_batch_match_each_model_alone(engine, tiny_model_dir, adapter, request):
     """Plain LoRA shares the batch through row masks; DoRA (which neither masks nor PEFT can mix)
-    runs its side after the base's: either way each side answers as its model alone."""
+    and an adapter with fully trained module copies (modules_to_save, which masks cannot route)
+    run their side after the base's: either way each side answers as its model alone."""
     adapter_dir = request.getfixturevalue(adapter)
     tuned = source_from_directory(adapter_dir)
     messages = build_messages(None, [], "Say something.")

@@ -6,9 +6,10 @@ of the batch is active, and each adapter's update is multiplied by 1 on its own 
 others. That costs one small multiply per layer, where PEFT's mixed-batch routing
 (`adapter_names=["__base__", name]`) gathers and scatters the rows of every layer: on a CPU with
 native bf16 the mask made a base + tuned pair's own time 3% shorter (docs/benchmarks.md, Chat).
-DoRA and other LoRA variants cannot be masked (nor mixed by PEFT): their sides run one after the
-other under the same lock, each with its adapter switched on alone. A separate full model (a merged export) runs in its own `generate`, in its
-own thread. Every `generate` on the shared weights holds the engine's lock, and attaching an
+DoRA and other LoRA variants cannot be masked (nor mixed by PEFT), nor can an adapter that carries
+fully trained copies of modules (`modules_to_save`: the copy would answer the base rows too). Their
+sides run one after the other under the same lock, each with its adapter switched on alone. A
+separate full model (a merged export) runs in its own `generate`, in its own thread. Every `generate` on the shared weights holds the engine's lock, and attaching an
 adapter takes the same lock, so adapter state never changes under a running generation.
 
 Many prompts at once (decks, `workbench compare`, eval): `start(jobs, batch_size=N)` takes one job
@@ -569,8 +570,10 @@ class ChatEngine:
 
     def _plain_lora_outputs(self, adapters: set[str]) -> Optional[dict[str, list]]:
         """Each adapter's lora_B modules, when every one of its layers is a plain LoRA Linear (no DoRA or
-        other variant, no embedding LoRA), so masking lora_B's output removes its whole update; else None."""
+        other variant, no embedding LoRA, no fully trained module copy), so masking lora_B's output
+        removes its whole update; else None."""
         from peft.tuners.lora.layer import Linear as LoraLinear
+        from peft.utils import ModulesToSaveWrapper
 
         outputs: dict[str, list] = {name: [] for name in adapters}
         for module in self._peft.modules():
@@ -579,6 +582,8 @@ class ChatEngine:
                     return None
                 if name in getattr(getattr(module, "token_adapter", None), "trainable_tokens_delta", {}):
                     return None  # new-token rows: PEFT refuses two adapters' rows of the same ids at once
+                if isinstance(module, ModulesToSaveWrapper) and name in module.modules_to_save:
+                    return None  # its trained copy of the module would answer the base rows too
                 if name not in getattr(module, "lora_A", {}):
                     continue
                 if type(module) is not LoraLinear or name in module.lora_variant:
