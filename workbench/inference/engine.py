@@ -9,8 +9,9 @@ native bf16 the mask made a base + tuned pair's own time 3% shorter (docs/benchm
 DoRA and other LoRA variants cannot be masked (nor mixed by PEFT), nor can an adapter that carries
 fully trained copies of modules (`modules_to_save`: the copy would answer the base rows too). Their
 sides run one after the other under the same lock, each with its adapter switched on alone. A
-separate full model (a merged export) runs in its own `generate`, in its own thread. Every `generate` on the shared weights holds the engine's lock, and attaching an
-adapter takes the same lock, so adapter state never changes under a running generation.
+separate full model (a merged export) runs in its own `generate`, in its own thread. Every
+`generate` on the shared weights holds the engine's lock, and attaching an adapter takes the same
+lock, so adapter state never changes under a running generation.
 
 Many prompts at once (decks, `workbench compare`, eval): `start(jobs, batch_size=N)` takes one job
 per prompt × model and runs each model's rows as consecutive batches of at most N rows, each row
@@ -555,15 +556,14 @@ class ChatEngine:
         the group's lock, so switching PEFT's shared adapter state here is safe.
         """
         names = group.adapter_names
-        unchanged = _keep_routing
         if group.model is not self._base or self._peft is None:
-            yield group.model, unchanged
+            yield group.model, _keep_routing
         elif all(name == BASE_ADAPTER_NAME for name in names):
             with self._peft.disable_adapter():
-                yield self._peft, unchanged
+                yield self._peft, _keep_routing
         elif len(set(names)) == 1:
             self._peft.set_adapter(names[0], inference_mode=True)
-            yield self._peft, unchanged
+            yield self._peft, _keep_routing
         else:
             with self._row_masks(names, group.lora_outputs) as retire_finished:
                 yield self._peft, retire_finished
