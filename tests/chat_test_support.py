@@ -8,10 +8,18 @@ from typing import Optional, Sequence
 
 
 def make_tiny_adapter(
-    model_dir: Path, out_dir: Path, *, seed: int = 1, r: int = 4, use_dora: bool = False, modules_to_save: Sequence[str] = ()
+    model_dir: Path,
+    out_dir: Path,
+    *,
+    seed: int = 1,
+    r: int = 4,
+    use_dora: bool = False,
+    modules_to_save: Sequence[str] = (),
+    bias: str = "none",
 ) -> Path:
     """A LoRA adapter on every linear layer with random (non-zero) B, so it really changes the answers;
-    `modules_to_save` adds fully trained copies of those modules, perturbed as well."""
+    `modules_to_save` adds fully trained copies of those modules and `bias="all"` trains the base
+    layers' own biases, each perturbed as well."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -21,14 +29,14 @@ def make_tiny_adapter(
     model = load_model(model_dir)
     config = LoraConfig(
         r=r, lora_alpha=4 * r, target_modules="all-linear", init_lora_weights=False, task_type="CAUSAL_LM",
-        use_dora=use_dora, modules_to_save=list(modules_to_save) or None,
+        use_dora=use_dora, modules_to_save=list(modules_to_save) or None, bias=bias,
     )
     peft_model = get_peft_model(model, config)
     with torch.no_grad():
         for name, parameter in peft_model.named_parameters():
             if "lora_B" in name:
                 parameter.normal_(0, 0.5)
-            elif "modules_to_save" in name:
+            elif "modules_to_save" in name or (bias != "none" and name.endswith(".bias")):
                 parameter.add_(torch.randn_like(parameter))
     peft_model.save_pretrained(out_dir)
     load_tokenizer(model_dir).save_pretrained(out_dir)

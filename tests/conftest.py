@@ -34,8 +34,9 @@ def default_tokenizer(default_model_dir):
     return load_tokenizer(default_model_dir)
 
 
-def build_tiny_llama(directory: Path, tokenizer, *, seed: int = 0) -> Path:
-    """A 2-layer random Llama with the default model's tokenizer and chat template, saved as safetensors."""
+def build_tiny_llama(directory: Path, tokenizer, *, seed: int = 0, attention_bias: bool = False) -> Path:
+    """A 2-layer random Llama with the default model's tokenizer and chat template, saved as safetensors
+    (`attention_bias`: q/k/v/o with biases, as in Qwen2-style models)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -52,6 +53,7 @@ def build_tiny_llama(directory: Path, tokenizer, *, seed: int = 0) -> Path:
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        attention_bias=attention_bias,
     )
     model = LlamaForCausalLM(config)
     model.save_pretrained(directory, safe_serialization=True)

@@ -37,6 +37,13 @@ def saved_modules_adapter_dir(tiny_model_dir, tmp_path_factory):
     return make_tiny_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapter-lm-head"), seed=4, modules_to_save=["lm_head"])
 
 
+@pytest.fixture(scope="module")
+def biased_model_dir(tmp_path_factory, default_tokenizer):
+    from conftest import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-biased"), default_tokenizer, attention_bias=True)
+
+
 @pytest.fixture()
 def engine(tiny_model_dir):
     return ChatEngine.load(str(tiny_model_dir), placement=("fp32", "cpu"))  # the references below are fp32
@@ -149,6 +156,23 @@ def test_an_adapter_is_switched_off_once_its_rows_are_done_and_the_rest_still_ma
         handle.remove()
     assert len(calls) == 8, "the adapter is on again for the next batch"
     assert alone.token_ids == reference_greedy(tiny_model_dir, adapter_dir, messages, 8)
+
+
+def test_an_adapter_that_trained_the_base_biases_leaves_the_base_side_its_own(biased_model_dir, tmp_path):
+    """PEFT's bias="all" saves the base layers' biases with the adapter and loads them into the
+    base model itself; such an adapter answers from its own merged copy, so the base side stays the base."""
+    engine = ChatEngine.load(str(biased_model_dir), placement=("fp32", "cpu"))
+    adapter_dir = make_tiny_adapter(biased_model_dir, tmp_path / "bias-adapter", seed=5, bias="all")
+    tuned = source_from_directory(adapter_dir)
+    messages = build_messages(None, [], "Say something.")
+    base_answer, tuned_answer = engine.generate(
+        [GenerationJob(BASE_SOURCE, messages, GREEDY_8), GenerationJob(tuned, messages, GREEDY_8)], force_length=True
+    )
+    assert base_answer.token_ids == reference_greedy(biased_model_dir, None, messages, 8)
+    assert tuned_answer.token_ids == reference_greedy(biased_model_dir, adapter_dir, messages, 8)
+    assert base_answer.token_ids != tuned_answer.token_ids
+    (base_again,) = engine.generate([GenerationJob(BASE_SOURCE, messages, GREEDY_8)], force_length=True)
+    assert base_again.token_ids == base_answer.token_ids
 
 
 def test_merged_model_runs_as_a_second_model_and_matches_its_adapter(engine, tiny_model_dir, adapter_dir, tmp_path):

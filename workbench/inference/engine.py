@@ -9,7 +9,9 @@ native bf16 the mask made a base + tuned pair's own time 3% shorter (docs/benchm
 DoRA and other LoRA variants cannot be masked (nor mixed by PEFT), nor can an adapter that carries
 fully trained copies of modules (`modules_to_save`: the copy would answer the base rows too). Their
 sides run one after the other under the same lock, each with its adapter switched on alone. A
-separate full model (a merged export) runs in its own `generate`, in its own thread. Every
+separate full model runs in its own `generate`, in its own thread: a merged export, or an adapter
+that trained the base layers' own biases (PEFT's bias="all"), which attaching would write into the
+shared base, merged into a copy of the base instead. Every
 `generate` on the shared weights holds the engine's lock, and attaching an adapter takes the same
 lock, so adapter state never changes under a running generation.
 
@@ -42,7 +44,7 @@ from workbench.errors import WorkbenchError
 from workbench.inference.prompt_limits import model_context_length, prompt_fit_problem
 from workbench.inference.prompting import encode_prompt, load_saved_tokenizer
 from workbench.inference.settings import SamplingSettings
-from workbench.inference.sources import ModelSource
+from workbench.inference.sources import ModelSource, adapter_trains_base_biases
 from workbench.inference.streaming import (
     BatchStreamer,
     CancelCriterion,
@@ -246,7 +248,7 @@ class ChatEngine:
             return
         if source.path is None:
             raise WorkbenchError(f"{source.label}: has no directory")
-        if source.kind == "model":
+        if self._answers_separately(source):
             self._load_separate_model(source)
         else:
             self._drop_least_used(keep={self._adapter_name(source)})
@@ -367,18 +369,50 @@ class ChatEngine:
             if value == name:
                 del self._adapter_names[key]
 
+    def _answers_separately(self, source: ModelSource) -> bool:
+        """Whether `source` answers from a model of its own: a merged export, or an adapter that
+        changes the base model's own weights when attached (PEFT's bias="all" or "lora_only" saves
+        the base layers' biases with the adapter and loads them into the shared base, which would
+        change the base side's answers too)."""
+        if source.kind == "model":
+            return True
+        return source.kind == "adapter" and source.path is not None and adapter_trains_base_biases(source.path)
+
     def _load_separate_model(self, source: ModelSource) -> tuple[Any, threading.Lock]:
-        """A second full model (merged export) in the base's dtype and device; loaded once."""
+        """A second full model in the base's dtype and device, loaded once: a merged export, or a
+        fresh copy of the base with the adapter merged into it."""
         with self._separate_models_lock:
             loaded = self._separate_models.get(source.path)
             if loaded is None:
                 parameter = next(self._base.parameters())
                 dtype = {"torch.float32": "fp32", "torch.bfloat16": "bf16", "torch.float16": "fp16"}[str(parameter.dtype)]
-                model = load_model(source.path, dtype=dtype, device=str(parameter.device))
+                if source.kind == "adapter":
+                    model = self._merged_copy(source, dtype, str(parameter.device))
+                else:
+                    model = load_model(source.path, dtype=dtype, device=str(parameter.device))
                 self._model_tokenizers[id(model)] = self.tokenizer_for(source)
                 loaded = (model, threading.Lock())
                 self._separate_models[source.path] = loaded
         return loaded
+
+    def _merged_copy(self, source: ModelSource, dtype: str, device: str):
+        from peft import PeftModel
+
+        if self.model_path is None:
+            raise WorkbenchError(f"adapter {source.path}: it trains the base model's biases, which needs a copy of "
+                                 f"{self.model_name} from its directory, and this engine has none")
+        copy = load_model(self.model_path, dtype=dtype, device=device)
+        resize_embeddings_for(copy, len(self.tokenizer_for(source)))
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+                merged = PeftModel.from_pretrained(copy, str(source.path), is_trainable=False).merge_and_unload()
+        except Exception as error:  # shapes that do not fit, unsupported PEFT types
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise WorkbenchError(
+                f"adapter {source.path}: cannot merge into {self.model_name}: {reason[:300]} (was it trained on this base model?)"
+            ) from None
+        return merged.eval()
 
     # -- generating ----------------------------------------------------------------------------
 
@@ -427,7 +461,7 @@ class ChatEngine:
             too_long = prompt_fit_problem(len(prompt), self.context_length)
             if too_long:  # refused before anything starts: generating past the context takes minutes, then garbles
                 raise WorkbenchError(too_long if len(jobs) == 1 else f"prompt {side + 1} of {len(jobs)}: {too_long}")
-            if job.source.kind == "model":
+            if self._answers_separately(job.source):
                 model, lock = self._load_separate_model(job.source)
                 group = groups.setdefault(id(model), _Group(model, lock))
                 group.adapter_names.append(BASE_ADAPTER_NAME)
@@ -487,7 +521,7 @@ class ChatEngine:
         """The model that answers as `source`, held under its lock, for teacher-forced scoring
         (evaluation's loss and log-likelihoods): the shared weights with the source's adapter on
         alone (all off for the base), or the separate model of a merged export."""
-        if source.kind == "model":
+        if self._answers_separately(source):
             model, lock = self._load_separate_model(source)
             group = _Group(model, lock, adapter_names=[BASE_ADAPTER_NAME])
         else:

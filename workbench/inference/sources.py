@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Optional
 
@@ -69,6 +70,28 @@ def _weights_kind(directory: Path) -> Optional[str]:
     if (directory / MODEL_CONFIG_FILE).is_file() and any(directory.glob("*.safetensors")):
         return "model"
     return None
+
+
+def adapter_trains_base_biases(directory: Path) -> bool:
+    """Whether a PEFT adapter carries the base layers' own biases (LoRA with bias="all" or
+    "lora_only"), read from its weights file's tensor names without loading it."""
+    weights = Path(directory) / "adapter_model.safetensors"
+    try:
+        return _names_base_biases(str(weights), weights.stat().st_mtime_ns)
+    except OSError:  # no weights file: attaching it reports that
+        return False
+
+
+@lru_cache(maxsize=64)
+def _names_base_biases(weights: str, _modified_ns: int) -> bool:
+    """Read once per version of the file (every batch asks)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(weights, framework="pt") as handle:
+            return any(key.endswith(".bias") and "lora_" not in key for key in handle.keys())
+    except Exception:  # a damaged file: attaching it reports the error
+        return False
 
 
 def find_run_dir(path: Path) -> Optional[Path]:
