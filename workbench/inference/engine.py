@@ -11,9 +11,9 @@ fully trained copies of modules (`modules_to_save`: the copy would answer the ba
 sides run one after the other under the same lock, each with its adapter switched on alone. A
 separate full model runs in its own `generate`, in its own thread: a merged export, or an adapter
 that trained the base layers' own biases (PEFT's bias="all"), which attaching would write into the
-shared base, merged into a copy of the base instead. Every
-`generate` on the shared weights holds the engine's lock, and attaching an adapter takes the same
-lock, so adapter state never changes under a running generation.
+shared base, merged into a copy of the base instead. Every `generate` on the shared weights holds
+the engine's lock, and attaching an adapter takes the same lock, so adapter state never changes
+under a running generation.
 
 Many prompts at once (decks, `workbench compare`, eval): `start(jobs, batch_size=N)` takes one job
 per prompt × model and runs each model's rows as consecutive batches of at most N rows, each row
