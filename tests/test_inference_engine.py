@@ -158,6 +158,21 @@ def test_an_adapter_is_switched_off_once_its_rows_are_done_and_the_rest_still_ma
     assert alone.token_ids == reference_greedy(tiny_model_dir, adapter_dir, messages, 8)
 
 
+def test_with_two_adapters_the_one_done_first_is_switched_off_and_the_other_stays_on(
+    engine, tiny_model_dir, adapter_dir, second_adapter_dir
+):
+    first, second = source_from_directory(adapter_dir), source_from_directory(second_adapter_dir)
+    messages = build_messages(None, [], "Compare us.")
+    short = SamplingSettings(max_new_tokens=2)
+    base_answer, first_answer, second_answer = engine.generate(
+        [GenerationJob(BASE_SOURCE, messages, GREEDY_8), GenerationJob(first, messages, short), GenerationJob(second, messages, GREEDY_8)],
+        force_length=True,
+    )
+    assert base_answer.token_ids == reference_greedy(tiny_model_dir, None, messages, 8)
+    assert first_answer.token_ids == reference_greedy(tiny_model_dir, adapter_dir, messages, 2)
+    assert second_answer.token_ids == reference_greedy(tiny_model_dir, second_adapter_dir, messages, 8)
+
+
 def test_an_adapter_that_trained_the_base_biases_leaves_the_base_side_its_own(biased_model_dir, tmp_path):
     """PEFT's bias="all" saves the base layers' biases with the adapter and loads them into the
     base model itself; such an adapter answers from its own merged copy, so the base side stays the base."""
