@@ -10,11 +10,13 @@ Prints the wall time, the token-length summary, and how many of each planted def
 With --tui it also opens the file in the Data pane (headless, 120x40) and times listing the rows,
 paging through them while the checks run and after, and the checks themselves.
 
-With --floor-pairs N it measures the tokenize-only floor against `inspect` in N interleaved pairs
-(the order alternates from pair to pair; the 1-minute load average is printed for each run): the
+With --floor-pairs N it measures the tokenize-only floor against `inspect` in N interleaved rounds
+(the order rotates from round to round; the 1-minute load average is printed for each run): the
 floor is a process that loads the same tokenizer (the `tokenizers` library alone) and tokenizes
 the texts `inspect` counts, every row rendered through the same chat template beforehand, all of
-them in one `encode_batch_fast` call on every core. The ratio inspect / floor is taken per pair.
+them in one `encode_batch_fast` call on every core. Each round runs the floor under the system
+allocator and under mimalloc, inspect as shipped (under mimalloc) and inspect under the system
+allocator; the ratios are taken per round.
 """
 
 from __future__ import annotations
@@ -184,35 +186,57 @@ def write_rendered_texts(rows_path: Path, texts_path: Path) -> tuple[Path, int]:
     return Path(resolve_model(None).path) / "tokenizer.json", len(texts)
 
 
-def timed(command: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, subprocess.CompletedProcess]:
     """(wall seconds, CPU seconds of the child, the finished process)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    finished = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ})
+    finished = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env={**os.environ, **(env or {})})
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), finished
 
 
 def floor_pairs(path: Path, pairs: int, directory: Path) -> None:
-    """inspect against the tokenize-only floor, in interleaved pairs."""
+    """inspect against the tokenize-only floor, in interleaved rounds (the order rotates).
+
+    Each round runs the floor under the system allocator and under mimalloc (inspect runs under
+    mimalloc, which the `tokenizers` library's own allocations get too, so the fair floor has it as
+    well), inspect as shipped, and inspect under the system allocator (WORKBENCH_ALLOCATOR=system)."""
+    sys.path.insert(0, str(REPO))
+    from workbench.allocator import allocator_environment
+
     tokenizer_json, count = write_rendered_texts(path, directory / "rendered.json")
     floor = [sys.executable, "-c", FLOOR_PROGRAM, str(tokenizer_json), str(directory / "rendered.json")]
     inspect = [sys.executable, "-m", "workbench", "data", "inspect", str(path), "--json"]
-    print(f"floor: {count:,} rendered texts; pairs alternate which runs first")
-    ratios = []
+    runs = {
+        "floor": (floor, {}),
+        "floor-mimalloc": (floor, allocator_environment()),
+        "inspect": (inspect, {}),
+        "inspect-system": (inspect, {"WORKBENCH_ALLOCATOR": "system"}),
+    }
+    print(f"floor: {count:,} rendered texts; rounds rotate the order")
+    measured: dict[str, list[float]] = {name: [] for name in runs}
     for number in range(pairs):
-        measured = {}
-        for name in (("floor", "inspect") if number % 2 == 0 else ("inspect", "floor")):
+        names = list(runs)
+        for name in names[number % len(names):] + names[: number % len(names)]:
             load = os.getloadavg()[0]
-            wall, cpu, finished = timed(floor if name == "floor" else inspect)
+            command, env = runs[name]
+            wall, cpu, finished = timed(command, env)
             if finished.returncode != 0:
                 raise SystemExit(f"{name} failed: {finished.stderr[-2000:]}")
-            measured[name] = wall
-            print(f"  pair {number + 1} {name:>7}: {wall:5.1f} s wall, {cpu:5.1f} s CPU (load {load:.2f})", flush=True)
-        ratios.append(measured["inspect"] / measured["floor"])
-    median = sorted(ratios)[len(ratios) // 2] if len(ratios) % 2 else sum(sorted(ratios)[len(ratios) // 2 - 1 : len(ratios) // 2 + 1]) / 2
-    print(f"inspect / floor per pair: {', '.join(f'{r:.2f}' for r in ratios)}; median {median:.2f} (target <= 1.15)")
+            measured[name].append(wall)
+            print(f"  round {number + 1} {name:>14}: {wall:5.1f} s wall, {cpu:5.1f} s CPU (load {load:.2f})", flush=True)
+
+    def ratios(top: str, bottom: str) -> str:
+        values = sorted(a / b for a, b in zip(measured[top], measured[bottom]))
+        middle = len(values) // 2
+        median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+        per_round = ", ".join(f"{a / b:.2f}" for a, b in zip(measured[top], measured[bottom]))
+        return f"{per_round}; median {median:.2f}"
+
+    print(f"inspect / floor per round: {ratios('inspect', 'floor')} (target <= 1.15)")
+    print(f"inspect / floor-mimalloc per round: {ratios('inspect', 'floor-mimalloc')}")
+    print(f"inspect-system / floor per round: {ratios('inspect-system', 'floor')}")
 
 
 def main() -> int:
@@ -221,7 +245,7 @@ def main() -> int:
     parser.add_argument("--keep", help="also write the generated file here")
     parser.add_argument("--tui", action="store_true", help="also time the Data pane on the same file")
     parser.add_argument("--floor-pairs", type=int, default=0,
-                        help="instead: N interleaved pairs of inspect against the tokenize-only floor")
+                        help="instead: N interleaved rounds of inspect against the tokenize-only floor")
     args = parser.parse_args()
 
     rows, planted = build_rows(args.rows)

@@ -78,9 +78,13 @@ def test_the_launcher_gives_the_trainer_child_the_allocator(monkeypatch, tmp_pat
 
 
 @pytest.mark.parametrize(("argv", "reexecuted"), [
-    (["eval", "some-run"], True), (["compare", "--run", "r"], True), ([], True), (["data", "inspect", "x.json"], False),
+    (["eval", "some-run"], True), (["compare", "--run", "r"], True), ([], True), (["data", "inspect", "x.json"], True),
+    (["data", "clean", "x.json", "-o", "out.jsonl"], True), (["data", "show", "x.json", "--row", "0"], False),
+    (["models"], False),
 ])
-def test_commands_that_answer_with_a_model_restart_under_mimalloc_once(monkeypatch, argv, reexecuted):
+def test_commands_that_answer_with_a_model_or_read_a_whole_file_restart_under_mimalloc_once(monkeypatch, argv, reexecuted):
+    """The TUI, eval, compare, the demo, `data inspect` and `data clean` restart under mimalloc;
+    one-row and quick commands (and any --help) do not."""
     import workbench_cli.main as cli_main
 
     restarts = []
@@ -101,3 +105,12 @@ def test_commands_that_answer_with_a_model_restart_under_mimalloc_once(monkeypat
     except Stop:
         pass
     assert restarts == ([argv or ["tui"]] if reexecuted else [])
+
+
+def test_help_never_restarts():
+    from workbench_cli.main import restarts_under_allocator
+
+    assert restarts_under_allocator(["data", "inspect", "x.json"])
+    assert not restarts_under_allocator(["data", "inspect", "--help"])
+    assert not restarts_under_allocator(["eval", "-h"])
+    assert not restarts_under_allocator(["data"])

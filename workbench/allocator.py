@@ -33,7 +33,11 @@ The commands that answer with a model (the TUI, eval, compare, demo) re-execute 
 batched prefill makes and frees large activations at every layer, and glibc faulted their pages in
 afresh each time. A 24-row prefill, half of it through a LoRA adapter (SmolLM2-135M, bf16, 2-core
 Xeon with AMX, 2026-12-01): 2.02 s under glibc, 1.57 s under mimalloc (`bench/batched_prefill.py`;
-decoding steps unchanged); `bench/eval_speed.py` measures a whole evaluation.
+decoding steps unchanged); `bench/eval_speed.py` measures a whole evaluation. `data inspect` and
+`data clean` re-execute too: the `tokenizers` library's batch encoder allocates per token on every
+core, and under glibc that alone doubled its time (100,000 rendered rows in one `encode_batch_fast`
+call: 19.0-22.8 s under glibc, 9.4-9.7 s under mimalloc; `inspect` 24.7-25.9 s against 21.1-22.4 s;
+`bench/data_scale.py --floor-pairs 3`, docs/benchmarks.md, fourth session).
 """
 
 from __future__ import annotations
