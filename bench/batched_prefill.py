@@ -19,7 +19,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,22 +30,15 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def child(rows: int, repeats: int) -> dict:
-    from workbench.cpu_budget import prepare_process
+    from engine_setup import demo_prompts, engine_with_random_adapter
 
-    prepare_process()
-    from eval_speed import make_adapter
-    from transformers.utils import logging as hf_logging
-
+    engine, tuned = engine_with_random_adapter("default", "prefill-")
     from workbench.allocator import tuned_allocator_loaded
-    from workbench.inference.engine import ChatEngine, GenerationJob
+    from workbench.inference.engine import GenerationJob
     from workbench.inference.settings import SamplingSettings
-    from workbench.inference.sources import BASE_SOURCE, source_from_directory
+    from workbench.inference.sources import BASE_SOURCE
 
-    hf_logging.disable_progress_bar()
-    engine = ChatEngine.load("default")
-    tuned = source_from_directory(make_adapter(engine.model_path, Path(tempfile.mkdtemp(prefix="prefill-"))))
-    engine.attach(tuned)
-    prompts = [line for line in (ROOT / "sample_data" / "demo_prompts.txt").read_text().splitlines() if line.strip()]
+    prompts = demo_prompts()
     jobs = [
         GenerationJob(source, [{"role": "user", "content": prompts[index % len(prompts)]}], None)
         for index in range(rows // 2) for source in (BASE_SOURCE, tuned)

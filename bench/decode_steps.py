@@ -29,7 +29,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -53,25 +52,20 @@ def main() -> int:
     from workbench.allocator import reexec_script_with_allocator, tuned_allocator_loaded
 
     reexec_script_with_allocator()
+    from engine_setup import demo_prompts, engine_with_random_adapter
+
+    engine, tuned = engine_with_random_adapter(args.model, "decode-steps-")
     import torch
-    from eval_speed import make_adapter
-    from transformers.utils import logging as hf_logging
 
-    from workbench.cpu_budget import prepare_process
-    from workbench.inference.engine import BASE_ADAPTER_NAME, ChatEngine
+    from workbench.inference.engine import BASE_ADAPTER_NAME
     from workbench.inference.prompting import encode_prompt
-    from workbench.inference.sources import BASE_SOURCE, source_from_directory
+    from workbench.inference.sources import BASE_SOURCE
 
-    prepare_process()
-    hf_logging.disable_progress_bar()
-    engine = ChatEngine.load(args.model)
-    tuned = source_from_directory(make_adapter(engine.model_path, Path(tempfile.mkdtemp(prefix="decode-steps-"))))
-    engine.attach(tuned)
     with engine.model_for(tuned) as model:
         adapter = model.active_adapter
     with engine.model_for(BASE_SOURCE) as model:
         peft = model
-    prompts = [line for line in (ROOT / "sample_data" / "demo_prompts.txt").read_text().splitlines() if line.strip()]
+    prompts = demo_prompts()
     n = args.rows
 
     def routing(case: str):

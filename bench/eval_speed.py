@@ -45,23 +45,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 DEFAULT_DATA = Path(__file__).resolve().parent.parent / "sample_data" / "identity_alpaca.json"
 
 
-def make_adapter(model_dir: Path, out_dir: Path) -> Path:
-    """A LoRA adapter on every linear layer with non-zero B, so it changes every answer."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    from workbench.models import load_model
-
-    torch.manual_seed(0)
-    model = get_peft_model(load_model(model_dir), LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", task_type="CAUSAL_LM"))
-    with torch.no_grad():
-        for name, parameter in model.named_parameters():
-            if "lora_B" in name:
-                parameter.normal_(0, 0.02)
-    model.save_pretrained(out_dir)
-    return out_dir
-
-
 class ForwardCounter:
     """A forward pre-hook on the output layer: one call per forward pass of the model (a decoding
     step, or a batch's prefill), with the rows that pass carried (finished rows ride along)."""
@@ -95,6 +78,7 @@ def main() -> int:
     from workbench.allocator import reexec_script_with_allocator, tuned_allocator_loaded
 
     reexec_script_with_allocator()  # the allocator `workbench eval` runs with
+    from engine_setup import make_adapter
     from transformers.utils import logging as hf_logging
 
     from workbench.cpu_budget import prepare_process

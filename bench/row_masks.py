@@ -29,7 +29,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -50,20 +49,14 @@ def main() -> int:
     from workbench.allocator import reexec_script_with_allocator, tuned_allocator_loaded
 
     reexec_script_with_allocator()
-    from eval_speed import make_adapter
-    from transformers.utils import logging as hf_logging
+    from engine_setup import demo_prompts, engine_with_random_adapter
 
-    from workbench.cpu_budget import prepare_process
-    from workbench.inference.engine import ChatEngine, GenerationJob
+    engine, tuned = engine_with_random_adapter(args.model, "row-masks-")
+    from workbench.inference.engine import GenerationJob
     from workbench.inference.settings import SamplingSettings
-    from workbench.inference.sources import BASE_SOURCE, source_from_directory
+    from workbench.inference.sources import BASE_SOURCE
 
-    prepare_process()
-    hf_logging.disable_progress_bar()
-    engine = ChatEngine.load(args.model)
-    tuned = source_from_directory(make_adapter(engine.model_path, Path(tempfile.mkdtemp(prefix="row-masks-"))))
-    engine.attach(tuned)
-    prompts = [line for line in (ROOT / "sample_data" / "demo_prompts.txt").read_text().splitlines() if line.strip()]
+    prompts = demo_prompts()
     half = max(1, args.rows // 2)
     messages = [[{"role": "user", "content": prompts[index % len(prompts)]}] for index in range(half)]
     batches = {
