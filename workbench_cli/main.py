@@ -43,9 +43,9 @@ which the tokenizer's batch encoder needs more than anything (workbench/allocato
 
 def restarts_under_allocator(argv: list[str]) -> bool:
     """Whether this command line re-executes itself under mimalloc before it starts."""
-    if {"-h", "--help"} & set(argv) or not argv:
+    if not argv or {"-h", "--help"} & set(argv):
         return False
-    return argv[0] in MODEL_COMMANDS or (argv[0] == "data" and argv[1:2] != [] and argv[1] in WHOLE_FILE_DATA_ACTIONS)
+    return argv[0] in MODEL_COMMANDS or (argv[0] == "data" and len(argv) > 1 and argv[1] in WHOLE_FILE_DATA_ACTIONS)
 
 
 def build_parser(chosen: str | None = None) -> tuple[argparse.ArgumentParser, dict[str, object]]:
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     elif argv[0] == "-h":
         argv = ["--help"]
     command = argv[0] if argv[0] in COMMANDS else ""
-    if from_command_line and command and restarts_under_allocator(argv):
+    if from_command_line and restarts_under_allocator(argv):
         reexec_with_allocator(argv)  # once, before anything heavy loads (workbench/allocator.py)
     parser, modules = build_parser(command)
     args, unparsed = parser.parse_known_args(argv)
