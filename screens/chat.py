@@ -29,6 +29,7 @@ from widgets.chat_settings import ChatSettings, SettingsDialog
 from widgets.file_picker import FilePicker
 from workbench.cpu_budget import CpuBudget, current_split
 from workbench.errors import WorkbenchError
+from workbench.known_errors import first_line
 from workbench.inference.deck import load_saved_deck
 from workbench.inference.engine import engine_for
 from workbench.inference.latency import LatencyLog
@@ -73,11 +74,6 @@ SIDES = ("base", "tuned")
 def _is_model_directory(folder: Path) -> bool:
     """A folder the picker opens instead of browsing: it holds an adapter or a model's config."""
     return (folder / "adapter_config.json").is_file() or (folder / "config.json").is_file()
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _session_attribute(name: str) -> property:
@@ -483,7 +479,7 @@ class ChatScreen(PaneScreen):
                     time.sleep(REPAINT_INTERVAL_S)
             self.post_message(self.GenerationDone(generation, list(stream.answers)))
         except Exception as error:  # every failure is shown in the pane, never a hang
-            self.post_message(self.GenerationDone(generation, [None, None], _one_line(error)))
+            self.post_message(self.GenerationDone(generation, [None, None], first_line(error)))
 
     def on_chat_screen_progress(self, message: Progress) -> None:
         if self.waiting is not None:
@@ -541,7 +537,7 @@ class ChatScreen(PaneScreen):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "chat-generate" and event.state == WorkerState.ERROR and self.generating:
-            self.post_message(self.GenerationDone(self.generation, [None, None], _one_line(event.worker.error)))
+            self.post_message(self.GenerationDone(self.generation, [None, None], first_line(event.worker.error)))
 
     def action_stop(self) -> None:
         if self.generating:

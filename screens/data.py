@@ -44,6 +44,7 @@ from workbench.data.recipe import export_session
 from workbench.data.templating import render_training_example
 from workbench.data.token_lengths import TokenCounter, load_data_tokenizer
 from workbench.errors import WorkbenchError
+from workbench.known_errors import first_line
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -854,7 +855,7 @@ class DataScreen(PaneScreen):
         error = event.worker.error
         if isinstance(error, Cancelled):
             return
-        text = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+        text = first_line(error)
         if not isinstance(error, WorkbenchError):
             text = f"{type(error).__name__}: {text}"
         group = event.worker.group

@@ -42,6 +42,7 @@ from workbench.inference.deck import read_prompt_file
 from workbench.inference.engine import engine_for
 from workbench.inference.prompting import read_run_config
 from workbench.inference.sources import BASE_SOURCE, run_source
+from workbench.known_errors import first_line
 from workbench.paths import RUNS_DIR_ENV
 from workbench.runs.launch import start_run
 from workbench.runs.rundir import read_status
@@ -467,11 +468,11 @@ class DemoApp(WorkbenchApp):
         super().on_worker_state_changed(event)
         if event.worker.group == "demo-scores" and event.state == WorkerState.ERROR:
             error = event.worker.error
-            self.set_guide_status(f"Scoring stopped: {str(error).splitlines()[0] if str(error).strip() else type(error).__name__}")
+            self.set_guide_status(f"Scoring stopped: {first_line(error)}")
         if event.worker.group == "demo-training" and event.state == WorkerState.ERROR:
             self._training_requested = False
             error = event.worker.error
-            text = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+            text = first_line(error)
             self.set_guide_status(f"Training could not start: {text}")
             self.notify(text, title="Training not started", severity="error", timeout=10)
 

@@ -32,6 +32,7 @@ from workbench.evaluation.report import read_results, write_results
 from workbench.evaluation.runner import EvalCancelled, EvalProgress, run_evaluation
 from workbench.inference.engine import engine_for
 from workbench.inference.sources import BASE_SOURCE, run_source
+from workbench.known_errors import first_line
 from workbench.models import resolve_model
 from workbench.paths import runs_dir
 from workbench.runs.monitor import RunView
@@ -144,7 +145,7 @@ class EvalScreen(Screen):
             return
 
         error = event.worker.error
-        text = "Stopped." if isinstance(error, EvalCancelled) else (str(error).splitlines()[0] if str(error).strip() else type(error).__name__)
+        text = "Stopped." if isinstance(error, EvalCancelled) else first_line(error)
         self.query_one(EvalView).show_progress(0.0, text)
         if not isinstance(error, EvalCancelled):
             self.notify(text, title="Evaluation failed", severity="error", timeout=10)

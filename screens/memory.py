@@ -31,6 +31,7 @@ from widgets.memory_inputs import CONFIG_MODEL, FIELDS, WHATIF_GPU, WHATIF_MODEL
 from widgets.memory_report import MemoryReport
 from workbench.config.fields import get_value
 from workbench.errors import WorkbenchError
+from workbench.known_errors import first_line
 from workbench.memory import (
     check_fit,
     estimate_training_memory,
@@ -248,7 +249,7 @@ class MemoryScreen(PaneScreen):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "memory-spec" and event.state == WorkerState.ERROR:
             error = event.worker.error
-            text = str(error).splitlines()[0] if str(error) else type(error).__name__
+            text = first_line(error)
             self.query_one(MemoryReport).show_message(f"[red]Cannot size {self.spec_source}: {text}[/red]")
 
     def _devices(self):

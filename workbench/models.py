@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from workbench.errors import WorkbenchError
-from workbench.known_errors import model_file_error
+from workbench.known_errors import first_line, model_file_error
 from workbench.paths import cache_dir
 from workbench.precision import torch_dtype
 from workbench.staging import remove_stale_staging, staging_path
@@ -203,8 +203,7 @@ def _resolve_hub_id(name: str, allow_download: bool) -> ResolvedModel:
         # A short etag timeout so an unreachable hub fails quickly instead of hanging.
         path = snapshot_download(name, allow_patterns=patterns, etag_timeout=5)
     except Exception as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WorkbenchError(f"model {name!r}: could not download from the Hugging Face Hub: {first_line}") from None
+        raise WorkbenchError(f"model {name!r}: could not download from the Hugging Face Hub: {first_line(error)}") from None
     return ResolvedModel(Path(path), name, "hub")
 
 

@@ -31,6 +31,7 @@ from workbench.config.distributed import trainer_arguments as distributed_traine
 from workbench.config.optimizers import OPTIMIZERS
 from workbench.config.schema import RunConfig
 from workbench.errors import WorkbenchError
+from workbench.known_errors import first_line
 from workbench.paths import runs_dir
 from workbench.precision import DTYPE_NAMES, TrainingPrecision, resolve_training_precision, torch_dtype
 from workbench.config.attention import run_attention
@@ -360,7 +361,7 @@ def build_training_arguments(config: RunConfig, facts: RunFacts):
     except ValueError as error:
         if not config.optimization.extra:
             raise
-        raise WorkbenchError(f"optimization.extra: TrainingArguments refuses these settings: {_first_line(error)}") from None
+        raise WorkbenchError(f"optimization.extra: TrainingArguments refuses these settings: {first_line(error)}") from None
 
 
 def build_lora_config(config: RunConfig, extra_peft_kwargs: Mapping[str, Any] | None = None):
@@ -461,7 +462,7 @@ def pass_through_problems(
     try:
         TrainingArguments(**training_arguments_kwargs(config, facts))
     except (ValueError, TypeError) as error:
-        problems.append(("optimization.extra", f"TrainingArguments refuses these settings: {_first_line(error)}"))
+        problems.append(("optimization.extra", f"TrainingArguments refuses these settings: {first_line(error)}"))
     return problems
 
 
@@ -518,7 +519,3 @@ def _type_name(annotation: Any) -> str:
     import re
 
     return re.sub(r"\b(?:[A-Za-z_]\w*\.)+(\w+)", r"\1", str(annotation)).replace("NoneType", "None")
-
-
-def _first_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]

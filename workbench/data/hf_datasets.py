@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from workbench.errors import WorkbenchError
+from workbench.known_errors import first_line
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -62,11 +63,6 @@ def _quiet_datasets(offline: bool = False) -> Iterator[None]:
                 datasets.enable_progress_bars()
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _pick_split(loaded: Any, split: str | None, where: str) -> "Dataset":
     """One split of a DatasetDict (train by default), or the Dataset itself."""
     from datasets import DatasetDict
@@ -98,7 +94,7 @@ def open_arrow_file(path: Path) -> "Dataset":
                 with pa.memory_map(str(path)) as source:
                     return Dataset(ipc.open_file(source).read_all())
             except Exception:
-                raise WorkbenchError(f"{path}: not a readable Arrow file: {_first_line(stream_error)}") from None
+                raise WorkbenchError(f"{path}: not a readable Arrow file: {first_line(stream_error)}") from None
 
 
 def open_saved_dataset(path: Path, split: str | None) -> "Dataset":
@@ -109,7 +105,7 @@ def open_saved_dataset(path: Path, split: str | None) -> "Dataset":
         try:
             loaded = load_from_disk(str(path))
         except Exception as error:
-            raise WorkbenchError(f"{path}: not a readable save_to_disk directory: {_first_line(error)}") from None
+            raise WorkbenchError(f"{path}: not a readable save_to_disk directory: {first_line(error)}") from None
     return _pick_split(loaded, split, str(path))
 
 
@@ -129,7 +125,7 @@ def open_cached_dataset(dataset_id: str, subset: str | None, split: str | None) 
                 "or save it to a local file"
             ) from None
         except Exception as error:
-            raise WorkbenchError(f"{where}: cannot read it from the local datasets cache: {_first_line(error)}") from None
+            raise WorkbenchError(f"{where}: cannot read it from the local datasets cache: {first_line(error)}") from None
     return _pick_split(loaded, split, where)
 
 

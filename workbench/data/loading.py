@@ -28,6 +28,7 @@ from workbench.data.formats import (
 )
 from workbench.data.json_rows import JsonRows, parse_json_document, read_json_array, read_json_lines, split_lines
 from workbench.errors import WorkbenchError
+from workbench.known_errors import first_line
 from workbench.io_checks import MAX_DATA_FILE_BYTES, check_input_file, decode_utf8_text, read_input_bytes
 
 SUFFIX_KINDS = {suffix: kind for suffix, kind in FILE_KINDS.items() if kind != "arrow"}
@@ -121,11 +122,6 @@ def _read_json(path: Path, text: str, warnings: list[str] | None = None) -> list
     raise WorkbenchError(f"{path}: the top-level JSON value is {type(value).__name__}; expected a list of rows")
 
 
-def _arrow_error_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _read_csv(path: Path, raw: bytes, text: str) -> list[_Record]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -151,7 +147,7 @@ def _read_csv(path: Path, raw: bytes, text: str) -> list[_Record]:
 
 
 def _csv_problem(error: Exception) -> str:
-    return _arrow_error_line(error).removeprefix("CSV parse error: ")
+    return first_line(error).removeprefix("CSV parse error: ")
 
 
 def _csv_error_where(path: Path, raw: bytes, text: str) -> str:
@@ -203,7 +199,7 @@ def _read_parquet(path: Path) -> list[_Record]:
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
-        raise WorkbenchError(f"{path}: not a readable Parquet file: {_arrow_error_line(error)}") from None
+        raise WorkbenchError(f"{path}: not a readable Parquet file: {first_line(error)}") from None
     return [_Record(row, None) for row in table.to_pylist()]
 
 

@@ -28,6 +28,7 @@ from workbench.config.yaml_limits import safe_load_bounded
 from workbench.data.cleaning import OPERATIONS, CleaningSession, Operation
 from workbench.data.export import atomic_write_lines, write_jsonl
 from workbench.errors import WorkbenchError
+from workbench.known_errors import first_line
 from workbench.io_checks import MAX_CONFIG_BYTES, read_input_text
 
 RECIPE_VERSION = 1
@@ -126,7 +127,7 @@ def read_recipe(path: str | Path) -> Recipe:
     try:
         document = safe_load_bounded(read_input_text(path, label=f"--recipe {path}", max_bytes=MAX_CONFIG_BYTES), str(path))
     except yaml.YAMLError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise WorkbenchError(f"{path}: not a readable YAML recipe: {first}") from None
     if not isinstance(document, dict) or document.get("workbench_recipe") != RECIPE_VERSION:
         raise WorkbenchError(f"{path}: not a workbench recipe (missing 'workbench_recipe: {RECIPE_VERSION}')")

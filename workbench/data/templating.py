@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from workbench.data.conversation import Conversation, Message
 from workbench.data.system_prompt import with_system_prompt
 from workbench.errors import WorkbenchError
+from workbench.known_errors import first_line
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -103,7 +104,7 @@ def render_chat_text(
     except WorkbenchError:
         raise
     except Exception as error:  # jinja's raise_exception and TemplateError carry the template's reason
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         raise WorkbenchError(f"chat template: cannot render this conversation: {reason}") from None
 
 

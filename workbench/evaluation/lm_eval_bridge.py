@@ -12,6 +12,7 @@ import os
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from workbench.errors import WorkbenchError
+from workbench.known_errors import first_line
 
 if TYPE_CHECKING:
     from workbench.evaluation.runner import EvalModel
@@ -58,7 +59,7 @@ def run_lm_eval(
         try:
             output = lm_eval.simple_evaluate(model=HFLM(**options), tasks=list(tasks), limit=limit)
         except Exception as error:  # missing task data offline, unknown task names
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = first_line(error)
             raise WorkbenchError(f"--lm-eval: {model.label}: {reason[:300]} (is the task data in the local cache?)") from None
         results[model.key] = {
             task: {name.split(",")[0]: float(value) for name, value in metrics.items() if isinstance(value, (int, float))}

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
+from workbench.known_errors import first_line
 
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
@@ -26,6 +27,5 @@ def push_folder(folder: Path, repo_id: str) -> str:
         api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="model",
                           commit_message="Upload from SFT Workbench")
     except Exception as error:  # network, authentication, permissions: one line, no traceback
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise WorkbenchError(f"--push-to-hub {repo_id}: {first_line}") from None
+        raise WorkbenchError(f"--push-to-hub {repo_id}: {first_line(error)}") from None
     return f"https://huggingface.co/{repo_id}"

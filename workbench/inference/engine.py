@@ -41,6 +41,7 @@ from workbench.cpu_budget import chat_share
 from workbench.data.chat_templates import resize_embeddings_for
 from workbench.devices import inference_placement
 from workbench.errors import WorkbenchError
+from workbench.known_errors import first_line
 from workbench.inference.prompt_limits import model_context_length, prompt_fit_problem
 from workbench.inference.prompting import encode_prompt, load_saved_tokenizer
 from workbench.inference.settings import SamplingSettings
@@ -316,7 +317,7 @@ class ChatEngine:
         except Exception as error:  # missing files, unsupported PEFT types
             if self._peft is not None and name in self._peft.peft_config:
                 self._peft.delete_adapter(name)
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = first_line(error)
             raise WorkbenchError(
                 f"adapter {source.path}: cannot attach to {self.model_name}: {reason[:300]} "
                 "(was it trained on this base model?)"
@@ -408,7 +409,7 @@ class ChatEngine:
                 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
                 merged = PeftModel.from_pretrained(copy, str(source.path), is_trainable=False).merge_and_unload()
         except Exception as error:  # shapes that do not fit, unsupported PEFT types
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = first_line(error)
             raise WorkbenchError(
                 f"adapter {source.path}: cannot merge into {self.model_name}: {reason[:300]} (was it trained on this base model?)"
             ) from None
