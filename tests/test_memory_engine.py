@@ -72,7 +72,7 @@ def test_adamw_keeps_8_bytes_of_state_per_trainable_fp32_parameter(llama8b):
     eight_bit = estimate_training_memory(llama8b, MemoryInputs(method="lora", optimizer="adamw_8bit"))
     assert eight_bit.optimizer_state == 2 * eight_bit.trainable_params
     sgd = estimate_training_memory(llama8b, MemoryInputs(method="lora", optimizer="sgd"))
-    assert sgd.optimizer_state == 0 and sgd.optimizer_temporaries == 0
+    assert sgd.optimizer_state == 0
 
 
 def test_bytes_per_parameter_match_the_known_regimes(llama8b):
@@ -92,7 +92,7 @@ def test_peak_is_weights_plus_optimizer_plus_the_larger_phase(llama8b):
     ):
         e = estimate_training_memory(llama8b, inputs)
         expected = e.weights + e.optimizer_state + e.framework_overhead + max(
-            e.activations + e.logits, e.gradients + e.optimizer_temporaries
+            e.activations + e.logits, e.gradients
         )
         assert e.total_bytes == expected
         assert sum(e.at_peak().values()) == e.total_bytes
@@ -118,7 +118,8 @@ def test_inputs_move_the_estimate_the_right_way(llama8b):
     assert estimate_training_memory(llama8b, base.with_changes(gradient_checkpointing=True)).activations < e.activations / 5
     # embeddings and lm_head (1.05B of the 8B parameters) are not quantized, and fp32 after k-bit preparation
     assert estimate_training_memory(llama8b, base.with_changes(method="qlora")).weights < e.weights / 2
-    assert estimate_training_memory(llama8b, base.with_changes(method="full")).total_bytes > 3 * e.total_bytes
+    # full fine-tuning adds 16 bytes per parameter (fp32 gradients and Adam moments; 128 GB at 8B) to the same activations
+    assert estimate_training_memory(llama8b, base.with_changes(method="full")).total_bytes > 2.5 * e.total_bytes
     assert estimate_training_memory(llama8b, base.with_changes(lora_dropout=0.1)).activations > e.activations
     eager = estimate_training_memory(llama8b, base.with_changes(attention="eager"))
     # eager keeps batch x heads x seq x seq softmax probabilities per layer

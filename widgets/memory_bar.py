@@ -11,7 +11,6 @@ COMPONENT_COLORS = {
     "weights": "#4e79a7",
     "gradients": "#f28e2b",
     "optimizer state": "#e15759",
-    "optimizer temporaries": "#ff9da7",
     "activations": "#59a14f",
     "logits": "#edc948",
     "evaluation": "#76b7b2",

@@ -3,7 +3,8 @@
 The peak is weights + optimizer state + the larger of two phases:
 - backward: saved activations plus the logits and their gradients (largest right at the start of
   the backward pass, when every layer's activations are still alive), and
-- optimizer step: all gradients plus the optimizer's temporary tensors.
+- optimizer step: all gradients (every optimizer offered updates in place: fused AdamW, bitsandbytes'
+  kernels and SGD build no temporaries).
 Framework overhead (CUDA context, or the CPU process's own working memory) comes on top.
 
 Activations are counted tensor by tensor for a Llama-style decoder layer as PyTorch autograd
@@ -59,7 +60,6 @@ COMPONENTS = (
     "weights",
     "gradients",
     "optimizer state",
-    "optimizer temporaries",
     "activations",
     "logits",
     "evaluation",
@@ -67,7 +67,7 @@ COMPONENTS = (
 )
 _PHASES = {
     "backward": ("activations", "logits"),
-    "optimizer step": ("gradients", "optimizer temporaries"),
+    "optimizer step": ("gradients",),
     "evaluation": ("evaluation",),
 }
 
@@ -77,7 +77,7 @@ class MemoryEstimate:
     """Bytes per device for one configuration, and how they add up to the peak.
 
     `total_bytes` is the peak: weights + optimizer state + framework overhead + the largest of three
-    phases: backward (activations + logits), the optimizer step (gradients + optimizer temporaries)
+    phases: backward (activations + logits), the optimizer step (gradients)
     and evaluation (its forward pass without gradients, at the evaluation batch).
     """
 
@@ -87,7 +87,6 @@ class MemoryEstimate:
     weights: int
     gradients: int
     optimizer_state: int
-    optimizer_temporaries: int
     activations: int
     logits: int
     framework_overhead: int
@@ -102,7 +101,7 @@ class MemoryEstimate:
 
     @property
     def step_phase_bytes(self) -> int:
-        return self.gradients + self.optimizer_temporaries
+        return self.gradients
 
     def _phase_bytes(self) -> dict[str, int]:
         return {"backward": self.backward_phase_bytes, "optimizer step": self.step_phase_bytes,
@@ -124,7 +123,6 @@ class MemoryEstimate:
             "weights": self.weights,
             "gradients": self.gradients,
             "optimizer state": self.optimizer_state,
-            "optimizer temporaries": self.optimizer_temporaries,
             "activations": self.activations,
             "logits": self.logits,
             "evaluation": self.evaluation,
@@ -216,22 +214,6 @@ def _optimizer_bytes_per_param(inputs: MemoryInputs, regime: _Regime) -> int:
     if state == "8bit":
         return 2
     return 0
-
-
-def _optimizer_temporaries(spec: ModelSpec, inputs: MemoryInputs, regime: _Regime, trainable: int) -> int:
-    optimizer = OPTIMIZERS[inputs.optimizer]
-    if optimizer.bitsandbytes or optimizer.state == "none":
-        return 0  # bitsandbytes (8-bit and paged) updates in one fused kernel; plain SGD updates in place
-    if inputs.device == "cuda":
-        # foreach AdamW builds sqrt(v) for every parameter at once
-        return trainable * regime.trainable
-    # On CPU AdamW runs tensor by tensor: sqrt(v) and its scaled copy of the largest tensor coexist.
-    if inputs.method == "full":
-        largest = spec.largest_tensor_params
-    else:
-        adapted = selected_linears(spec, inputs.lora_targets)
-        largest = max(inputs.lora_r * max(s.in_features, s.out_features) for s in adapted)
-    return 2 * largest * regime.trainable
 
 
 def _input_copies_bytes(width: int, needing: int, from_stream: bool, inputs: MemoryInputs, regime: _Regime) -> int:
@@ -458,7 +440,6 @@ def estimate_training_memory(spec: ModelSpec, inputs: MemoryInputs) -> MemoryEst
     weights = _weights_bytes(spec, inputs, regime, trainable)
     gradients = trainable * regime.trainable
     optimizer_state = trainable * _optimizer_bytes_per_param(inputs, regime)
-    temporaries = _optimizer_temporaries(spec, inputs, regime, trainable)
     logits = _logits(spec, inputs, regime)
     activations = _activations(spec, inputs, regime, logits)
     evaluation = _evaluation(spec, inputs, regime)
@@ -471,7 +452,6 @@ def estimate_training_memory(spec: ModelSpec, inputs: MemoryInputs) -> MemoryEst
         else:
             gradients //= gpus
             optimizer_state //= gpus
-            temporaries //= gpus
             if inputs.sharding == "zero3":
                 # each device keeps its shard, plus the current and prefetched layer gathered in full
                 layer_params = (spec.total_params - spec.embedding_params - spec.lm_head_params) // spec.num_layers
@@ -485,7 +465,6 @@ def estimate_training_memory(spec: ModelSpec, inputs: MemoryInputs) -> MemoryEst
         weights=int(weights),
         gradients=int(gradients),
         optimizer_state=int(optimizer_state),
-        optimizer_temporaries=int(temporaries),
         activations=int(activations),
         logits=int(logits),
         framework_overhead=int(overhead),
