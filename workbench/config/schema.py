@@ -190,7 +190,10 @@ class OptimizationSection(Section):
     lr_scheduler_type: SchedulerType = Field("cosine", description="learning-rate schedule after warm-up")
     weight_decay: float = Field(0.0, ge=0.0, description="L2-style decay on weights")
     max_grad_norm: float = Field(1.0, ge=0.0, description="gradient clipping threshold (0 = off)")
-    optim: OptimizerName = Field("adamw_torch", description="optimizer; the 8-bit and paged ones (bitsandbytes, CUDA) save optimizer memory")
+    optim: OptimizerName = Field(
+        "adamw_torch",
+        description="optimizer; adamw_torch runs PyTorch's fused AdamW; the 8-bit and paged ones (bitsandbytes, CUDA) save optimizer memory",
+    )
     neftune_noise_alpha: Optional[float] = Field(None, gt=0, description="NEFTune embedding noise (off when empty)")
     gradient_checkpointing: bool = Field(False, description="recompute activations to save memory (~30% slower)")
     torch_compile: bool = Field(
