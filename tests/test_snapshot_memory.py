@@ -11,7 +11,7 @@ def test_memory_pane_snapshot(snap_compare, fixed_devices):
     with the disabled "Apply to run config ^y" and "Reset ^l" buttons, "SmolLM2-135M · 0.13B params ·
     4,884,480 trainable · fp32 on CPU · peak …", the stacked bar (blue weights, green activations, yellow
     logits, brown framework overhead, grey free space, the yellow fit line ╎ and the budget ┃ at the right
-    end), its scale and legend, the green "Fits: …" verdict, then (below the fold) the fit line with its 10% headroom and
+    end), its scale and legend, the green "Fits: …" verdict, then (below the fold) the fit line with its 15% headroom and
     reason; footer with ^y Apply and ^l Reset."""
     app = make_app(load_model=False, device_report=fixed_devices, initial_pane="memory")
     assert snap_compare(app, terminal_size=(80, 24))

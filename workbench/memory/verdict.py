@@ -15,17 +15,18 @@ from workbench.units import GIB, format_bytes
 if TYPE_CHECKING:
     from workbench.devices import DeviceReport
 
-HEADROOM = {"cuda": 0.10, "cpu": 0.10}
+HEADROOM = {"cuda": 0.10, "cpu": 0.15}
 """Share of the budget a run should leave free, per device kind; the fit line is the rest.
 
 GPU: PyTorch's caching allocator reserves more than live tensors hold (fragmentation between
 differently sized blocks, typically a few percent to ~10%), and this estimate's GPU figures are
 not yet checked against measured peaks. CPU: under the trainer's allocator measured peak RSS ran
-1-7% above the estimate (bench/memory_accuracy.py, workbench/allocator.py), and free RAM
-moves as other programs run."""
+from 11% below to 13% above the estimate over the whole grid and the quick-demo run (the most
+above: full fine-tuning at batch 1; bench/memory_accuracy.py, docs/benchmarks.md, fifth session
+of 2026-12-01), and free RAM moves as other programs run."""
 HEADROOM_REASON = {
     "cuda": "PyTorch's caching allocator reserves more than tensors hold (fragmentation)",
-    "cpu": "measured RSS runs up to ~7% above the estimate and free RAM moves with other programs",
+    "cpu": "measured RSS runs up to 13% above the estimate and free RAM moves with other programs",
 }
 
 
