@@ -8,7 +8,6 @@ What a path names is resolved first (workbench.data.data_refs). Data is only eve
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path

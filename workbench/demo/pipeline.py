@@ -275,7 +275,7 @@ def run_demo(options: DemoOptions, report: Report = print) -> DemoResult:
     if questions:
         knowledge = read_choice_items(options.knowledge_file) if options.knowledge_file else []
         report(
-            f"Held-out questions (never in the training data)"
+            "Held-out questions (never in the training data)"
             + (f" and {len(knowledge)} general-knowledge questions (forgetting check)" if knowledge else "")
             + ":"
         )

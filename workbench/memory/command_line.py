@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 
-from workbench.memory.estimator import GIB
+from workbench.units import GIB
 from workbench.memory.inputs import ALL_LINEAR, MemoryInputs
 
 FLAGS = {

@@ -21,7 +21,7 @@ from workbench.errors import WorkbenchError
 from workbench.allocator import cpu_estimate_note
 from workbench.memory.inputs import ALL_LINEAR, MemoryInputs
 from workbench.memory.spec import LinearShape, ModelSpec
-from workbench.units import GIB, MIB
+from workbench.units import MIB
 
 
 # QLoRA: 4-bit codes plus one absmax per 64 weights, stored as fp32 (4.5 bits), or, with double

@@ -92,12 +92,6 @@ class ModelSpec:
         return sum(shape.weight_params for shape in self.linears)
 
     @property
-    def largest_tensor_params(self) -> int:
-        """The biggest single parameter tensor (usually the embedding matrix)."""
-        per_linear = max((shape.in_features * shape.out_features for shape in self.linears), default=0)
-        return max(self.embedding_params, per_linear)
-
-    @property
     def query_width(self) -> int:
         return self.num_heads * self.head_dim
 

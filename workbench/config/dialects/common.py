@@ -16,7 +16,6 @@ from workbench.data.data_refs import resolve_data_ref
 from workbench.errors import WorkbenchError
 
 OPTIMIZER_ALIASES = {
-    "adamw_torch": ("adamw_torch", "the workbench runs it as the fused kernel, the same AdamW"),
     "adamw_8bit": ("adamw_8bit", ""),
 }
 """HF optimizer names the table in workbench.config.optimizers does not list, read as ours."""
