@@ -164,6 +164,15 @@ class StepCases:
         total, count, _ = self.trained_logits.loss_sum(self.model, dict(self.batch))
         return total / count
 
+    def loss_and_gradients(self) -> tuple[float, list]:
+        """One batch's loss and the trained tensors' gradients, with no optimizer step."""
+        with self._autocast():
+            loss = self._loss()
+        loss.backward()
+        gradients = [p.grad.detach().clone() for p in self.model.parameters() if p.requires_grad]
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach()), gradients
+
     def _step(self) -> None:
         with self._autocast():
             loss = self._loss()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from training_test_support import run_config, varied_rows, write_alpaca
-from workbench.config.attention import loaded_attention, packed_rows_mode
+from workbench.config.attention import GROUPED_HEADS_SWITCH, cpu_training_environment, loaded_attention, packed_rows_mode
 from workbench.data.templating import TrainingExample
 from workbench.training.packing import REAL_TOKENS_KEY, SAMPLE_LENGTHS_KEY, RowCollator, pack_samples
 
@@ -38,6 +38,36 @@ def test_from_pretrained_gets_flex_attention_for_a_packed_gpu_run_and_sdpa_on_th
     assert from_pretrained_kwargs(config, gpu)["attn_implementation"] == "flex_attention"
     config.data.packing = False
     assert from_pretrained_kwargs(config, gpu)["attn_implementation"] == "sdpa"
+
+
+def test_a_cpu_run_hands_sdpa_its_grouped_heads_and_leaves_the_environment_as_it_was(tmp_path, tiny_model_dir, monkeypatch):
+    import os
+
+    import torch
+
+    from workbench.training.run import run_training
+
+    monkeypatch.delenv(GROUPED_HEADS_SWITCH, raising=False)
+    heads = []  # (query heads, key heads, enable_gqa) of every attention call
+    real = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(query, key, value, *args, **kwargs):
+        heads.append((query.shape[1], key.shape[1], kwargs.get("enable_gqa", False)))
+        return real(query, key, value, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    config = run_config(tiny_model_dir, write_alpaca(tmp_path / "rows.json", varied_rows(12)),
+                        optimization={"max_steps": 2}, evaluation={"eval_steps": 100, "save_steps": 100})
+    assert run_training(config, tmp_path / "run", report=lambda line: None) == 0
+    assert heads and set(heads) == {(4, 2, True)}  # the tiny model's 4 query heads share 2 key/value heads
+    assert GROUPED_HEADS_SWITCH not in os.environ
+
+
+def test_the_grouped_heads_switch_is_the_users_when_they_set_it(monkeypatch):
+    monkeypatch.setenv(GROUPED_HEADS_SWITCH, "0")
+    assert cpu_training_environment() == {}
+    monkeypatch.delenv(GROUPED_HEADS_SWITCH)
+    assert cpu_training_environment() == {GROUPED_HEADS_SWITCH: "1"}
 
 
 SAMPLES = [

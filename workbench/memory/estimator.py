@@ -279,7 +279,8 @@ def _layer_activation_bytes_per_token(spec: ModelSpec, inputs: MemoryInputs, reg
     total += _input_copies_bytes(inter, needing("down_proj"), False, inputs, regime)
 
     attention = _effective_attention(spec, inputs)
-    repeats_kv = spec.num_kv_heads < spec.num_heads and (attention == "eager" or inputs.attention_mask)
+    masked_on_cuda = inputs.attention_mask and inputs.device == "cuda"  # the CPU trainer keeps heads grouped
+    repeats_kv = spec.num_kv_heads < spec.num_heads and (attention == "eager" or masked_on_cuda)
     kv_saved = q if repeats_kv and attention != "flash" else kv
     total += c * (q + 2 * kv_saved)  # roped queries and keys, values (repeated to every head if need be)
     per_position = 0

@@ -32,8 +32,9 @@ class MemoryInputs:
         batch_size: sequences per step on each device (before gradient accumulation).
         seq_len: tokens per sequence (the padded or packed length).
         attention: eager materializes the seq x seq score matrix; sdpa and flash do not.
-        attention_mask: batches carry a padding or packing mask, so sdpa repeats grouped K/V heads
-            (no enable_gqa fast path) and a batch x seq x seq mask exists; flash needs none.
+        attention_mask: batches carry a padding or packing mask, so a batch x seq x seq mask exists
+            and on CUDA sdpa repeats grouped K/V heads (no enable_gqa with a mask there; the CPU
+            trainer hands them over grouped, `attention.cpu_training_environment`); flash needs none.
         gpus: data-parallel devices; sharding ddp replicates everything, zero2 shards gradients and
             optimizer state, zero3 also shards the weights.
         device: cuda (adds the CUDA context) or cpu (RAM; the optimizer runs tensor by tensor).

@@ -15,9 +15,9 @@ import subprocess
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
-from workbench.config.attention import run_attention
+from workbench.config.attention import cpu_training_environment, run_attention
 from workbench.config.checks import check_config
 from workbench.config.distributed import launch_argv, num_machines, uses_launcher
 from workbench.config.hf_arguments import (
@@ -300,6 +300,7 @@ def _train(
     if not on_gpu:  # claimed from the start, so chat takes its smaller share while the model loads too
 
         cpu_share = scope.enter_context(trainer_share(processes=world))
+        scope.enter_context(environment_set(cpu_training_environment()))
     check_method_supported(config, on_gpu)
     probe = ResourceProbe(on_gpu)
     estimate = memory_estimate(config)
@@ -441,18 +442,10 @@ def _resume_checkpoint(run_dir: Path, report: Report) -> Optional[Path]:
 
 
 @contextlib.contextmanager
-def tracking_environment_set(config: "RunConfig", facts):
-    """The trackers' environment (`hf_arguments.tracking_environment`) while training runs
-    (TensorBoard's callback reads it when Trainer is built, W&B's and MLflow's when training
-    begins); the process's own environment comes back afterwards."""
-    wanted = {
-        name: value for name, value in tracking_environment(config, facts).items()
-        if name in OVERRIDING_ENVIRONMENT or name not in os.environ
-    }
+def environment_set(wanted: Mapping[str, str]):
+    """`wanted` in the process's environment while the block runs; what was there comes back afterwards."""
     saved = {name: os.environ.get(name) for name in wanted}
     os.environ.update(wanted)
-    if wanted:
-        Path(facts.logging_dir).mkdir(parents=True, exist_ok=True)
     try:
         yield
     finally:
@@ -461,6 +454,19 @@ def tracking_environment_set(config: "RunConfig", facts):
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def tracking_environment_set(config: "RunConfig", facts):
+    """The trackers' environment (`hf_arguments.tracking_environment`) while training runs
+    (TensorBoard's callback reads it when Trainer is built, W&B's and MLflow's when training
+    begins)."""
+    wanted = {
+        name: value for name, value in tracking_environment(config, facts).items()
+        if name in OVERRIDING_ENVIRONMENT or name not in os.environ
+    }
+    if wanted:
+        Path(facts.logging_dir).mkdir(parents=True, exist_ok=True)
+    return environment_set(wanted)
 
 
 def record_arguments(run_dir: Path, config: "RunConfig", facts, args, model, own: dict) -> None:
