@@ -45,21 +45,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=40, help="steps per case")
     args = parser.parse_args()
 
-    from workbench.allocator import reexec_script_with_allocator, tuned_allocator_loaded
+    from step_floor import started_cases
 
-    reexec_script_with_allocator()
-    from workbench.cpu_budget import prepare_process
-
-    prepare_process()
-    import torch
-
-    from step_floor import StepCases
-    from train_throughput import cpu_model
-
-    cases = StepCases(args.model, args.data)
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {cpu_model()} · {torch.get_num_threads()} threads · "
-          f"allocator {'mimalloc' if tuned_allocator_loaded() else 'system'} · {cases.precision} · "
-          f"{cases.rows} tokens per step · load {os.getloadavg()[0]:.2f}", flush=True)
+    cases = started_cases(args.model, args.data)
 
     outcomes = {}
     for name, value in CASES.items():

@@ -60,21 +60,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=12)
     args = parser.parse_args()
 
-    from workbench.allocator import reexec_script_with_allocator, tuned_allocator_loaded
-
-    reexec_script_with_allocator()
-    from workbench.cpu_budget import prepare_process
-
-    prepare_process()
-    import torch
-
-    from train_throughput import cpu_model
-
-    cases = StepCases(args.model, args.data)
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {cpu_model()} · {os.cpu_count()} cores · "
-          f"{torch.get_num_threads()} threads · allocator {'mimalloc' if tuned_allocator_loaded() else 'system'} · "
-          f"{cases.precision} · {cases.rows} tokens per step ({cases.real_tokens} real) · "
-          f"load {os.getloadavg()[0]:.2f}", flush=True)
+    cases = started_cases(args.model, args.data)
     for _ in range(2):  # warm-up: the first steps of a process run slow
         for case in CASES:
             cases.run(case)
@@ -106,6 +92,27 @@ def main() -> int:
           f"{statistics.median(adapters) * 1e3:.0f} ms, {statistics.median([a / s for a, s in zip(adapters, seconds['step'])]):.0%} "
           f"of a step; the frozen model's other work (frozen - floor) {statistics.median(rest) * 1e3:.0f} ms", flush=True)
     return 0
+
+
+def started_cases(model_name: str, data: str) -> "StepCases":
+    """The cases, in a process set up as the trainer's (its allocator, restarting under it when
+    needed, and its thread policy); prints the machine line every output starts with."""
+    from workbench.allocator import reexec_script_with_allocator, tuned_allocator_loaded
+
+    reexec_script_with_allocator()
+    from workbench.cpu_budget import prepare_process
+
+    prepare_process()
+    import torch
+
+    from train_throughput import cpu_model
+
+    cases = StepCases(model_name, data)
+    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {cpu_model()} · {os.cpu_count()} cores · "
+          f"{torch.get_num_threads()} threads · allocator {'mimalloc' if tuned_allocator_loaded() else 'system'} · "
+          f"{cases.precision} · {cases.rows} tokens per step ({cases.real_tokens} real) · "
+          f"load {os.getloadavg()[0]:.2f}", flush=True)
+    return cases
 
 
 class StepCases:

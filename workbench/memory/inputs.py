@@ -37,7 +37,7 @@ class MemoryInputs:
             trainer hands them over grouped, `attention.cpu_training_environment`); flash needs none.
         gpus: data-parallel devices; sharding ddp replicates everything, zero2 shards gradients and
             optimizer state, zero3 also shards the weights.
-        device: cuda (adds the CUDA context) or cpu (RAM; the optimizer runs tensor by tensor).
+        device: cuda (adds the CUDA context) or cpu (RAM; K/V heads stay grouped under a mask).
         new_token_rows: tokens the chat template adds to the tokenizer: the embedding (and an untied
             output layer) grow by these rows, and they are trained (PEFT trainable tokens under LoRA).
         eval_batch_size: sequences per evaluation step on each device (0: the run never evaluates).
